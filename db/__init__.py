@@ -1,0 +1,1 @@
+"""Database layer (being built): models, engine factory, repositories, migrations."""

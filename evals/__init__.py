@@ -1,0 +1,1 @@
+"""Leitai evaluation suites, run engine and the `evals` CLI."""
