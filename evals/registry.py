@@ -8,6 +8,7 @@ from typing import Any
 # name -> module that registers it; imported on first use so `evals --help` stays light.
 _SUITE_MODULES: dict[str, str] = {
     "ceval": "evals.suites.ceval",
+    "cmmlu": "evals.suites.cmmlu",
 }
 _SUITES: dict[str, type] = {}
 

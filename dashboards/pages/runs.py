@@ -1,0 +1,28 @@
+"""运行 Runs: every stored run with its headline metrics; pick one to see all its metrics."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from dashboards.data import database, run_metrics_frame, runs_frame
+
+st.title("运行 Runs")
+db = database()
+st.caption(f"store: {db.url}")
+runs = runs_frame(db)
+if runs.empty:
+    st.info("还没有运行结果。 No runs yet — try `evals run --suite ceval`.")
+    st.stop()
+
+suites = sorted(runs["suite"].unique())
+chosen = st.multiselect("套件 Suite", suites, default=suites)
+view = runs[runs["suite"].isin(chosen)]
+st.dataframe(view, hide_index=True, use_container_width=True)
+
+run_id = st.selectbox("运行详情 Run details", view["run"].tolist(), format_func=lambda r: r[:10])
+if run_id:
+    metrics = run_metrics_frame(db, run_id)
+    st.dataframe(metrics, hide_index=True, use_container_width=True)
+    cats = metrics[metrics["metric"] == "by_category"]
+    if not cats.empty:
+        st.bar_chart(cats.set_index("subset")["value"])

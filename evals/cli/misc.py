@@ -1,0 +1,64 @@
+"""Small commands: `evals suites`, `evals dashboard`, `evals db upgrade`."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+
+from evals.cli.app import app
+from evals.cli.options import DbOpt, open_database
+
+db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+
+@app.command()
+def suites(
+    subjects: Annotated[Optional[str], typer.Option("--subjects", help="List the subjects of this suite.")] = None,
+) -> None:
+    """List the available suites (or a suite's subjects)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from evals.registry import get_suite, suite_names
+
+    if subjects:
+        suite = get_suite(subjects)
+        table = Table(title=f"{subjects} subjects")
+        for col in ("handle", "name", "category"):
+            table.add_column(col)
+        mapping = getattr(__import__(type(suite).__module__, fromlist=["SUBJECTS"]), "SUBJECTS", {})
+        for handle, (zh, cat) in mapping.items():
+            table.add_row(handle, zh, cat if isinstance(cat, str) else ", ".join(cat))
+        Console().print(table)
+        return
+    for name in suite_names():
+        doc = (type(get_suite(name)).__doc__ or "").strip().splitlines()[0]
+        typer.echo(f"{name:12s} {doc}")
+
+
+@db_app.command("upgrade")
+def db_upgrade(db: DbOpt = None) -> None:
+    """Create or migrate the schema to the latest version."""
+    database = open_database(db)
+    typer.echo(f"schema up to date at {database.url}")
+
+
+@app.command()
+def dashboard(
+    port: Annotated[int, typer.Option(help="Port for the Streamlit server.")] = 8501,
+    db: DbOpt = None,
+) -> None:
+    """Start the Streamlit dashboard (runs, leaderboard, voting)."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    app_file = Path(__file__).resolve().parents[2] / "dashboards" / "app.py"
+    env = dict(os.environ)
+    if db:
+        env["EVALS_DB_URL"] = db
+    cmd = [sys.executable, "-m", "streamlit", "run", str(app_file), "--server.port", str(port), "--server.headless", "true"]
+    raise SystemExit(subprocess.call(cmd, env=env))

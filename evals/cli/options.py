@@ -1,0 +1,37 @@
+"""Option definitions shared by several commands (one place, so names and help stay consistent)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+DbOpt = Annotated[
+    Optional[str],
+    typer.Option("--db", envvar="EVALS_DB_URL", help="SQLAlchemy URL (default: SQLite file in the user data dir)."),
+]
+JsonOpt = Annotated[Optional[Path], typer.Option("--json", help="Write the result document (JSON) to this file.")]
+
+
+def split_csv(value: str | None) -> tuple[str, ...]:
+    return tuple(v.strip() for v in value.split(",") if v.strip()) if value else ()
+
+
+def open_database(url: str | None):
+    from db import open_db
+
+    return open_db(url)
+
+
+def write_json_atomic(path: Path, doc: object) -> None:
+    """Write to a temp file and rename, so a crash never leaves half a document."""
+    import json
+    import os
+
+    path = Path(path)
+    if path.parent and not path.parent.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(doc, ensure_ascii=False, indent=1, default=str), encoding="utf-8")
+    os.replace(tmp, path)

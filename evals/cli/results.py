@@ -1,0 +1,141 @@
+"""`evals results`, `evals models ...`, `evals export ...`: read what the store holds (no torch)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from evals.cli.app import app
+from evals.cli.options import DbOpt, open_database, write_json_atomic
+
+models_app = typer.Typer(help="Registered models.", no_args_is_help=True)
+export_app = typer.Typer(help="Export results in official formats.", no_args_is_help=True)
+app.add_typer(models_app, name="models")
+app.add_typer(export_app, name="export")
+
+
+@app.command()
+def results(
+    suite: Annotated[Optional[str], typer.Option(help="Only this suite.")] = None,
+    model: Annotated[Optional[str], typer.Option(help="Only this model name.")] = None,
+    db: DbOpt = None,
+) -> None:
+    """List runs with their headline metrics, newest first."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from db import repo
+
+    database = open_database(db)
+    table = Table(title=f"runs in {database.url}")
+    for col in ("run", "suite", "model", "split", "shots", "status", "items", "headline", "finished"):
+        table.add_column(col)
+    with database.session() as s:
+        for r in repo.list_runs(s, suite=suite, model=model):
+            metrics = repo.run_metrics(s, r.id)
+            headline = _headline(metrics)
+            cfg = r.config or {}
+            table.add_row(
+                r.id[:10], r.suite, r.model.name, str(cfg.get("split", "")), str(cfg.get("shots", "")), r.status,
+                str(r.n_items), headline, r.finished_at.strftime("%Y-%m-%d %H:%M") if r.finished_at else "",
+            )
+    Console().print(table)
+
+
+def _headline(metrics: dict) -> str:
+    for name, fmt in (("accuracy", "acc {:.1%}"), ("ppl", "ppl {:.3f}"), ("avg", "avg {:.2f}")):
+        if (name, "") in metrics:
+            return fmt.format(metrics[(name, "")])
+    return ""
+
+
+@models_app.command("list")
+def models_list(db: DbOpt = None) -> None:
+    """Registered models with their lineage."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from db import repo
+
+    database = open_database(db)
+    table = Table(title="models")
+    for col in ("name", "backend", "base", "quant", "path"):
+        table.add_column(col)
+    with database.session() as s:
+        for m in repo.list_models(s):
+            table.add_row(m.name, m.backend, m.base_model or "", m.quantization, m.path)
+    Console().print(table)
+
+
+@models_app.command("add")
+def models_add(
+    name: str,
+    path: Annotated[str, typer.Option(help="Checkpoint dir (hf) or endpoint.")],
+    backend: Annotated[str, typer.Option()] = "hf",
+    base: Annotated[Optional[str], typer.Option(help="Parent model name (lineage).")] = None,
+    db: DbOpt = None,
+) -> None:
+    """Register a model under a name so `evals run --model NAME` finds it."""
+    from db import repo
+    from evals.model_spec import check_model_dir
+
+    if backend == "hf":
+        check_model_dir(Path(path))
+        path = str(Path(path).resolve())
+    database = open_database(db)
+    with database.session() as s:
+        repo.upsert_model(s, name, path, backend=backend, base_model=base)
+    typer.echo(f"registered {name} -> {path}")
+
+
+@models_app.command("show")
+def models_show(name: str, db: DbOpt = None) -> None:
+    """One model: path, parameters, lineage and its runs."""
+    import json
+
+    from db import repo
+    from evals.errors import UserError
+
+    database = open_database(db)
+    with database.session() as s:
+        m = repo.get_model(s, name)
+        if m is None:
+            raise UserError(f"no model named {name!r} (see `evals models list`)")
+        doc = {
+            "name": m.name, "path": m.path, "backend": m.backend, "base_model": m.base_model,
+            "adapter_path": m.adapter_path, "quantization": m.quantization, "params": m.params,
+            "lineage": m.lineage, "runs": [r.id for r in repo.list_runs(s, model=m.name)],
+        }
+    typer.echo(json.dumps(doc, ensure_ascii=False, indent=1, default=str))
+
+
+@export_app.command("ceval-submission")
+def export_ceval_submission(
+    run: Annotated[str, typer.Option("--run", help="Run id (or unique prefix) of a C-Eval test-split run.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output file.")] = Path("submission.json"),
+    db: DbOpt = None,
+) -> None:
+    """Write the official C-Eval submission JSON: {subject: {id: letter}}."""
+    from db import repo
+    from evals.errors import UserError
+
+    database = open_database(db)
+    with database.session() as s:
+        try:
+            r = repo.get_run(s, run)
+        except ValueError as exc:
+            raise UserError(str(exc)) from None
+        if r is None:
+            raise UserError(f"no run {run!r} (see `evals results`)")
+        if r.suite != "ceval":
+            raise UserError(f"run {r.id} is a {r.suite} run, not ceval")
+        submission: dict[str, dict[str, str]] = {}
+        for item in repo.item_results(s, r.id):
+            submission.setdefault(item.subject, {})[str((item.extra or {}).get("id", item.item_id))] = item.pred or ""
+        status = r.status
+    if status != "finished":
+        raise UserError(f"run {run} is {status}; finish it (re-run the same command) before exporting")
+    write_json_atomic(out, submission)
+    typer.echo(f"wrote {out}: {sum(len(v) for v in submission.values())} answers over {len(submission)} subjects")

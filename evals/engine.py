@@ -1,0 +1,172 @@
+"""The run engine: plan -> resume from stored items -> predict the rest chunk by chunk -> aggregate.
+
+Every chunk of item results is committed as soon as it is computed, keyed by (run hash, item key),
+so an interrupted run loses at most one chunk and the same command finishes only what is missing.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from evals.config import RunConfig
+from evals.model_spec import ModelSpec
+from evals.registry import get_suite
+from evals.suite_api import SuiteOptions
+
+
+@dataclass(slots=True)
+class RunOutcome:
+    run_id: str
+    suite: str
+    model: str
+    backend: str
+    split: str
+    shots: int
+    metrics: dict[str, Any]
+    items: list[dict[str, Any]]
+    n_items: int
+    computed: int  # items computed in this invocation (the rest came from the store)
+    elapsed_s: float  # wall time of this invocation
+    compute_s: float  # time spent computing items in this invocation
+    db_url: str
+    config: dict[str, Any]
+    model_info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def items_per_s(self) -> float:
+        return self.computed / self.compute_s if self.compute_s > 0 else 0.0
+
+
+def flatten_metrics(metrics: dict[str, Any], prefix: str = "") -> list[tuple[str, str, float]]:
+    """{"accuracy": .4, "by_category": {"STEM": .3}} -> [("accuracy","",.4), ("by_category","STEM",.3)]."""
+    rows: list[tuple[str, str, float]] = []
+    for key, value in metrics.items():
+        if isinstance(value, bool):
+            continue
+        if isinstance(value, (int, float)):
+            rows.append((key, prefix, float(value)) if prefix else (key, "", float(value)))
+        elif isinstance(value, dict):
+            for sub, v in value.items():
+                if isinstance(v, (int, float)) and not isinstance(v, bool):
+                    rows.append((key, f"{prefix}{sub}", float(v)))
+                elif isinstance(v, dict):
+                    rows += [(key, f"{prefix}{sub}/{s}", float(x)) for s, x in v.items() if isinstance(x, (int, float))]
+    return rows
+
+
+def _versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for pkg in ("leitai", "torch", "transformers", "vllm"):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            pass
+    return out
+
+
+def _row_dict(r: Any) -> dict[str, Any]:
+    return {
+        "item_id": r.item_id, "subject": r.subject, "pred": r.pred, "gold": r.gold,
+        "correct": r.correct, "score": r.score, "extra": r.extra or {},
+    }
+
+
+def execute(
+    suite_name: str,
+    opts: SuiteOptions,
+    model: ModelSpec,
+    *,
+    database: Any,
+    backend: str = "hf",
+    dtype: str = "auto",
+    quant: str = "none",
+    batch_size: int = 8,
+    progress: bool = True,
+    runner: Any = None,
+    console: Any = None,
+) -> RunOutcome:
+    """Run (or resume) one suite on one model and store everything through `db/`.
+
+    Args:
+        runner: an already loaded runner to reuse (tests, the quantization suite); loaded lazily otherwise,
+            and not at all when every item is already stored.
+    """
+    from db import repo
+
+    t0 = time.perf_counter()
+    suite = get_suite(suite_name)
+    plan = suite.plan(opts)  # validates the data before anything is written
+    cfg = RunConfig(
+        suite=suite_name, model=model.name, model_path=model.path, backend=backend, dtype=dtype, quant=quant,
+        split=plan.split, shots=opts.shots, subjects=tuple(opts.subjects), limit=opts.limit, chat=opts.chat,
+        template=opts.template if opts.chat else "none", scoring=plan.identity.get("scoring", opts.scoring),
+        prompt_version=plan.prompt_version, data_fingerprint=plan.data_fingerprint,
+        options={**plan.identity, "model_fingerprint": model.fingerprint, "adapter": model.adapter_path},
+    )
+    run_id = cfg.run_hash()
+    with database.session() as s:
+        done = repo.done_item_ids(s, run_id)
+    todo = [it for it in plan.items if it.key not in done]
+
+    model_info: dict[str, Any] = {}
+    if todo and runner is None:
+        from runners import load_runner
+
+        runner = load_runner(backend, model.path, name=model.name, dtype=dtype, quant=quant)
+    if runner is not None:
+        info = runner.info
+        model_info = {k: getattr(info, k) for k in info.__dataclass_fields__ if k != "extra"}
+
+    with database.session() as s:
+        m = repo.upsert_model(
+            s, model.name, model.path, backend=backend, base_model=model.base_model,
+            adapter_path=model.adapter_path, quantization=quant,
+            **({"params": model_info} if model_info else {}),
+        )
+        repo.start_run(s, run_id, suite_name, m.id, cfg.to_dict(), {**_versions(), "model": model_info})
+
+    compute_s = 0.0
+    computed = 0
+    try:
+        if todo:
+            computed, compute_s = _predict_and_store(suite, runner, plan, todo, database, run_id, batch_size, progress, console)
+    except BaseException as exc:
+        msg = "interrupted" if isinstance(exc, KeyboardInterrupt) else f"{type(exc).__name__}: {exc}"
+        with database.session() as s:
+            repo.fail_run(s, run_id, msg, elapsed_s=compute_s)
+        raise
+
+    keys = {it.key for it in plan.items}
+    with database.session() as s:
+        rows = [_row_dict(r) for r in repo.item_results(s, run_id) if r.item_id in keys]
+    order = {it.key: i for i, it in enumerate(plan.items)}
+    rows.sort(key=lambda r: order[r["item_id"]])
+    metrics = suite.aggregate(plan, rows)
+    with database.session() as s:
+        repo.replace_metrics(s, run_id, flatten_metrics(metrics))
+        repo.finish_run(s, run_id, elapsed_s=compute_s, n_items=len(rows))
+    return RunOutcome(
+        run_id=run_id, suite=suite_name, model=model.name, backend=backend, split=plan.split, shots=opts.shots,
+        metrics=metrics, items=[suite.item_json(r) for r in rows], n_items=len(rows), computed=computed,
+        elapsed_s=time.perf_counter() - t0, compute_s=compute_s, db_url=database.url, config=cfg.to_dict(),
+        model_info=model_info,
+    )
+
+
+def _predict_and_store(suite, runner, plan, todo, database, run_id, batch_size, progress, console):
+    from db import repo
+    from evals.progress import item_progress
+
+    computed = 0
+    start = time.perf_counter()
+    with item_progress(len(todo), f"{suite.name}", enabled=progress, console=console) as advance:
+        for rows in suite.predict(runner, plan, todo, batch_size=batch_size):
+            with database.session() as s:
+                repo.add_item_results(s, run_id, rows)
+            computed += len(rows)
+            advance(len(rows))
+    return computed, time.perf_counter() - start

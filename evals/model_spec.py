@@ -1,0 +1,89 @@
+"""Resolving `--model PATH|NAME` into a model directory and a stable model identity."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from evals.errors import UserError
+
+TINY_NAME = "tiny-zh-llama"
+
+
+@dataclass(frozen=True, slots=True)
+class ModelSpec:
+    name: str
+    path: str
+    backend: str = "hf"
+    base_model: str | None = None
+    adapter_path: str | None = None
+    fingerprint: str = ""
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+def weights_fingerprint(path: Path) -> str:
+    """Cheap identity of a checkpoint: config plus size and head bytes of each weight file.
+
+    Hashing whole multi-GB checkpoints would take minutes; a retrained model changes sizes or
+    the first megabyte (safetensors header + first tensors), which is what we need to notice.
+    """
+    h = hashlib.sha256()
+    for p in sorted(path.iterdir()):
+        if p.is_file() and (p.suffix in (".safetensors", ".bin", ".json", ".model") or p.name.endswith(".gguf")):
+            h.update(p.name.encode())
+            h.update(str(p.stat().st_size).encode())
+            with p.open("rb") as f:
+                h.update(f.read(1 << 20))
+    return h.hexdigest()[:16]
+
+
+def check_model_dir(path: Path) -> None:
+    if not path.exists():
+        raise UserError(f"model path {path} does not exist")
+    if not path.is_dir():
+        raise UserError(f"model path {path} is not a directory (expected a Hugging Face checkpoint dir)")
+    config = path / "config.json"
+    if not config.is_file():
+        raise UserError(f"{path} has no config.json: not a Hugging Face model directory")
+    try:
+        arch = json.loads(config.read_text()).get("architectures") or []
+    except (OSError, json.JSONDecodeError) as exc:
+        raise UserError(f"{config}: invalid JSON ({exc})") from None
+    if arch and not any(a.endswith("ForCausalLM") for a in arch):
+        raise UserError(f"{path} is not a causal LM (config.json architectures={arch})")
+
+
+def resolve_model(spec: str | None, *, name: str | None = None, database: Any = None, backend: str = "hf") -> ModelSpec:
+    """`None` -> the embedded tiny model (built on first use); a directory; or a registered model name."""
+    if spec is None:
+        from training.tiny import default_tiny_dir
+
+        path = Path(default_tiny_dir())
+        return ModelSpec(name=name or TINY_NAME, path=str(path), backend=backend, fingerprint=weights_fingerprint(path))
+    path = Path(spec).expanduser()
+    if path.exists() or "/" in spec or spec.startswith("."):
+        if backend == "hf":
+            check_model_dir(path)
+        path = path.resolve()
+        return ModelSpec(
+            name=name or path.name, path=str(path), backend=backend,
+            fingerprint=weights_fingerprint(path) if path.is_dir() else "",
+        )
+    if database is not None:
+        from db import repo
+
+        with database.session() as s:
+            row = repo.get_model(s, spec)
+            if row is not None:
+                mpath = Path(row.path)
+                if row.backend == "hf":
+                    check_model_dir(mpath)
+                return ModelSpec(
+                    name=row.name, path=row.path, backend=row.backend, base_model=row.base_model,
+                    adapter_path=row.adapter_path,
+                    fingerprint=weights_fingerprint(mpath) if mpath.is_dir() else "",
+                )
+    raise UserError(f"model {spec!r} is neither a directory nor a registered model (see `evals models list`)")

@@ -1,0 +1,114 @@
+"""C-Eval (PROTOCOLS.md §1): official layout, CLA2 prompts, constrained scoring, micro/macro accuracy."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from evals.errors import UserError
+from evals.mc.ceval_subjects import SUBJECTS
+from evals.mc.data import MCItem, fingerprint, read_mc_csv
+from evals.mc.prompts import CEVAL_SYSTEM, PROMPT_VERSION
+from evals.mc.scoring import aggregate_mc, mc_item_json, predict_mc
+from evals.registry import suite
+from evals.resources import resource
+from evals.suite_api import Plan, SuiteOptions
+
+SPLITS = ("val", "test", "dev")
+
+
+def _subject_file(data: Path, split: str, subject: str) -> Path:
+    return data / split / f"{subject}_{split}.csv"
+
+
+def discover_subjects(data: Path, split: str) -> list[str]:
+    """Subjects present in `data/{split}/`, in C-Eval's canonical order."""
+    folder = data / split
+    if not folder.is_dir():
+        raise UserError(f"C-Eval data dir {data} has no {split}/ folder (expected {data}/{split}/{{subject}}_{split}.csv)")
+    found = sorted(p.name[: -len(f"_{split}.csv")] for p in folder.glob(f"*_{split}.csv"))
+    unknown = [s for s in found if s not in SUBJECTS]
+    if unknown:
+        raise UserError(f"unknown C-Eval subject {unknown[0]!r} in {folder} (not one of the 52 handles)")
+    if not found:
+        raise UserError(f"no *_{split}.csv files in {folder}")
+    order = list(SUBJECTS)
+    return sorted(found, key=order.index)
+
+
+def read_split(data: Path, split: str, subject: str) -> list[MCItem]:
+    path = _subject_file(data, split, subject)
+    if not path.is_file():
+        raise UserError(f"missing C-Eval file {path}")
+    return read_mc_csv(
+        path, subject=subject, id_column="id", question_column="question", answer_column="answer",
+        labelled=split != "test",
+    )
+
+
+@suite("ceval")
+class CEval:
+    """`evals run --suite ceval`: zero-/few-shot C-Eval with the CLA2 protocol."""
+
+    name = "ceval"
+
+    def plan(self, opts: SuiteOptions) -> Plan:
+        data = opts.data or resource("ceval_sample")
+        split = opts.split or "val"
+        if split not in SPLITS:
+            raise UserError(f"unknown C-Eval split {split!r} (val | test | dev)")
+        if not data.is_dir():
+            raise UserError(f"C-Eval data dir {data} does not exist")
+        if opts.shots < 0:
+            raise UserError("--shots must be >= 0")
+        available = discover_subjects(data, split)
+        if opts.subjects:
+            for s in opts.subjects:
+                if s not in SUBJECTS:
+                    raise UserError(f"unknown C-Eval subject {s!r} (see `evals suites --subjects ceval`)")
+                if s not in available:
+                    raise UserError(f"subject {s!r} has no file in {data / split}")
+            subjects = [s for s in available if s in opts.subjects]
+        else:
+            subjects = available
+        items: list[MCItem] = []
+        exemplars: dict[str, list[MCItem]] = {}
+        files: list[Path] = []
+        for s in subjects:
+            rows = read_split(data, split, s)
+            items += rows[: opts.limit] if opts.limit else rows
+            files.append(_subject_file(data, split, s))
+            if opts.shots:
+                dev = read_split(data, "dev", s)
+                if len(dev) < opts.shots:
+                    raise UserError(f"{_subject_file(data, 'dev', s)} has {len(dev)} rows; --shots {opts.shots} needs more")
+                exemplars[s] = dev[: opts.shots]  # first k dev rows in file order (§1.4)
+                files.append(_subject_file(data, "dev", s))
+        if opts.scoring not in ("cla2", "logprob"):
+            raise UserError(f"unknown scoring {opts.scoring!r} (cla2 | logprob)")
+        return Plan(
+            items=items,
+            split=split,
+            prompt_version=PROMPT_VERSION,
+            data_fingerprint=fingerprint(files),
+            identity={"scoring": opts.scoring, "template": opts.template if opts.chat else "none"},
+            context={"exemplars": exemplars, "opts": opts},
+            labelled=split != "test",
+        )
+
+    def predict(self, runner: Any, plan: Plan, items: Sequence[MCItem], *, batch_size: int) -> Iterator[list[dict]]:
+        opts: SuiteOptions = plan.context["opts"]
+        yield from predict_mc(
+            runner, items, plan.context["exemplars"], chat=opts.chat, template=opts.template,
+            system=CEVAL_SYSTEM, scoring=opts.scoring, batch_size=batch_size,
+        )
+
+    def aggregate(self, plan: Plan, rows: Sequence[dict]) -> dict[str, Any]:
+        return aggregate_mc(rows, {s: (cat,) for s, (_, cat) in SUBJECTS.items()})
+
+    def item_json(self, row: dict) -> dict[str, Any]:
+        return mc_item_json(row)
+
+    def subject_label(self, subject: str) -> str:
+        return SUBJECTS.get(subject, (subject, ""))[0]
