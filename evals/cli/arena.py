@@ -1,10 +1,131 @@
-"""`evals arena ...` commands (being built)."""
+"""`evals arena ...` commands.
+
+Imports stay at the top only when they are cheap; numpy and the rating code load inside
+the commands, so `evals --help` pays for neither.
+"""
 
 from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from evals.cli.app import app
 
+if TYPE_CHECKING:
+    from arena.ratings import Ratings
+
 arena_app = typer.Typer(help="arena commands", no_args_is_help=True)
 app.add_typer(arena_app, name="arena")
+
+
+@arena_app.command("ratings")
+def ratings(
+    import_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--import",
+            metavar="FILE",
+            help="Battle log in FastChat's clean-battle format: a JSON array or JSONL of "
+            '{"model_a", "model_b", "winner", "tstamp"} objects.',
+        ),
+    ] = None,
+    bootstrap: Annotated[
+        int, typer.Option("--bootstrap", min=0, help="Bootstrap rounds for the BT 95% CIs (0: none).")
+    ] = 100,
+    json_file: Annotated[
+        Path | None, typer.Option("--json", metavar="FILE", help="Also write the ratings as JSON.")
+    ] = None,
+    k: Annotated[float, typer.Option("--k", min=0.0, help="Online Elo step size (FastChat: 4).")] = 4.0,
+    init: Annotated[
+        float, typer.Option("--init", help="Initial Elo and mean BT rating (1500 reproduces the seed arena's scale).")
+    ] = 1000.0,
+    anchor: Annotated[
+        str | None,
+        typer.Option("--anchor", metavar="MODEL=RATING", help="Pin one model's BT rating instead of the mean."),
+    ] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the bootstrap.")] = 0,
+) -> None:
+    """Online Elo, Bradley–Terry ratings with bootstrap 95% CIs, and win rates."""
+    from evals.errors import UserError
+
+    if import_file is None:
+        raise UserError("no battles: pass --import FILE (DB-backed ratings come with the arena store)")
+
+    from arena.battle_log import BattleLogError, read_battle_log
+    from arena.ratings import RatingParams, compute_ratings
+
+    params = RatingParams(k=k, init=init, n_bootstrap=bootstrap, seed=seed, anchor=_parse_anchor(anchor))
+    try:
+        battles = read_battle_log(import_file)
+    except BattleLogError as exc:
+        raise UserError(str(exc)) from None
+    except OSError as exc:
+        raise UserError(f"cannot read {import_file}: {exc.strerror or exc}") from None
+    try:
+        result = compute_ratings(battles, params)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+
+    _print_table(result, len(battles))
+    if json_file is not None:
+        import json
+
+        try:
+            json_file.write_text(json.dumps(result.to_json(), ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+        except OSError as exc:
+            raise UserError(f"cannot write {json_file}: {exc.strerror or exc}") from None
+
+
+def _parse_anchor(text: str | None) -> tuple[str, float] | None:
+    from evals.errors import UserError
+
+    if text is None:
+        return None
+    name, sep, value = text.rpartition("=")
+    try:
+        if not sep or not name:
+            raise ValueError
+        return name, float(value)
+    except ValueError:
+        raise UserError(f"--anchor expects MODEL=RATING, got {text!r}") from None
+
+
+def _print_table(r: Ratings, n_battles: int) -> None:
+    import math
+
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
+    p = r.params
+    boot = f"95% CI from {p.n_bootstrap} bootstrap rounds (seed {p.seed})" if p.n_bootstrap else "no bootstrap"
+    centre = f"{p.anchor[0]} = {p.anchor[1]:g}" if p.anchor else f"mean {p.init:g}"
+    table = Table(
+        title=f"Arena ratings: {n_battles:,} battles, {len(r.models)} models",
+        caption=f"BT: MLE, {centre}, {boot}. Elo: online, K={p.k:g}, scale {p.scale:g}, base {p.base:g}, "
+        f"init {p.init:g}. Win rate leaves ties out.",
+    )
+    for name, justify in [
+        ("Rank (UB)", "right"),
+        ("Model", "left"),
+        ("BT", "right"),
+        ("95% CI", "right"),
+        ("Elo", "right"),
+        ("Win rate", "right"),
+        ("Battles", "right"),
+    ]:
+        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    for i in r.order():
+        if r.excluded[i]:
+            rank, bt, ci = "-", "unbounded", "-"
+        else:
+            rank, bt = str(r.rank_ub[i]), f"{r.bt[i]:.0f}"
+            ci = "-" if math.isnan(r.ci_low[i]) else f"+{r.ci_high[i] - r.bt[i]:.0f}/-{r.bt[i] - r.ci_low[i]:.0f}"
+        wr = "-" if math.isnan(r.win_rate[i]) else f"{r.win_rate[i]:.1%}"
+        table.add_row(rank, escape(r.models[i]), bt, ci, f"{r.elo[i]:.0f}", wr, f"{r.battles[i]:,}")
+    Console().print(table)
+    err = Console(stderr=True)
+    for w in r.warnings:
+        err.print(f"[yellow]warning:[/yellow] {escape(w)}", highlight=False)

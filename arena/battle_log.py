@@ -1,0 +1,316 @@
+"""Battle logs in FastChat's clean-battle format: read, validate, write.
+
+A log is a JSON array of objects, or JSONL with one object per line, each with
+``model_a``, ``model_b``, ``winner`` (one of :data:`OUTCOMES`) and usually ``tstamp``
+(seconds since the epoch); any other fields are ignored. :func:`read_battle_log`
+turns it into :class:`Battles`, integer arrays that the rating functions in
+``arena.ratings`` consume.
+
+Reading 1M battles has to fit in about a second of the 5 s budget of
+``evals arena ratings``, so parsing is batched: JSONL lines are joined into one JSON
+array per chunk (one C-level ``loads`` call instead of one Python call per line),
+the cyclic GC is paused while the parser allocates millions of dicts (otherwise
+each full collection re-walks every dict already built), and ``orjson`` is used
+when it is installed. Errors take a slow path that re-reads the offending chunk
+line by line, so every message names the line (JSONL) or index (JSON array).
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+from array import array
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from operator import itemgetter
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+OUTCOMES: tuple[str, ...] = ("model_a", "model_b", "tie", "tie (bothbad)")
+"""The ``winner`` values, in the order of their integer codes below."""
+A_WINS, B_WINS, TIE, TIE_BOTHBAD = 0, 1, 2, 3
+_OUTCOME_CODE = {name: code for code, name in enumerate(OUTCOMES)}
+_REQUIRED = ("model_a", "model_b", "winner")
+# Records parsed and converted per batch: big enough that per-chunk overhead vanishes,
+# small enough that only this many dicts are alive at once (a 1M-line log as dicts is ~0.5 GB).
+_CHUNK = 10_000
+
+
+class BattleLogError(ValueError):
+    """A malformed battle log; the message names the file and the line or index."""
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Battles:
+    """Battles as integer arrays, in log order.
+
+    Attributes:
+        models: Model names; the codes in ``model_a``/``model_b`` index this tuple.
+        model_a: (N,) int32 code of the first model of each battle.
+        model_b: (N,) int32 code of the second model.
+        outcome: (N,) int8 outcome code: ``A_WINS``, ``B_WINS``, ``TIE`` or ``TIE_BOTHBAD``.
+        tstamp: (N,) float64 timestamps, or None when the log has none (log order is then
+            taken as time order).
+    """
+
+    models: tuple[str, ...]
+    model_a: np.ndarray
+    model_b: np.ndarray
+    outcome: np.ndarray
+    tstamp: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return int(self.model_a.shape[0])
+
+    @classmethod
+    def from_records(cls, records: Iterable[Mapping[str, Any]]) -> Battles:
+        """Build battles from clean-battle dicts (e.g. rows read from the DB or a test).
+
+        Args:
+            records: Mappings with ``model_a``, ``model_b``, ``winner`` and optionally
+                ``tstamp`` (taken from every record if the first one has it).
+
+        Returns:
+            The battles; models are sorted by name.
+
+        Raises:
+            BattleLogError: A record is malformed; the message names its index.
+        """
+        builder = _Builder()
+        builder.add(list(records), lambda i: f"battle at index {i}")
+        return builder.build()
+
+    def to_records(self) -> list[dict[str, Any]]:
+        """The battles as clean-battle dicts, in log order."""
+        names = self.models
+        out: list[dict[str, Any]] = []
+        ts = self.tstamp.tolist() if self.tstamp is not None else None
+        for k, (a, b, o) in enumerate(zip(self.model_a.tolist(), self.model_b.tolist(), self.outcome.tolist())):
+            rec: dict[str, Any] = {"model_a": names[a], "model_b": names[b], "winner": OUTCOMES[o]}
+            if ts is not None:
+                rec["tstamp"] = ts[k]
+            out.append(rec)
+        return out
+
+
+def read_battle_log(path: str | Path) -> Battles:
+    """Read a clean-battle log: a JSON array of battle objects, or JSONL of the same.
+
+    The format is detected from the first non-blank character (``[`` = JSON array).
+
+    Args:
+        path: The log file (UTF-8).
+
+    Returns:
+        The battles in file order.
+
+    Raises:
+        BattleLogError: The file is empty, not valid JSON/JSONL, or a record is malformed
+            (missing field, ``winner`` outside :data:`OUTCOMES`, ``model_a == model_b``,
+            non-string model name, non-numeric ``tstamp``); the message names the line
+            or index.
+        OSError: The file cannot be read.
+    """
+    path = Path(path)
+    data = path.read_bytes()
+    if data.startswith(b"\xef\xbb\xbf"):  # UTF-8 BOM, as some Windows tools write it
+        data = data[3:]
+    head = data.lstrip()[:1]
+    if not head:
+        raise BattleLogError(f"{path}: empty battle log")
+    builder = _Builder()
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        if head == b"[":
+            records = _parse_json_array(data, path)
+            for start in range(0, len(records), _CHUNK):
+                builder.add(records[start : start + _CHUNK], _at_index(path, start))
+        else:
+            for objs, line_of in _parse_jsonl_chunks(data, path):
+                builder.add(objs, _at_line(path, line_of))
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+    if builder.n == 0:
+        raise BattleLogError(f"{path}: no battles in the log")
+    return builder.build()
+
+
+def write_battle_log(battles: Battles, path: str | Path) -> None:
+    """Write battles as clean-battle JSONL (``.jsonl``) or a JSON array (any other suffix).
+
+    Args:
+        battles: The battles to write, in their order.
+        path: Destination file; overwritten.
+    """
+    path = Path(path)
+    records = battles.to_records()
+    with path.open("w", encoding="utf-8") as f:
+        if path.suffix == ".jsonl":
+            for rec in records:
+                f.write(json.dumps(rec, ensure_ascii=False) + "\n")
+        else:
+            json.dump(records, f, ensure_ascii=False, indent=1)
+            f.write("\n")
+
+
+# ---------------------------------------------------------------- parsing
+
+
+def _loads() -> tuple[Callable[[bytes], Any], type[Exception]]:
+    try:
+        import orjson  # optional: ~2x faster than the stdlib parser on large logs
+
+        return orjson.loads, orjson.JSONDecodeError
+    except ImportError:
+        return json.loads, json.JSONDecodeError
+
+
+def _parse_json_array(data: bytes, path: Path) -> list[Any]:
+    loads, decode_error = _loads()
+    try:
+        records = loads(data)
+    except (decode_error, UnicodeDecodeError) as exc:
+        raise BattleLogError(f"{path}: not valid JSON: {exc}") from None
+    if not isinstance(records, list):
+        raise BattleLogError(f"{path}: expected a JSON array of battle objects")
+    return records
+
+
+def _parse_jsonl_chunks(data: bytes, path: Path) -> Iterator[tuple[list[Any], Callable[[int], int]]]:
+    """Yield (objects, record index -> 1-based line number) per chunk of lines."""
+    loads, decode_error = _loads()
+    lines = data.split(b"\n")
+    while lines and not lines[-1].strip():  # trailing newline(s); not data.rstrip(), which copies the file
+        lines.pop()
+    for start in range(0, len(lines), _CHUNK):
+        chunk = lines[start : start + _CHUNK]
+        try:
+            # One parser call per chunk; a blank line (",,") or a bad line makes it fail
+            # and sends the chunk down the line-by-line path below.
+            objs = loads(b"[" + b",".join(chunk) + b"]")
+            if len(objs) == len(chunk):
+                yield objs, _offset(start + 1)
+                continue
+        except (decode_error, UnicodeDecodeError):
+            pass
+        objs = []
+        line_nos: list[int] = []
+        for k, line in enumerate(chunk):
+            if not line.strip():
+                continue
+            try:
+                objs.append(loads(line))
+            except (decode_error, UnicodeDecodeError) as exc:
+                raise BattleLogError(f"{path}:{start + k + 1}: not valid JSON: {exc}") from None
+            line_nos.append(start + k + 1)
+        yield objs, line_nos.__getitem__
+
+
+def _offset(first: int) -> Callable[[int], int]:
+    return lambda i: first + i
+
+
+def _at_index(path: Path, offset: int) -> Callable[[int], str]:
+    return lambda i: f"{path}: battle at index {offset + i}"
+
+
+def _at_line(path: Path, line_of: Callable[[int], int]) -> Callable[[int], str]:
+    return lambda i: f"{path}:{line_of(i)}"
+
+
+# ---------------------------------------------------------------- validation and encoding
+
+
+class _Index(dict[str, int]):
+    """Name -> code map that gives an unseen name the next code on lookup."""
+
+    def __missing__(self, name: str) -> int:
+        code = self[name] = len(self)
+        return code
+
+
+class _Builder:
+    """Accumulates validated records as compact integer arrays, chunk by chunk."""
+
+    def __init__(self) -> None:
+        self.index = _Index()  # model name -> code, in order of first appearance
+        self.a = array("i")
+        self.b = array("i")
+        self.outcome = array("b")
+        self.tstamp = array("d")
+        self.has_tstamp: bool | None = None  # decided by the first record
+        self.n = 0
+
+    def add(self, objs: Sequence[Any], where: Callable[[int], str]) -> None:
+        if not objs:
+            return
+        if self.has_tstamp is None:
+            self.has_tstamp = isinstance(objs[0], Mapping) and "tstamp" in objs[0]
+        known = len(self.index)
+        try:
+            # Fast path: C-level maps over the chunk, no per-record Python code; `_Index`
+            # hands out codes to new names. Any problem (missing key, non-object record,
+            # unknown winner, unhashable or non-numeric value) lands in the slow path, which
+            # finds and names the first bad record.
+            a = array("i", map(self.index.__getitem__, map(itemgetter("model_a"), objs)))
+            b = array("i", map(self.index.__getitem__, map(itemgetter("model_b"), objs)))
+            codes = array("b", map(_OUTCOME_CODE.__getitem__, map(itemgetter("winner"), objs)))
+            if self.has_tstamp:
+                ts = array("d", map(itemgetter("tstamp"), objs))
+            if any(not isinstance(name, str) or not name for name in list(self.index)[known:]):
+                raise TypeError
+        except (KeyError, TypeError, ValueError):
+            raise BattleLogError(_first_problem(objs, where, self.has_tstamp)) from None
+        same = np.flatnonzero(np.frombuffer(a, np.int32) == np.frombuffer(b, np.int32))
+        if same.size:
+            i = int(same[0])
+            raise BattleLogError(f"{where(i)}: model_a and model_b are the same model ({objs[i]['model_a']!r})")
+        self.a.extend(a)
+        self.b.extend(b)
+        self.outcome.extend(codes)
+        if self.has_tstamp:
+            self.tstamp.extend(ts)
+        self.n += len(objs)
+
+    def build(self) -> Battles:
+        if self.n == 0:
+            raise BattleLogError("no battles")
+        # Codes were handed out in order of appearance; renumber so models sort by name.
+        names = sorted(self.index)
+        remap = np.empty(len(names), np.int32)
+        for new, name in enumerate(names):
+            remap[self.index[name]] = new
+        tstamp = np.frombuffer(self.tstamp, np.float64).copy() if self.has_tstamp else None
+        return Battles(
+            models=tuple(names),
+            model_a=remap[np.frombuffer(self.a, np.int32)],
+            model_b=remap[np.frombuffer(self.b, np.int32)],
+            outcome=np.frombuffer(self.outcome, np.int8).copy(),
+            tstamp=tstamp,
+        )
+
+
+def _first_problem(objs: Sequence[Any], where: Callable[[int], str], has_tstamp: bool | None) -> str:
+    """Describe the first malformed record (the slow path behind `_Builder.add`)."""
+    for i, rec in enumerate(objs):
+        if not isinstance(rec, Mapping):
+            return f"{where(i)}: expected a JSON object, got {type(rec).__name__}"
+        for key in _REQUIRED:
+            if key not in rec:
+                return f"{where(i)}: missing field {key!r}"
+        for key in ("model_a", "model_b"):
+            if not isinstance(rec[key], str) or not rec[key]:
+                return f"{where(i)}: {key} must be a non-empty string, got {rec[key]!r}"
+        if not isinstance(rec["winner"], str) or rec["winner"] not in _OUTCOME_CODE:
+            return f"{where(i)}: winner {rec['winner']!r} is not one of {', '.join(OUTCOMES)}"
+        if has_tstamp:
+            if "tstamp" not in rec:
+                return f"{where(i)}: missing field 'tstamp' (the first battle has one, so all must)"
+            ts = rec["tstamp"]
+            if isinstance(ts, bool) or not isinstance(ts, int | float):
+                return f"{where(i)}: tstamp must be a number, got {ts!r}"
+    return f"{where(0)}: malformed battle record"  # unreachable unless validation rules diverge
