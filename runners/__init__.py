@@ -6,6 +6,7 @@ from importlib import import_module
 from typing import Any
 
 from runners.base import ChoiceScoring, GenParams, ModelInfo, Runner
+from runners.windows import rolling_windows
 
 # name -> "module:factory"; imported only when asked for, so the CLI starts without torch.
 _BACKENDS: dict[str, str] = {
@@ -26,4 +27,6 @@ def load_runner(backend: str, model_path: str, **kwargs: Any) -> Runner:
     return factory(model_path, **kwargs)
 
 
-__all__ = ["ChoiceScoring", "GenParams", "ModelInfo", "Runner", "backends", "load_runner"]
+__all__ = [
+    "ChoiceScoring", "GenParams", "ModelInfo", "Runner", "backends", "load_runner", "rolling_windows",
+]  # fmt: skip

@@ -106,7 +106,9 @@ class Runner(Protocol):
         Tokens (BOS first, then the text):   t0 t1 t2 ... tN-1
         windows start at 0, s, 2s, ... and cover [start, min(start + max_length, N));
         a window scores positions max(prev_end, start + 1) .. end - 1, so every token
-        after t0 is scored exactly once. `stride=None` means stride = max_length (disjoint windows).
+        after t0 is scored exactly once. A window's first token is never scored, so
+        stride must be <= max_length - 1; `stride=None` means stride = max_length - 1
+        (back-to-back scored spans, each window reading one token of context).
         """
         ...
 

@@ -30,7 +30,8 @@ def results(
 
     database = open_database(db)
     table = Table(title=f"runs in {database.url}")
-    for col in ("run", "suite", "model", "split", "shots", "status", "items", "headline", "finished"):
+    table.add_column("run", no_wrap=True)
+    for col in ("suite", "model", "split", "shots", "status", "items", "headline", "finished"):
         table.add_column(col)
     with database.session() as s:
         for r in repo.list_runs(s, suite=suite, model=model):
