@@ -11,6 +11,7 @@ from evals.cli import run as _run  # noqa: F401,E402
 from evals.cli import results as _results  # noqa: F401,E402
 from evals.cli import train as _train  # noqa: F401,E402
 from evals.cli import arena as _arena  # noqa: F401,E402
+from evals.cli import arena_store as _arena_store  # noqa: F401,E402
 from evals.cli import misc as _misc  # noqa: F401,E402
 from evals.cli import score as _score  # noqa: F401,E402
 from evals.cli import compare as _compare  # noqa: F401,E402

@@ -80,7 +80,9 @@ def predict_mc(
 
 
 def aggregate_mc(
-    rows: Sequence[Mapping[str, Any]], category_of: Mapping[str, Sequence[str]]
+    rows: Sequence[Mapping[str, Any]],
+    category_of: Mapping[str, Sequence[str]],
+    category_order: Sequence[str] = (),
 ) -> dict[str, Any]:
     """Micro accuracy overall and per category, macro over subjects, per-subject accuracy (0–1).
 
@@ -101,7 +103,10 @@ def aggregate_mc(
     metrics.update(
         accuracy=sum(bool(r["correct"]) for r in labelled) / len(labelled),
         accuracy_macro=sum(by_subject.values()) / len(by_subject),
-        by_category={c: sum(v) / len(v) for c, v in sorted(per_category.items())},
+        by_category={
+            c: sum(per_category[c]) / len(per_category[c])
+            for c in [*[c for c in category_order if c in per_category], *sorted(set(per_category) - set(category_order))]
+        },
         by_subject=by_subject,
     )
     return metrics

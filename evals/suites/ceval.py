@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from evals.errors import UserError
-from evals.mc.ceval_subjects import SUBJECTS
+from evals.mc.ceval_subjects import CATEGORIES, SUBJECTS
 from evals.mc.data import MCItem, fingerprint, read_mc_csv
 from evals.mc.prompts import CEVAL_SYSTEM, PROMPT_VERSION
 from evals.mc.scoring import aggregate_mc, mc_item_json, predict_mc
@@ -105,7 +105,7 @@ class CEval:
         )
 
     def aggregate(self, plan: Plan, rows: Sequence[dict]) -> dict[str, Any]:
-        return aggregate_mc(rows, {s: (cat,) for s, (_, cat) in SUBJECTS.items()})
+        return aggregate_mc(rows, {s: (cat,) for s, (_, cat) in SUBJECTS.items()}, CATEGORIES)
 
     def item_json(self, row: dict) -> dict[str, Any]:
         return mc_item_json(row)
