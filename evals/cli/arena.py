@@ -16,7 +16,7 @@ from evals.cli.app import app
 if TYPE_CHECKING:
     from arena.ratings import Ratings
 
-arena_app = typer.Typer(help="arena commands", no_args_is_help=True)
+arena_app = typer.Typer(help="Arena: question bank, answers, battles, ratings.", no_args_is_help=True)
 app.add_typer(arena_app, name="arena")
 
 

@@ -9,7 +9,7 @@ import typer
 
 from evals.cli.app import app
 
-train_app = typer.Typer(help="train commands", no_args_is_help=True)
+train_app = typer.Typer(help="Build candidate checkpoints: tiny, pretrain, sft, merge, tokenizer.", no_args_is_help=True)
 app.add_typer(train_app, name="train")
 
 
