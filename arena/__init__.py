@@ -1,0 +1,114 @@
+"""Arena: question bank, answer generation, matchmaking, battles, votes, ratings.
+
+The vote page needs four calls:
+
+    from arena import serve_battle, record_vote, reveal, VoteRefused
+    view = serve_battle(db, session_id)                  # prompt + answers A/B, no names
+    try:
+        result = record_vote(db, view.battle_id, session_id, "a", voter_id)
+    except VoteRefused as no:
+        show(no.message_zh)                              # or no.code / no.message_en
+    model_a, model_b = reveal(db, view.battle_id, session_id)   # only after the vote
+
+Names are imported lazily (PEP 562), so `import arena` stays cheap: `evals arena ratings`
+never loads SQLAlchemy and nothing here loads torch.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+# public name -> module that defines it
+_EXPORTS: dict[str, str] = {
+    # question bank
+    "CATEGORIES": "arena.bank",
+    "BankError": "arena.bank",
+    "ImportReport": "arena.bank",
+    "import_bank": "arena.bank",
+    "import_starter_bank": "arena.bank",
+    "normalize_text": "arena.bank",
+    "read_bank": "arena.bank",
+    "starter_bank_path": "arena.bank",
+    # answers
+    "AnswerReport": "arena.answers",
+    "DEFAULT_PARAMS": "arena.answers",
+    "SYSTEM_PROMPT": "arena.answers",
+    "generate_answers": "arena.answers",
+    # battles
+    "BattleView": "arena.battles",
+    "battle_records": "arena.battles",
+    "reveal": "arena.battles",
+    "serve_battle": "arena.battles",
+    # votes
+    "OUTCOMES": "arena.votes",
+    "VoteLimits": "arena.votes",
+    "VoteResult": "arena.votes",
+    "VoteStats": "arena.votes",
+    "normalize_outcome": "arena.votes",
+    "record_vote": "arena.votes",
+    "vote_stats": "arena.votes",
+    # errors
+    "ArenaRefusal": "arena.errors",
+    "NoBattleAvailable": "arena.errors",
+    "RevealRefused": "arena.errors",
+    "VoteRefused": "arena.errors",
+    # identity leaks
+    "LeakChecker": "arena.leaks",
+    "load_checker": "arena.leaks",
+    # matchmaking
+    "choose_pair": "arena.matchmaking",
+    "pair_probabilities": "arena.matchmaking",
+    # ratings (arena.ratings, arena.battle_log)
+    "Battles": "arena.battle_log",
+    "BattleLogError": "arena.battle_log",
+    "read_battle_log": "arena.battle_log",
+    "write_battle_log": "arena.battle_log",
+    "RatingParams": "arena.ratings",
+    "Ratings": "arena.ratings",
+    "compute_ratings": "arena.ratings",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'arena' has no attribute {name!r}")
+    value = getattr(import_module(module), name)
+    globals()[name] = value  # cache: the next access skips this hook
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))
+
+
+if TYPE_CHECKING:  # static checkers see plain imports
+    from arena.answers import DEFAULT_PARAMS, SYSTEM_PROMPT, AnswerReport, generate_answers
+    from arena.bank import (
+        CATEGORIES,
+        BankError,
+        ImportReport,
+        import_bank,
+        import_starter_bank,
+        normalize_text,
+        read_bank,
+        starter_bank_path,
+    )
+    from arena.battle_log import BattleLogError, Battles, read_battle_log, write_battle_log
+    from arena.battles import BattleView, battle_records, reveal, serve_battle
+    from arena.errors import ArenaRefusal, NoBattleAvailable, RevealRefused, VoteRefused
+    from arena.leaks import LeakChecker, load_checker
+    from arena.matchmaking import choose_pair, pair_probabilities
+    from arena.ratings import RatingParams, Ratings, compute_ratings
+    from arena.votes import (
+        OUTCOMES,
+        VoteLimits,
+        VoteResult,
+        VoteStats,
+        normalize_outcome,
+        record_vote,
+        vote_stats,
+    )

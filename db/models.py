@@ -95,3 +95,9 @@ class Metric(Base):
     name: Mapped[str] = mapped_column(String(64))
     subset: Mapped[str] = mapped_column(String(200), default="")
     value: Mapped[float] = mapped_column(Float)
+
+
+# The arena tables live in their own module; importing it here registers them on Base.metadata
+# wherever the models are loaded (Alembic env, drift test). A module import (not `from ... import
+# names`) keeps this safe whichever of the two modules is imported first.
+from db import models_arena as _models_arena  # noqa: E402,F401

@@ -15,6 +15,7 @@ from evals.cli import arena_store as _arena_store  # noqa: F401,E402
 from evals.cli import misc as _misc  # noqa: F401,E402
 from evals.cli import score as _score  # noqa: F401,E402
 from evals.cli import compare as _compare  # noqa: F401,E402
+from evals.cli import rescore as _rescore  # noqa: F401,E402
 
 
 def _user_error_types() -> tuple[type[BaseException], ...]:

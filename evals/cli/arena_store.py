@@ -1,0 +1,166 @@
+"""`evals arena bank|generate|export|excluded`: the arena's stored side (bank, answers, battle log).
+
+Registered on `arena_app` from `evals.cli.arena`. Only `generate` loads torch (inside the runner).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from evals.cli.arena import arena_app
+from evals.cli.options import DbOpt, open_database, split_csv
+
+bank_app = typer.Typer(help="The arena question bank.", no_args_is_help=True)
+arena_app.add_typer(bank_app, name="bank")
+
+
+@bank_app.command("import")
+def bank_import(
+    file: Annotated[Optional[Path], typer.Argument(help="JSONL or CSV with text, category, language, source.")] = None,
+    default: Annotated[bool, typer.Option("--default", help="Import the shipped starter bank (88 questions).")] = False,
+    skip_invalid: Annotated[
+        bool, typer.Option("--skip-invalid", help="Skip and count malformed rows instead of failing.")
+    ] = False,
+    db: DbOpt = None,
+) -> None:
+    """Import questions; duplicates (same normalized text) are counted, not stored twice."""
+    from arena.bank import BankError, import_bank, starter_bank_path
+    from evals.errors import UserError
+
+    if (file is None) == (not default):
+        raise UserError("give a FILE or --default (not both)")
+    path = starter_bank_path() if default else file
+    assert path is not None
+    database = open_database(db)
+    try:
+        report = import_bank(database, path, skip_invalid=skip_invalid)
+    except BankError as exc:
+        raise UserError(str(exc)) from None
+    for problem in report.problems[:20]:
+        typer.echo(f"skipped {problem}", err=True)
+    typer.echo(f"imported {report.imported}, duplicate {report.duplicate}, invalid {report.invalid}")
+
+
+@bank_app.command("list")
+def bank_list(
+    category: Annotated[Optional[str], typer.Option("--category", help="Only this category.")] = None,
+    limit: Annotated[Optional[int], typer.Option("--limit", min=1, help="At most N questions.")] = None,
+    db: DbOpt = None,
+) -> None:
+    """List questions (id, category, text) and the count per category."""
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
+    from db import arena_repo
+
+    category = _category(category)
+    database = open_database(db)
+    with database.session(write=False) as s:
+        prompts = arena_repo.list_prompts(s, category=category, limit=limit)
+        counts = arena_repo.prompt_counts_by_category(s)
+    table = Table(title=f"Arena question bank: {sum(counts.values())} questions")
+    for col, justify in (("id", "right"), ("category", "left"), ("source", "left"), ("text", "left")):
+        table.add_column(col, justify=justify)  # type: ignore[arg-type]
+    for p in prompts:
+        text = p.text if len(p.text) <= 60 else p.text[:59] + "…"
+        table.add_row(str(p.id), p.category, escape(p.source), escape(text))
+    console = Console()
+    console.print(table)
+    console.print("  ".join(f"{c} {n}" for c, n in sorted(counts.items())), highlight=False)
+
+
+@arena_app.command("generate")
+def generate(
+    models: Annotated[str, typer.Option("--models", help="Comma-separated model names or checkpoint dirs.")],
+    prompts: Annotated[
+        Optional[str], typer.Option("--prompts", help="Comma-separated prompt ids (default: all).")
+    ] = None,
+    category: Annotated[Optional[str], typer.Option("--category", help="Only prompts of this category.")] = None,
+    limit: Annotated[Optional[int], typer.Option("--limit", min=1, help="At most N prompts (lowest ids).")] = None,
+    max_new_tokens: Annotated[int, typer.Option("--max-new-tokens", min=1)] = 256,
+    temperature: Annotated[float, typer.Option("--temperature", min=0.0, help="0 = greedy.")] = 0.7,
+    top_p: Annotated[float, typer.Option("--top-p", min=0.0, max=1.0)] = 0.9,
+    seed: Annotated[int, typer.Option("--seed")] = 42,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Prompts per generate call and commit.")] = 8,
+    progress: Annotated[bool, typer.Option("--progress/--no-progress")] = True,
+    db: DbOpt = None,
+) -> None:
+    """Generate each model's answer to each prompt (stored; a re-run resumes)."""
+    from arena.answers import DEFAULT_PARAMS, generate_answers
+    from evals.errors import UserError
+    from runners.base import GenParams
+
+    names = split_csv(models)
+    if not names:
+        raise UserError("--models needs at least one model")
+    try:
+        prompt_ids = [int(p) for p in split_csv(prompts)] if prompts else None
+    except ValueError:
+        raise UserError(f"--prompts expects comma-separated integer ids, got {prompts!r}") from None
+    params = GenParams(
+        max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p, seed=seed,
+        top_k=DEFAULT_PARAMS.top_k, repetition_penalty=DEFAULT_PARAMS.repetition_penalty,
+    )  # fmt: skip
+    database = open_database(db)
+    reports = generate_answers(
+        database, names, prompt_ids, params, category=_category(category), limit=limit, batch_size=batch_size,
+        progress=progress,
+    )  # fmt: skip
+    for r in reports:
+        typer.echo(f"{r.model}: generated {r.generated}, already stored {r.skipped} (params {r.params_hash})")
+
+
+@arena_app.command("export")
+def export(
+    out: Annotated[Optional[Path], typer.Option("--out", help="Output file (default: stdout).")] = None,
+    kind: Annotated[str, typer.Option("--kind", help="human or judge battles.")] = "human",
+    include_excluded: Annotated[
+        bool, typer.Option("--include-excluded", help="Also export votes kept out of ratings (for audits).")
+    ] = False,
+    db: DbOpt = None,
+) -> None:
+    """Write voted battles as FastChat clean-battle JSON (input of `evals arena ratings --import`)."""
+    import json
+
+    from arena.battles import battle_records
+    from evals.cli.options import write_json_atomic
+    from evals.errors import UserError
+
+    if kind not in ("human", "judge"):
+        raise UserError(f"--kind must be human or judge, got {kind!r}")
+    records = battle_records(open_database(db), kind, include_excluded)
+    if out is None:
+        typer.echo(json.dumps(records, ensure_ascii=False, indent=1))
+        return
+    try:
+        write_json_atomic(out, records)
+    except OSError as exc:
+        raise UserError(f"cannot write {out}: {exc.strerror or exc}") from None
+    typer.echo(f"wrote {len(records)} battles to {out}", err=True)
+
+
+@arena_app.command("excluded")
+def excluded(db: DbOpt = None) -> None:
+    """Admin view: served battles, votes, rated votes, and votes kept out of ratings by reason."""
+    from arena.votes import vote_stats
+
+    stats = vote_stats(open_database(db))
+    typer.echo(f"battles served {stats.battles}, votes {stats.votes}, rated {stats.rated}")
+    for reason, n in sorted(stats.excluded.items()):
+        typer.echo(f"excluded ({reason}): {n}")
+
+
+def _category(value: str | None) -> str | None:
+    from arena.bank import CATEGORIES, parse_category
+    from evals.errors import UserError
+
+    if value is None:
+        return None
+    cat = parse_category(value)
+    if cat is None:
+        raise UserError(f"unknown category {value!r}; expected one of {'、'.join(CATEGORIES)}")
+    return cat
