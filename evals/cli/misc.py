@@ -48,17 +48,24 @@ def db_upgrade(db: DbOpt = None) -> None:
 @app.command()
 def dashboard(
     port: Annotated[int, typer.Option(help="Port for the Streamlit server.")] = 8501,
+    address: Annotated[str, typer.Option(help="Address to listen on (0.0.0.0 for every interface).")] = "127.0.0.1",
     db: DbOpt = None,
 ) -> None:
-    """Start the Streamlit dashboard (runs, leaderboard, voting)."""
+    """Start the Streamlit dashboard (vote, leaderboard, evals, models, runs)."""
     import os
     import subprocess
     import sys
     from pathlib import Path
 
+    database = open_database(db)  # fail fast (exit 2) on a bad URL, and migrate before serving
+    database.dispose()
     app_file = Path(__file__).resolve().parents[2] / "dashboards" / "app.py"
     env = dict(os.environ)
     if db:
         env["EVALS_DB_URL"] = db
-    cmd = [sys.executable, "-m", "streamlit", "run", str(app_file), "--server.port", str(port), "--server.headless", "true"]
+    typer.echo(f"dashboard on http://{address}:{port}  store {database.url}")
+    cmd = [
+        sys.executable, "-m", "streamlit", "run", str(app_file), "--server.port", str(port),
+        "--server.address", address, "--server.headless", "true", "--browser.gatherUsageStats", "false",
+    ]  # fmt: skip
     raise SystemExit(subprocess.call(cmd, env=env))

@@ -1,0 +1,189 @@
+"""Every dashboard page under Streamlit's AppTest, on a seeded SQLite store.
+
+The pages read the store named by `EVALS_DB_URL`; votes go through the real `arena/` API.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+from streamlit.testing.v1 import AppTest
+
+from arena import VoteLimits, record_vote
+from db import Database
+from db.models_arena import Vote
+from tests.dashboards.seed import HTML_ANSWER, add_answers, add_model, add_votes, seed_all
+
+ROOT = Path(__file__).resolve().parents[2]
+PAGES = ROOT / "dashboards" / "views"
+
+
+@pytest.fixture
+def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Database]:
+    """An empty migrated SQLite store that the pages open through EVALS_DB_URL."""
+    url = f"sqlite:///{tmp_path / 'dash.db'}"
+    monkeypatch.setenv("EVALS_DB_URL", url)
+    monkeypatch.setenv("EVALS_VOTE_RATE", "off")
+    database = Database(url)
+    yield database
+    database.dispose()
+
+
+@pytest.fixture
+def seeded(store: Database) -> Database:
+    seed_all(store)
+    add_votes(store, 16, prefer="qwen-sft")
+    return store
+
+
+def page(name: str, english: bool = False) -> AppTest:
+    at = AppTest.from_file(str(PAGES / f"{name}.py"), default_timeout=60)
+    if english:
+        at.session_state["lang_en"] = True
+    return at.run()
+
+
+def texts(at: AppTest) -> str:
+    parts = [e.value for kind in ("title", "markdown", "caption", "info", "error", "success", "warning", "code")
+             for e in getattr(at, kind)]  # fmt: skip
+    return "\n".join(str(p) for p in parts)
+
+
+def n_votes(database: Database) -> int:
+    with database.session(write=False) as s:
+        return int(s.scalar(select(func.count()).select_from(Vote)) or 0)
+
+
+def test_vote_reveals_names_after_voting(seeded: Database) -> None:
+    at = page("vote")
+    assert not at.exception
+    assert "长城" in texts(at)  # the prompt and both answers are shown
+    assert "qwen-base" not in texts(at) and "qwen-sft" not in texts(at)  # anonymous before the vote
+    labels = [b.label for b in at.button]
+    assert labels[:4] == ["A 更好", "B 更好", "平局", "都不好"]
+    before = n_votes(seeded)
+    at.button(key="vote_a").click().run()
+    assert n_votes(seeded) == before + 1
+    revealed = at.success[0].value
+    assert "模型A" in revealed and "qwen-base" in revealed and "qwen-sft" in revealed
+    assert all(b.disabled for b in at.button if b.key.startswith("vote_"))
+    battle = at.session_state["battle"].battle_id
+    at.button(key="next").click().run()
+    assert at.session_state["battle"].battle_id != battle and not at.success
+
+
+def test_refused_vote_shows_the_reason(seeded: Database) -> None:
+    at = page("vote")
+    sid, battle = at.session_state["session_id"], at.session_state["battle"].battle_id
+    # The same session votes first through the API (a double submit): the page's vote is refused.
+    record_vote(seeded, battle, sid, "b", sid, limits=VoteLimits(max_votes=None))
+    at.button(key="vote_a").click().run()
+    assert "这场对战已经投过票了" in at.error[0].value
+    assert "模型A" in at.success[0].value  # this session did vote, so it may still see the names
+
+
+def test_refusal_in_english(seeded: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EVALS_VOTE_RATE", "1/3600")
+    at = page("vote", english=True)
+    assert [b.label for b in at.button][:2] == ["A is better", "B is better"]
+    at.button(key="vote_a").click().run()  # the first vote fits the limit
+    at.button(key="next").click().run()
+    at.button(key="vote_b").click().run()
+    assert "Too many votes" in at.error[0].value and not at.success
+
+
+def test_answer_html_is_not_rendered(store: Database) -> None:
+    add_model(store, "m1")
+    add_model(store, "m2")
+    add_answers(store, {"m1": [HTML_ANSWER], "m2": ["**加粗**回答"]})
+    at = page("vote")
+    shown = [m for m in at.markdown if "bold-injection" in m.value]
+    assert shown, "the answer is on the page"
+    assert all(not m.allow_html for m in shown)  # st.markdown(..., unsafe_allow_html=False)
+    assert not at.exception
+
+
+def test_vote_without_answers_explains_how_to_create_them(store: Database) -> None:
+    at = page("vote")
+    assert "evals arena bank import --default" in at.code[0].value
+    assert "evals arena generate --models" in at.code[0].value
+    assert not at.button
+
+
+def test_leaderboard(seeded: Database) -> None:
+    at = page("leaderboard")
+    assert not at.exception
+    board = at.dataframe[0].value
+    assert list(board["model"]) == ["qwen-sft", "qwen-base"]  # qwen-sft wins 3 of 4
+    assert board.loc[0, "ci_low"] <= board.loc[0, "bt"] <= board.loc[0, "ci_high"]
+    assert board.loc[0, "battles"] == 16
+    assert board.loc[0, "C-Eval"] == pytest.approx(47.0) and board.loc[1, "CMMLU"] == pytest.approx(39.0)
+    assert board.loc[0, "LongBench Avg"] == pytest.approx(34.7) and board.loc[0, "base_model"] == "qwen-base"
+    assert len(at.get("vega_lite_chart")) >= 2  # CI error bars + win-rate heatmap
+
+
+def test_leaderboard_history_and_empty(store: Database) -> None:
+    at = page("leaderboard")
+    assert "还没有投票" in at.info[0].value
+    seed_all(store)
+    add_votes(store, 8, prefer="qwen-base")
+    from datetime import datetime, timedelta, timezone
+
+    from db import arena_repo
+
+    t0 = datetime(2025, 1, 1, tzinfo=timezone.utc)
+    with store.session() as s:
+        for day, r in enumerate((1000.0, 1010.0)):
+            arena_repo.add_rating_snapshot(s, "bt", "human", [{"model": "qwen-base", "rating": r}],
+                                           computed_at=t0 + timedelta(days=day))  # fmt: skip
+    at = page("leaderboard", english=True)
+    assert "Rating history" in [h.value for h in at.subheader]
+
+
+def test_evals_explorer(seeded: Database) -> None:
+    at = page("eval_explorer")
+    assert not at.exception
+    assert at.selectbox(key="ev_suite").value == "ceval"
+    suite_tab, quant_tab = at.tabs
+    quant = quant_tab.dataframe[0].value.set_index("quant")
+    assert sorted(quant.index) == ["int4", "int8", "none"]
+    assert quant.loc["int8", "size_gb"] == pytest.approx(0.52) and quant.loc["int4", "ppl"] == pytest.approx(14.2)
+    assert quant_tab.get("vega_lite_chart")  # size vs PPL
+    overall = suite_tab.dataframe[0].value
+    assert set(overall["model"]) == {"qwen-base", "qwen-sft"}
+    at.selectbox(key="ev_a").set_value("qwen-sft")
+    at.selectbox(key="ev_b").set_value("qwen-base").run()
+    gap = at.tabs[0].dataframe[1].value
+    assert gap.iloc[0]["subject"] == "law" and gap.iloc[0]["gap"] == pytest.approx(0.25)  # biggest gap first
+    at.selectbox(key="ev_suite").set_value("longbench").run()
+    assert "按长度区间（各任务平均）" in [h.value for h in at.subheader]
+
+
+def test_models_lineage_and_loss(seeded: Database) -> None:
+    at = page("models")
+    assert not at.exception
+    tree = at.code[0].value
+    assert "qwen-base\n└─ qwen-sft" in tree and "yi-chat" in tree
+    at.selectbox(key="models_pick").set_value("qwen-sft").run()
+    assert "训练损失" in [h.value for h in at.subheader]
+    assert '"method": "lora"' in at.code[1].value
+
+
+def test_runs_page(seeded: Database) -> None:
+    at = page("runs")
+    assert not at.exception
+    runs = at.dataframe[0].value
+    assert {"ceval", "cmmlu", "longbench", "ppl"} <= set(runs["suite"])
+
+
+def test_app_navigation_and_language(seeded: Database) -> None:
+    at = AppTest.from_file(str(ROOT / "dashboards" / "app.py"), default_timeout=60).run()
+    assert not at.exception
+    assert at.title[0].value == "投票"  # the vote page is the default
+    at.toggle(key="_lang_toggle").set_value(True).run()
+    assert at.title[0].value == "Vote"
+    at.switch_page("views/leaderboard.py").run()
+    assert at.title[0].value == "Leaderboard" and not at.exception
