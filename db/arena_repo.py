@@ -170,6 +170,42 @@ def model_names(s: Session, model_ids: Iterable[int]) -> dict[int, str]:
     return {i: n for i, n in s.execute(select(Model.id, Model.name).where(Model.id.in_(ids)))}
 
 
+def newest_answer_ids(s: Session, model_ids: Sequence[int] | None = None) -> list[tuple[int, int, int]]:
+    """(prompt_id, model_id, id of the newest answer) for every answered (prompt, model), by prompt then model.
+
+    "Newest" is the highest answer id, as in `answers_for` (regenerating adds answers).
+    """
+    query = select(ArenaAnswer.prompt_id, ArenaAnswer.model_id, func.max(ArenaAnswer.id)).group_by(
+        ArenaAnswer.prompt_id, ArenaAnswer.model_id
+    )
+    if model_ids is not None:
+        query = query.where(ArenaAnswer.model_id.in_(list(model_ids)))
+    rows = s.execute(query.order_by(ArenaAnswer.prompt_id, ArenaAnswer.model_id))
+    return [(int(p), int(m), int(a)) for p, m, a in rows]
+
+
+def answer_texts(s: Session, answer_ids: Iterable[int]) -> dict[int, str]:
+    """Return {answer id: text}."""
+    ids = list(set(answer_ids))
+    texts: dict[int, str] = {}
+    for lo in range(0, len(ids), 500):  # stay under bind-parameter limits
+        chunk = ids[lo : lo + 500]
+        query = select(ArenaAnswer.id, ArenaAnswer.text).where(ArenaAnswer.id.in_(chunk))
+        texts.update((int(i), t) for i, t in s.execute(query))
+    return texts
+
+
+def session_battles(s: Session, session_id: str, kind: str) -> list[tuple[Battle, bool]]:
+    """Every battle of `kind` served to `session_id`, oldest first, with whether it has a vote."""
+    query = (
+        select(Battle, Vote.id.is_not(None))
+        .outerjoin(Vote, Vote.battle_id == Battle.id)
+        .where(Battle.session_id == session_id, Battle.kind == kind)
+        .order_by(Battle.served_at, Battle.id)
+    )
+    return [(b, bool(voted)) for b, voted in s.execute(query)]
+
+
 def vote_counts(s: Session, kind: str = "human") -> list[tuple[int, int, str, int]]:
     """Rated (non-excluded) votes grouped as (model_a_id, model_b_id, outcome, count)."""
     query = (

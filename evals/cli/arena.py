@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from evals.cli.app import app
+from evals.cli.options import DbOpt, open_database
 
 if TYPE_CHECKING:
     from arena.ratings import Ratings
@@ -46,29 +47,69 @@ def ratings(
         typer.Option("--anchor", metavar="MODEL=RATING", help="Pin one model's BT rating instead of the mean."),
     ] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the bootstrap.")] = 0,
+    kind: Annotated[
+        str, typer.Option("--kind", help="human or judge votes (rated separately, never mixed).")
+    ] = "human",
+    store: Annotated[
+        bool | None,
+        typer.Option(
+            "--store/--no-store",
+            help="Store the Elo and BT ratings as a snapshot (the leaderboard's history). "
+            "Default: store when reading the database, not with --import.",
+        ),
+    ] = None,
+    db: DbOpt = None,
 ) -> None:
-    """Online Elo, Bradley–Terry ratings with bootstrap 95% CIs, and win rates."""
+    """Online Elo, Bradley–Terry ratings with bootstrap 95% CIs, and win rates.
+
+    Without --import the stored votes of --kind are rated and a snapshot is stored.
+    """
     from evals.errors import UserError
 
-    if import_file is None:
-        raise UserError("no battles: pass --import FILE (DB-backed ratings come with the arena store)")
+    if kind not in ("human", "judge"):
+        raise UserError(f"--kind must be human or judge, got {kind!r}")
 
-    from arena.battle_log import BattleLogError, read_battle_log
     from arena.ratings import RatingParams, compute_ratings
 
     params = RatingParams(k=k, init=init, n_bootstrap=bootstrap, seed=seed, anchor=_parse_anchor(anchor))
-    try:
-        battles = read_battle_log(import_file)
-    except BattleLogError as exc:
-        raise UserError(str(exc)) from None
-    except OSError as exc:
-        raise UserError(f"cannot read {import_file}: {exc.strerror or exc}") from None
-    try:
-        result = compute_ratings(battles, params)
-    except ValueError as exc:
-        raise UserError(str(exc)) from None
+    database = None
+    if import_file is not None:
+        from arena.battle_log import BattleLogError, read_battle_log
 
-    _print_table(result, len(battles))
+        try:
+            battles = read_battle_log(import_file)
+        except BattleLogError as exc:
+            raise UserError(str(exc)) from None
+        except OSError as exc:
+            raise UserError(f"cannot read {import_file}: {exc.strerror or exc}") from None
+        try:
+            result = compute_ratings(battles, params)
+        except ValueError as exc:
+            raise UserError(str(exc)) from None
+        n_battles = len(battles)
+    else:
+        from arena.snapshots import NoRatedVotes, ratings_from_db
+
+        database = open_database(db)
+        try:
+            result, n_battles = ratings_from_db(database, kind, params)
+        except NoRatedVotes:
+            hint = "vote on the 投票 page" if kind == "human" else "run `evals arena judge --judge MODEL`"
+            raise UserError(
+                f"no rated votes yet ({kind} battles) in {database.url}; {hint}, or rate a log with --import FILE"
+            ) from None
+        except ValueError as exc:
+            raise UserError(str(exc)) from None
+
+    _print_table(result, n_battles, kind=kind if import_file is None else None)
+    if store is None:
+        store = import_file is None  # the DB's own votes are snapshotted; an imported log only on request
+    if store:
+        from arena.snapshots import store_snapshot
+
+        database = database or open_database(db)
+        at = store_snapshot(database, result, kind)
+        typer.echo(f"stored {kind} rating snapshot (elo, bt) at {at.isoformat(timespec='seconds')}", err=True)
     if json_file is not None:
         import json
 
@@ -92,7 +133,7 @@ def _parse_anchor(text: str | None) -> tuple[str, float] | None:
         raise UserError(f"--anchor expects MODEL=RATING, got {text!r}") from None
 
 
-def _print_table(r: Ratings, n_battles: int) -> None:
+def _print_table(r: Ratings, n_battles: int, *, kind: str | None = None) -> None:
     import math
 
     from rich.console import Console
@@ -103,7 +144,7 @@ def _print_table(r: Ratings, n_battles: int) -> None:
     boot = f"95% CI from {p.n_bootstrap} bootstrap rounds (seed {p.seed})" if p.n_bootstrap else "no bootstrap"
     centre = f"{p.anchor[0]} = {p.anchor[1]:g}" if p.anchor else f"mean {p.init:g}"
     table = Table(
-        title=f"Arena ratings: {n_battles:,} battles, {len(r.models)} models",
+        title=f"Arena ratings{f' ({kind} votes)' if kind else ''}: {n_battles:,} battles, {len(r.models)} models",
         caption=f"BT: MLE, {centre}, {boot}. Elo: online, K={p.k:g}, scale {p.scale:g}, base {p.base:g}, "
         f"init {p.init:g}. Win rate leaves ties out.",
     )

@@ -1,6 +1,6 @@
-"""`evals arena bank|generate|export|excluded`: the arena's stored side (bank, answers, battle log).
+"""`evals arena bank|generate|judge|export|excluded`: the arena's stored side (bank, answers, battle log).
 
-Registered on `arena_app` from `evals.cli.arena`. Only `generate` loads torch (inside the runner).
+Registered on `arena_app` from `evals.cli.arena`. Only `generate` and `judge` load torch (inside the runner).
 """
 
 from __future__ import annotations
@@ -112,6 +112,92 @@ def generate(
     )  # fmt: skip
     for r in reports:
         typer.echo(f"{r.model}: generated {r.generated}, already stored {r.skipped} (params {r.params_hash})")
+
+
+@arena_app.command("judge")
+def judge(
+    judge_model: Annotated[
+        Optional[str], typer.Option("--judge", metavar="MODEL", help="Judge model: registered name or checkpoint dir.")
+    ] = None,
+    models: Annotated[
+        Optional[str], typer.Option("--models", help="Only battles between these models (comma-separated).")
+    ] = None,
+    pairs: Annotated[
+        Optional[int],
+        typer.Option("--pairs", min=1, help="Judge at most N new battles, drawn by matchmaking (default: all)."),
+    ] = None,
+    seed: Annotated[Optional[int], typer.Option("--seed", help="Seed for sampling and sides.")] = None,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Battles per scoring call and commit.")] = 8,
+    agreement: Annotated[
+        bool, typer.Option("--agreement", help="Only report agreement with human votes (no judging).")
+    ] = False,
+    progress: Annotated[bool, typer.Option("--progress/--no-progress")] = True,
+    db: DbOpt = None,
+) -> None:
+    """LLM-as-judge: the judge model votes on battles, both answer orders; votes kept apart from humans'.
+
+    The verdict is read from the judge's scores of the labels A / B / C (平局) in a Chinese
+    pairwise prompt, once per order; disagreeing orders count as a tie. Re-runs judge only
+    what is missing. Rate the votes with `evals arena ratings --kind judge`.
+    """
+    import numpy as np
+
+    from arena.judge import judge_battles, judge_human_agreement
+    from evals.errors import UserError
+
+    database = open_database(db)
+    if agreement:
+        name = None
+        if judge_model is not None:
+            from evals.model_spec import resolve_model
+
+            name = resolve_model(judge_model, database=database).name
+        _echo_agreement(judge_human_agreement(database, name), always=True)
+        return
+    if judge_model is None:
+        raise UserError("give --judge MODEL (or --agreement to compare stored judge and human votes)")
+    names = split_csv(models) if models else None
+    rng = np.random.default_rng(seed)
+    report = judge_battles(
+        database, judge_model, models=names, pairs=pairs, rng=rng, batch_size=batch_size, progress=progress
+    )
+    n = report.judged
+    counts = report.outcome_counts()
+    line = f"judge {report.judge}: judged {n} battles"
+    if n:
+        line += (
+            f" (both orders agree on {report.consistent}, {n - report.consistent} position-dependent -> tie; "
+            f"ties {counts['tie']})"
+        )
+    line += f", already judged {report.skipped}"
+    if report.not_sampled:
+        line += f", not sampled {report.not_sampled}"
+    if report.refused:
+        line += f", refused {report.refused}"
+    excluded = sum(v.excluded for v in report.verdicts)
+    if excluded:
+        line += f", kept out of ratings (identity leak) {excluded}"
+    typer.echo(line)
+    if any(report.judge in (v.model_a, v.model_b) for v in report.verdicts):
+        typer.echo(f"warning: {report.judge} judged battles it takes part in (self-preference bias)", err=True)
+    _echo_agreement(judge_human_agreement(database, report.judge), always=False)
+
+
+def _echo_agreement(result: dict, *, always: bool) -> None:
+    who = result["judge"] or "judges"
+    if not result["compared"]:
+        if always:
+            typer.echo(
+                f"agreement with humans: no prompt and model pair voted on by both humans and {who} yet "
+                f"(human votes {result['human_votes']}, judge votes {result['judge_votes']})"
+            )
+        return
+    line = f"agreement with humans ({who}): {result['agreement']:.1%} of {result['compared']} comparisons"
+    if result["compared_no_ties"]:
+        line += f"; without ties {result['agreement_no_ties']:.1%} of {result['compared_no_ties']}"
+    typer.echo(line)
+    for pair, entry in result["by_pair"].items():
+        typer.echo(f"  {pair}: {entry['agreement']:.1%} of {entry['compared']}")
 
 
 @arena_app.command("export")

@@ -70,7 +70,6 @@ def test_all_wins_model_warns(tmp_path: Path, capsys: pytest.CaptureFixture[str]
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        ((), "no battles: pass --import FILE (DB-backed ratings come with the arena store)"),
         (("--import", "/nonexistent/log.json"), "cannot read /nonexistent/log.json"),
         (("--anchor", "oops"), "--anchor expects MODEL=RATING"),
         (("--anchor", "ghost=1000"), "anchor model 'ghost' is not in the battle log"),

@@ -1,0 +1,317 @@
+"""LLM-as-judge: judge battles in both orders, stored apart from human votes, resumable, agreement."""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from arena.battles import battle_records
+from arena.judge import (
+    JUDGE_LABELS,
+    combine,
+    fit_answers,
+    judge_battles,
+    judge_human_agreement,
+    judge_prompt,
+    judge_session,
+)
+from arena.snapshots import ratings_from_db
+from arena.votes import VoteLimits, record_vote
+from db import Database, arena_repo, repo
+from evals.errors import UserError
+from runners.base import ModelInfo
+from tests.arena.store_fixtures import add_models_with_answers, chat_model_dir, database, db_url  # noqa: F401
+from tests.evals.cli_helpers import run_cli
+
+NO_LIMITS = VoteLimits(max_votes=None, daily_cap=None)
+QUESTIONS = ["中国的首都是哪里？", "请用一句话介绍长城。", "一年有几个季节？"]
+ANSWERS = {
+    "tiny-a": ["中国的首都是北京。", "长城是中国古代修建的伟大防御工程。", "一年有春、夏、秋、冬四个季节。"],
+    "tiny-b": ["不知道。", "好的。", "三个。"],
+}
+
+
+def section(prompt: str, label: str) -> str:
+    """Text of 【回答A】 or 【回答B】 in a judge prompt."""
+    match = re.search(f"【回答{label}】\n(.*?)\n【回答{label}结束】", prompt, re.S)
+    assert match, prompt
+    return match.group(1)
+
+
+# ----------------------------------------------------------------------------- setup helpers
+
+
+def seed_real(database: Database, model_dir: Path) -> list[int]:
+    """The tiny checkpoint under two contestant names (plus the judge), answers inserted directly."""
+    with database.session() as s:
+        ids = {n: repo.upsert_model(s, n, str(model_dir)).id for n in ("tiny-a", "tiny-b", "tiny-judge")}
+        arena_repo.add_prompts(s, [
+            {"text": q, "norm_hash": f"q{k}", "category": "通用知识", "lang": "zh", "source": "test"}
+            for k, q in enumerate(QUESTIONS)
+        ])  # fmt: skip
+        prompts = arena_repo.list_prompts(s)
+        arena_repo.add_answers(s, [
+            {"prompt_id": p.id, "model_id": ids[m], "text": ANSWERS[m][k], "gen_params": {}, "params_hash": "t"}
+            for m in ("tiny-a", "tiny-b") for k, p in enumerate(prompts)
+        ])  # fmt: skip
+        return [p.id for p in prompts]
+
+
+def human_vote(database: Database, prompt_id: int, model_a: str, model_b: str, outcome: str) -> None:
+    """Store a human battle on a given prompt and vote on it through the vote API."""
+    import secrets
+
+    with database.session() as s:
+        ma, mb = repo.get_model(s, model_a), repo.get_model(s, model_b)
+        assert ma is not None and mb is not None
+        aa = arena_repo.answers_for(s, prompt_id, ma.id)[0]
+        ab = arena_repo.answers_for(s, prompt_id, mb.id)[0]
+        battle = arena_repo.add_battle(
+            s, id=secrets.token_urlsafe(16), prompt_id=prompt_id, model_a_id=ma.id, model_b_id=mb.id,
+            answer_a_id=aa.id, answer_b_id=ab.id, session_id="human-1", kind="human",
+        )  # fmt: skip
+        battle_id = battle.id
+    record_vote(database, battle_id, "human-1", outcome, "voter-1", limits=NO_LIMITS)
+
+
+class Recording:
+    """Wraps a runner and records every prompt it is asked to score."""
+
+    def __init__(self, runner: Any) -> None:
+        self.runner = runner
+        self.prompts: list[str] = []
+
+    def choice_logprobs(self, prompts, choices, **kwargs):  # type: ignore[no-untyped-def]
+        assert tuple(choices) == JUDGE_LABELS and kwargs.get("scoring") == "logprob"
+        self.prompts.extend(prompts)
+        return self.runner.choice_logprobs(prompts, choices, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.runner, name)
+
+
+class RealFactory:
+    """Loads the real HF runner (CPU), wrapped in `Recording`; counts loads."""
+
+    def __init__(self) -> None:
+        self.runners: list[Recording] = []
+
+    def __call__(self, spec):  # type: ignore[no-untyped-def]
+        from runners import load_runner
+
+        self.runners.append(Recording(load_runner(spec.backend, spec.path, name=spec.name, device="cpu")))
+        return self.runners[-1]
+
+
+class StubJudge:
+    """A judge without a model: prefers the answer containing "GOOD", or always says `always`."""
+
+    def __init__(self, always: str | None = None, max_length: int = 100_000, fail: bool = False) -> None:
+        self.info = ModelInfo(name="stub", path="/stub", backend="stub", dtype="fp32", max_length=max_length)
+        self.always, self.fail = always, fail
+        self.prompts: list[str] = []
+
+    def count_tokens(self, text: str) -> int:
+        return len(text)
+
+    def choice_logprobs(self, prompts, choices, **kwargs):  # type: ignore[no-untyped-def]
+        if self.fail:
+            raise RuntimeError("judge crashed")
+        self.prompts.extend(prompts)
+        out = []
+        for p in prompts:
+            if self.always:
+                best = self.always
+            else:
+                a, b = "GOOD" in section(p, "A"), "GOOD" in section(p, "B")
+                best = "A" if a and not b else "B" if b and not a else "C"
+            out.append({c: (-0.1 if c == best else -3.0) for c in choices})
+        return out
+
+
+def seed_stub(database: Database, models: tuple[str, ...] = ("m1", "m2"), n_prompts: int = 3) -> list[int]:
+    """Contestants whose answers say GOOD for m1 only, and a registered stub judge."""
+    texts = {(m, k): ("GOOD 回答" if m == "m1" else "普通回答") for m in models for k in range(n_prompts)}
+    _, prompt_ids = add_models_with_answers(database, models, n_prompts, texts=texts)
+    with database.session() as s:
+        repo.upsert_model(s, "stub-judge", "/nonexistent/stub-judge", backend="stub")
+    return prompt_ids
+
+
+def stub_factory(stub: StubJudge) -> Any:
+    calls: list[str] = []
+
+    def factory(spec):  # type: ignore[no-untyped-def]
+        calls.append(spec.name)
+        return stub
+
+    factory.calls = calls  # type: ignore[attr-defined]
+    return factory
+
+
+def judge_battle_count(database: Database) -> int:
+    from sqlalchemy import func, select
+
+    from db.models_arena import Battle
+
+    with database.session(write=False) as s:
+        return int(s.scalar(select(func.count()).select_from(Battle).where(Battle.kind == "judge")) or 0)
+
+
+# ----------------------------------------------------------------------------- real tiny judge
+
+
+def test_real_judge_both_orders_separate_kind_and_resume(database: Database, chat_model_dir: Path) -> None:
+    prompt_ids = seed_real(database, chat_model_dir)
+    human_vote(database, prompt_ids[0], "tiny-a", "tiny-b", "model_a")
+    human_vote(database, prompt_ids[1], "tiny-b", "tiny-a", "tie")
+    human_before = battle_records(database, "human")
+
+    factory = RealFactory()
+    report = judge_battles(
+        database, "tiny-judge", runner_factory=factory, rng=np.random.default_rng(0), batch_size=2, progress=False
+    )
+    assert (report.judge, report.session_id) == ("tiny-judge", "judge:tiny-judge")
+    assert (report.judged, report.skipped, report.not_sampled, report.refused) == (3, 0, 0, 0)
+    runner = factory.runners[0]
+    assert len(runner.prompts) == 6  # every battle read in both orders
+
+    with database.session(write=False) as s:
+        for k, v in enumerate(report.verdicts):
+            battle = arena_repo.get_battle(s, v.battle_id)
+            assert battle is not None and battle.kind == "judge" and battle.session_id == "judge:tiny-judge"
+            answer_a, answer_b = arena_repo.battle_answers(s, battle)
+            question = arena_repo.list_prompts(s, ids=[battle.prompt_id])[0].text
+            first, second = runner.prompts[2 * k], runner.prompts[2 * k + 1]
+            # Same question, the two answers swapped between the orders, and nothing else changed.
+            assert first == judge_prompt(runner, question, answer_a, answer_b)
+            assert second == judge_prompt(runner, question, answer_b, answer_a)
+            assert (section(first, "A"), section(first, "B")) == (answer_a, answer_b)
+            assert (section(second, "A"), section(second, "B")) == (answer_b, answer_a)
+            assert first != second and "[INST]" in first and "公正" in first  # chat template + judge system text
+            assert v.outcome == combine(v.first, v.second)
+            assert all(set(sc) == set(JUDGE_LABELS) and all(math.isfinite(x) for x in sc.values()) for sc in v.scores)
+
+    judged = battle_records(database, "judge")
+    assert len(judged) == 3 and {r["voter"] for r in judged} == {"tiny-judge"}
+    assert sorted(r["winner"] for r in judged) == sorted(v.outcome for v in report.verdicts)
+    # Judge votes never reach the human log or the human ratings.
+    assert battle_records(database, "human") == human_before
+    assert ratings_from_db(database, "human")[1] == 2
+    assert ratings_from_db(database, "judge")[1] == 3
+
+    # Re-run: everything is judged already; the judge model is not even loaded.
+    again = RealFactory()
+    report2 = judge_battles(database, "tiny-judge", runner_factory=again, progress=False)
+    assert (report2.judged, report2.skipped) == (0, 3) and again.runners == []
+    assert judge_battle_count(database) == 3
+
+
+def test_cli_judge_agreement_and_judge_ratings(chat_model_dir: Path, tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'judge.db'}"
+    database = Database(db)
+    prompt_ids = seed_real(database, chat_model_dir)
+    human_vote(database, prompt_ids[2], "tiny-a", "tiny-b", "model_a")
+    database.dispose()
+
+    res = run_cli("arena", "judge", "--judge", "tiny-judge", "--seed", "1", "--no-progress", "--db", db)
+    assert res.returncode == 0, res.stderr
+    assert "judge tiny-judge: judged 3 battles" in res.stdout and "already judged 0" in res.stdout
+    assert "agreement with humans (tiny-judge):" in res.stdout and "of 1 comparisons" in res.stdout
+    res = run_cli("arena", "judge", "--judge", "tiny-judge", "--no-progress", "--db", db)
+    assert "judged 0 battles, already judged 3" in res.stdout
+    res = run_cli("arena", "judge", "--agreement", "--db", db)
+    assert res.returncode == 0 and "agreement with humans (judges):" in res.stdout
+    res = run_cli("arena", "ratings", "--kind", "judge", "--bootstrap", "5", "--db", db)
+    assert res.returncode == 0, res.stderr
+    assert "(judge votes): 3 battles" in res.stdout and "stored judge rating snapshot" in res.stderr
+    res = run_cli("arena", "judge", "--db", db)
+    assert res.returncode == 2 and "give --judge MODEL" in res.stderr
+
+
+# ----------------------------------------------------------------------------- logic (stub judge)
+
+
+def test_consistent_orders_pick_the_winner(database: Database) -> None:
+    seed_stub(database)
+    stub = StubJudge()
+    report = judge_battles(database, "stub-judge", runner_factory=stub_factory(stub), progress=False)
+    assert report.judged == 3 and report.consistent == 3
+    for v in report.verdicts:
+        winner = v.model_a if v.outcome == "model_a" else v.model_b if v.outcome == "model_b" else None
+        assert winner == "m1"
+    assert {r["winner"] for r in battle_records(database, "judge")} <= {"model_a", "model_b"}
+
+
+def test_position_bias_becomes_a_tie(database: Database) -> None:
+    seed_stub(database)
+    report = judge_battles(database, "stub-judge", runner_factory=stub_factory(StubJudge(always="A")), progress=False)
+    assert report.judged == 3 and report.consistent == 0
+    assert {(v.first, v.second, v.outcome) for v in report.verdicts} == {("model_a", "model_b", "tie")}
+    assert combine("model_a", "tie") == "tie" and combine("tie", "tie") == "tie"
+    assert combine("model_b", "model_b") == "model_b"
+
+
+def test_pairs_sampling_and_resume(database: Database) -> None:
+    seed_stub(database, ("m1", "m2", "m3"), n_prompts=2)  # 3 pairs x 2 prompts = 6 candidates
+    factory = stub_factory(StubJudge())
+    rng = np.random.default_rng(3)
+    first = judge_battles(database, "stub-judge", pairs=2, rng=rng, runner_factory=factory, progress=False)
+    assert (first.judged, first.skipped, first.not_sampled) == (2, 0, 4)
+    rest = judge_battles(database, "stub-judge", pairs=10, rng=rng, runner_factory=factory, progress=False)
+    assert (rest.judged, rest.skipped, rest.not_sampled) == (4, 2, 0)
+    keys = {(v.prompt_id, frozenset((v.model_a, v.model_b))) for v in first.verdicts + rest.verdicts}
+    assert len(keys) == 6  # every prompt x pair judged exactly once
+    none_left = judge_battles(database, "stub-judge", runner_factory=factory, progress=False)
+    assert (none_left.judged, none_left.skipped) == (0, 6)
+    assert factory.calls == ["stub-judge", "stub-judge"]
+    # --models restricts the candidates; one model alone has no pair.
+    assert judge_battles(database, "stub-judge", models=["m1", "m2"], progress=False).skipped == 2
+    with pytest.raises(UserError, match="no two models"):
+        judge_battles(database, "stub-judge", models=["m1"], progress=False)
+    with pytest.raises(UserError, match="unknown model 'ghost'"):
+        judge_battles(database, "stub-judge", models=["m1", "ghost"], progress=False)
+
+
+def test_interrupted_run_reuses_its_battles(database: Database) -> None:
+    seed_stub(database)
+    with pytest.raises(RuntimeError, match="judge crashed"):
+        judge_battles(database, "stub-judge", runner_factory=stub_factory(StubJudge(fail=True)), progress=False)
+    assert judge_battle_count(database) == 3 and battle_records(database, "judge") == []
+    report = judge_battles(database, "stub-judge", runner_factory=stub_factory(StubJudge()), progress=False)
+    assert report.judged == 3
+    assert judge_battle_count(database) == 3  # the unvoted battles were judged, not duplicated
+
+
+def test_agreement_with_humans(database: Database) -> None:
+    p0, p1, p2 = seed_stub(database)
+    judge_battles(database, "stub-judge", runner_factory=stub_factory(StubJudge()), progress=False)  # m1 wins all
+    assert judge_human_agreement(database)["compared"] == 0
+    human_vote(database, p0, "m2", "m1", "model_b")  # m1: agrees
+    human_vote(database, p1, "m1", "m2", "model_b")  # m2: disagrees
+    human_vote(database, p2, "m1", "m2", "tie (bothbad)")  # tie vs m1: disagrees, left out without ties
+    result = judge_human_agreement(database, "stub-judge")
+    assert (result["human_votes"], result["judge_votes"]) == (3, 3)
+    assert (result["compared"], result["agree"]) == (3, 1)
+    assert result["agreement"] == pytest.approx(1 / 3)
+    assert (result["compared_no_ties"], result["agree_no_ties"], result["agreement_no_ties"]) == (2, 1, 0.5)
+    assert result["by_pair"] == {"m1 vs m2": {"compared": 3, "agree": 1, "agreement": pytest.approx(1 / 3)}}
+    assert judge_human_agreement(database, "other-judge")["compared"] == 0
+
+
+def test_prompt_text_and_truncation() -> None:
+    stub = StubJudge(max_length=400)
+    text = judge_prompt(stub, "问题？", "甲" * 50, "乙" * 50)
+    assert text.startswith("你是一位公正") and text.endswith("结论（A、B 或 C）：")
+    for needle in ("【用户问题】\n问题？", "C —— 两者水平相当（平局）", "只输出一个字母"):
+        assert needle in text
+    a, b = fit_answers(stub, "问题？", "甲" * 600, "乙" * 300)
+    assert stub.count_tokens(judge_prompt(stub, "问题？", a, b)) <= 400 - 8
+    assert a.startswith("甲") and a.endswith("（回答过长，以下省略）") and b.startswith("乙")
+    assert fit_answers(stub, "问题？", "短", "答") == ("短", "答")
+    assert judge_session("x") == "judge:x"
