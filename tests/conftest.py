@@ -20,11 +20,14 @@ def _isolated_user_dirs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[No
 
 
 @pytest.fixture(scope="session")
-def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The project's tiny Chinese Llama checkpoint, built once per session (default steps)."""
-    from training.tiny import build_tiny
+def tiny_model_dir(_isolated_user_dirs: None) -> Path:
+    """The project's tiny Chinese Llama checkpoint, built once per session into the session's cache dir.
 
-    return build_tiny(tmp_path_factory.mktemp("tiny"), progress=False)
+    It is the same directory `default_tiny_dir()` uses, so CLI runs without `--model` reuse it.
+    """
+    from training.tiny import default_tiny_dir
+
+    return Path(default_tiny_dir(progress=False))
 
 
 @pytest.fixture(scope="session")

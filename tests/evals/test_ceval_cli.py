@@ -231,3 +231,16 @@ def test_cli_without_model_imports_no_torch(tmp_path):
     res = subprocess.run([sys.executable, "-c", code, f"sqlite:///{tmp_path / 'x.db'}"], capture_output=True,
                          text=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert res.returncode == 0, res.stderr
+
+
+def test_embedded_default_needs_no_arguments(tiny_model_dir, tmp_path):
+    """`evals run --suite ceval` alone: the tiny model (cached) and our sample data, all 4 categories."""
+    out = tmp_path / "default.json"
+    res = run_cli("run", "--suite", "ceval", "--limit", "2", "--db", f"sqlite:///{tmp_path / 'd.db'}",
+                  "--json", str(out), "--no-progress")
+    assert res.returncode == 0, res.stderr
+    doc = load_json(out)
+    assert doc["model"] == "tiny-zh-llama"
+    assert doc["config"]["model_path"] == str(tiny_model_dir)
+    assert set(doc["metrics"]["by_category"]) == {"STEM", "Social Science", "Humanities", "Other"}
+    assert len(doc["metrics"]["by_subject"]) >= 8
