@@ -1,0 +1,77 @@
+"""`evals rescore RUN`: recompute a run's metrics from its stored predictions (no model is loaded)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from evals.cli.app import app
+from evals.cli.options import DbOpt, JsonOpt, open_database, write_json_atomic
+
+
+@app.command()
+def rescore(
+    run_id: Annotated[str, typer.Argument(help="Run id (or a unique prefix), as `evals results` shows it.")],
+    db: DbOpt = None,
+    json_out: JsonOpt = None,
+) -> None:
+    """Re-score stored predictions with the current metrics and replace the run's metrics (LongBench)."""
+    import time
+
+    from rich.console import Console
+
+    from db import repo
+    from evals.cli.run import outcome_document
+    from evals.engine import RunOutcome, flatten_metrics
+    from evals.errors import UserError
+    from evals.registry import get_suite
+    from evals.report import render_outcome
+
+    t0 = time.perf_counter()
+    database = open_database(db)
+    with database.session() as s:
+        try:
+            run = repo.get_run(s, run_id)
+        except ValueError as exc:
+            raise UserError(str(exc)) from None
+        if run is None:
+            raise UserError(f"no run {run_id!r} in {database.url}")
+        suite = get_suite(run.suite)
+        if not getattr(suite, "rescorable", False):
+            raise UserError(f"run {run.id[:10]} is a {run.suite} run; rescoring from stored predictions "
+                            "is available for: longbench")
+        stored = repo.item_results(s, run.id)
+        rows = [{"item_id": r.item_id, "subject": r.subject, "pred": r.pred, "gold": r.gold,
+                 "correct": r.correct, "score": r.score, "extra": r.extra or {}} for r in stored]
+        if not rows:
+            raise UserError(f"run {run.id[:10]} has no stored items to rescore")
+        rows = suite.rescore_rows(rows)
+        metrics = suite.aggregate(None, rows)
+        old = repo.run_metrics(s, run.id)
+        # Item scores follow the metrics, so the explorer shows what the numbers are made of.
+        new_scores = {row["item_id"]: row["score"] for row in rows}
+        for obj in stored:
+            obj.score = new_scores[obj.item_id]
+        repo.replace_metrics(s, run.id, flatten_metrics(metrics))
+        cfg = dict(run.config or {})
+        status, full_id, model_name = run.status, run.id, run.model.name
+
+    outcome = RunOutcome(
+        run_id=full_id, suite=run.suite, model=model_name, backend=str(cfg.get("backend", "")),
+        split=str(cfg.get("split", "")), shots=int(cfg.get("shots", 0) or 0), metrics=metrics,
+        items=[suite.item_json(r) for r in rows], n_items=len(rows), computed=0,
+        elapsed_s=time.perf_counter() - t0, compute_s=0.0, db_url=database.url, config=cfg,
+    )
+    console = Console()
+    render_outcome(outcome, console)
+    before = old.get(("avg", ""))
+    after = metrics.get("avg")
+    fmt = lambda v: "–" if v is None else f"{v:.2f}"  # noqa: E731
+    note = "" if status == "finished" else f" (run status: {status}; metrics cover the stored items only)"
+    console.print(f"rescored {len(rows)} stored items: avg {fmt(before)} -> {fmt(after)}; metrics replaced{note}")
+    if json_out is not None:
+        try:
+            write_json_atomic(json_out, outcome_document(outcome))
+        except OSError as exc:
+            raise UserError(f"{json_out}: cannot write: {exc}") from None
