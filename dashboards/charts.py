@@ -47,12 +47,12 @@ def grouped_bars(data: pd.DataFrame, x: str, value: str, group: str, title: str)
 
 
 def size_vs_ppl(table: pd.DataFrame, x_title: str) -> alt.Chart:
-    """Weight size (GB) against perplexity, one point per (model, quant), labelled by precision."""
-    base = alt.Chart(table.dropna(subset=["size_gb"])).encode(
-        x=alt.X("size_gb:Q", title=x_title), y=alt.Y("ppl:Q", scale=alt.Scale(zero=False), title="PPL"),
+    """Weight size (GiB) against perplexity, one point per (model, quant), labelled by precision."""
+    base = alt.Chart(table.dropna(subset=["size_gib"])).encode(
+        x=alt.X("size_gib:Q", title=x_title), y=alt.Y("ppl:Q", scale=alt.Scale(zero=False), title="PPL"),
         color=alt.Color("model:N", title=None),
     )  # fmt: skip
-    points = base.mark_point(filled=True, size=90).encode(tooltip=["model", "quant", "size_gb", "ppl"])
+    points = base.mark_point(filled=True, size=90).encode(tooltip=["model", "quant", "size_gib", "ppl"])
     return points + base.mark_text(dy=-10).encode(text="quant:N")
 
 

@@ -142,11 +142,11 @@ def length_buckets(metrics: pd.DataFrame) -> pd.DataFrame:
 
 
 def quant_table(db: Any) -> pd.DataFrame:
-    """Every finished run with a perplexity: model, quant, size in GB, ppl (newest per model+quant)."""
+    """Every finished run with a perplexity: model, quant, size in GiB, ppl (newest per model+quant)."""
     m = suite_metrics(db, tuple(finished_suites(db)))
     ppl = m[(m["name"] == "ppl") & (m["subset"] == "")].drop_duplicates(["model", "quant"])
-    out = ppl.assign(size_gb=pd.to_numeric(ppl["weight_bytes"], errors="coerce") / 1e9)
-    return out[["model", "quant", "suite", "size_gb", "value"]].rename(columns={"value": "ppl"}).reset_index(drop=True)
+    out = ppl.assign(size_gib=pd.to_numeric(ppl["weight_bytes"], errors="coerce") / 2**30)
+    return out[["model", "quant", "suite", "size_gib", "value"]].rename(columns={"value": "ppl"}).reset_index(drop=True)
 
 
 def headline_table(db: Any) -> pd.DataFrame:

@@ -24,10 +24,10 @@ with quant_tab:
         st.info(t("还没有困惑度（PPL）结果。", "No perplexity (PPL) results yet."))
     else:
         st.dataframe(quant, hide_index=True, width="stretch",
-                     column_config={"size_gb": st.column_config.NumberColumn(t("权重 GB", "Weights GB"), format="%.3f"),
+                     column_config={"size_gib": st.column_config.NumberColumn(t("权重 GiB", "Weights GiB"), format="%.3f"),
                                     "ppl": st.column_config.NumberColumn("PPL", format="%.3f")})  # fmt: skip
-        if quant["size_gb"].notna().any():
-            st.altair_chart(charts.size_vs_ppl(quant, t("权重大小 (GB)", "Weight size (GB)")), width="stretch")
+        if quant["size_gib"].notna().any():
+            st.altair_chart(charts.size_vs_ppl(quant, t("权重大小 (GiB)", "Weight size (GiB)")), width="stretch")
 
 with suite_tab:
     suite = st.selectbox(t("套件", "Suite"), suites, key="ev_suite")

@@ -150,7 +150,7 @@ def test_evals_explorer(seeded: Database) -> None:
     suite_tab, quant_tab = at.tabs
     quant = quant_tab.dataframe[0].value.set_index("quant")
     assert sorted(quant.index) == ["int4", "int8", "none"]
-    assert quant.loc["int8", "size_gb"] == pytest.approx(0.52) and quant.loc["int4", "ppl"] == pytest.approx(14.2)
+    assert quant.loc["int8", "size_gib"] == pytest.approx(520_000_000 / 2**30) and quant.loc["int4", "ppl"] == pytest.approx(14.2)
     assert quant_tab.get("vega_lite_chart")  # size vs PPL
     overall = suite_tab.dataframe[0].value
     assert set(overall["model"]) == {"qwen-base", "qwen-sft"}

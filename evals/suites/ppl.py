@@ -1,0 +1,162 @@
+"""Perplexity (`evals run --suite ppl`): PROTOCOLS.md "Leitai decisions" PPL and §4.3.
+
+Options (SuiteOptions.extra, set by `evals run --mode/--context/--stride`):
+    mode     chunks (default, llama.cpp-compatible) | sliding
+    context  n_ctx; None = 4096, shrunk (powers of two) to fit a short text in chunks mode. Always
+             clipped to the model's maximum length.
+    stride   sliding mode only; default n_ctx // 2; must be <= n_ctx - 1.
+
+One item = one document (a .txt file or a .jsonl line); its row stores the NLL sums and counts, and
+`aggregate` recomputes the corpus PPL from the stored rows, so a resumed run equals a fresh one.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from evals.errors import UserError
+from evals.ppl import metrics as ppl_metrics
+from evals.ppl.data import Document, load_corpus
+from evals.ppl.windows import (
+    MIN_CONTEXT,
+    MODES,
+    chunk_windows,
+    default_stride,
+    resolve_context,
+    sliding_windows,
+)
+from evals.registry import suite
+from evals.resources import resource
+from evals.suite_api import Plan, SuiteOptions
+
+PROMPT_VERSION = "ppl-v1"
+_GROUP_WINDOWS = 32  # documents are scored (and stored) in groups of about this many windows
+
+
+def ppl_options(extra: dict[str, Any]) -> tuple[str, int | None, int | None]:
+    """(mode, context, stride) from SuiteOptions.extra, validated (UserError on bad values)."""
+    mode = extra.get("mode") or "chunks"
+    context = extra.get("context")
+    stride = extra.get("stride")
+    if mode not in MODES:
+        raise UserError(f"unknown --mode {mode!r} (chunks | sliding)")
+    if context is not None and context < MIN_CONTEXT:
+        raise UserError(f"--context must be >= {MIN_CONTEXT}, got {context}")
+    if stride is not None:
+        if mode != "sliding":
+            raise UserError("--stride applies to --mode sliding only (chunks mode uses disjoint windows)")
+        if stride < 1:
+            raise UserError(f"--stride must be >= 1, got {stride}")
+        if context is not None and stride > context - 1:
+            raise UserError(f"--stride {stride} must be <= --context - 1 = {context - 1} so every token is scored once")
+    return mode, context, stride
+
+
+@suite("ppl")
+class Perplexity:
+    """`evals run --suite ppl [--data FILE_OR_DIR] [--mode chunks|sliding] [--context N] [--stride S]`."""
+
+    name = "ppl"
+
+    def plan(self, opts: SuiteOptions) -> Plan:
+        mode, context, stride = ppl_options(opts.extra)
+        corpus = load_corpus(opts.data or resource("ppl") / "zh_sample.txt")
+        docs = corpus.documents[: opts.limit] if opts.limit else corpus.documents
+        return Plan(
+            items=docs,
+            split="text",
+            prompt_version=PROMPT_VERSION,
+            data_fingerprint=corpus.sha256[:16],
+            identity={"mode": mode, "context": context, "stride": stride},
+            context={"corpus": corpus, "mode": mode, "context": context, "stride": stride},
+        )
+
+    def predict(self, runner: Any, plan: Plan, items: Sequence[Document], *, batch_size: int) -> Iterator[list[dict]]:
+        setup = self.setup(runner, plan)
+        group: list[tuple[Document, list]] = []
+        n_windows = 0
+        for doc in items:
+            windows = setup.windows(doc)
+            group.append((doc, windows))
+            n_windows += len(windows)
+            if n_windows >= max(_GROUP_WINDOWS, batch_size):
+                yield self._score(runner, setup, group, batch_size)
+                group, n_windows = [], 0
+        if group:
+            yield self._score(runner, setup, group, batch_size)
+
+    def setup(self, runner: Any, plan: Plan) -> "_Setup":
+        """Tokenize every document of the plan and fix n_ctx and stride for this model."""
+        for verb in ("token_logprobs", "tokenizer", "bos_token_id"):
+            if not hasattr(runner, verb):
+                raise UserError(f"backend {getattr(runner, 'backend', '?')} cannot score token log-probs; PPL needs --backend hf")
+        ctx = plan.context
+        docs: Sequence[Document] = plan.items
+        texts = [d.text for d in docs]
+        encoded = runner.tokenizer(texts, add_special_tokens=False, verbose=False)["input_ids"] if texts else []
+        ids = {d.key: [runner.bos_token_id, *map(int, e)] for d, e in zip(docs, encoded, strict=True)}
+        shortest = min(docs, key=lambda d: len(ids[d.key]))
+        n_ctx, note = resolve_context(ctx["context"], runner.info.max_length, ctx["mode"], (shortest.key, len(ids[shortest.key])))
+        stride = None
+        if ctx["mode"] == "sliding":
+            stride = ctx["stride"] if ctx["stride"] is not None else default_stride(n_ctx)
+            if stride > n_ctx - 1:
+                raise UserError(f"--stride {stride} must be <= n_ctx - 1 = {n_ctx - 1} (n_ctx {note or 'as given'})")
+        return _Setup(ctx["mode"], n_ctx, stride, note, ids, runner.bos_token_id)
+
+    def _score(self, runner: Any, setup: "_Setup", group: list[tuple[Document, list]], batch_size: int) -> list[dict]:
+        flat = [w for _, windows in group for w in windows]
+        logprobs = runner.token_logprobs(flat, batch_size=batch_size)
+        rows, i = [], 0
+        for doc, windows in group:
+            sums = []
+            for lp in logprobs[i : i + len(windows)]:
+                lp = lp.double()
+                sums.append((float(lp.sum()), float((lp * lp).sum()), int(lp.numel())))
+            i += len(windows)
+            extra = ppl_metrics.document_stats(sums, tokens=len(setup.ids[doc.key]) - 1, chars=len(doc.text))
+            extra.update({"mode": setup.mode, "n_ctx": setup.n_ctx, "stride": setup.stride, "context_note": setup.note})
+            ppl = math.exp(extra["nll"] / extra["scored"]) if extra["scored"] else None
+            rows.append({
+                "item_id": doc.key, "subject": doc.source, "pred": None if ppl is None else f"{ppl:.6g}",
+                "gold": None, "correct": None, "score": ppl, "extra": extra,
+            })  # fmt: skip
+        return rows
+
+    def aggregate(self, plan: Plan, rows: Sequence[dict]) -> dict[str, Any]:
+        ctx = plan.context
+        out = ppl_metrics.corpus_metrics(rows)
+        first = rows[0]["extra"] if rows else {}
+        out.update({
+            "mode": ctx["mode"], "n_ctx": first.get("n_ctx"), "stride": first.get("stride"),
+            "context_requested": ctx["context"], "corpus_sha256": ctx["corpus"].sha256,
+        })  # fmt: skip
+        if first.get("context_note"):
+            out["context_note"] = first["context_note"]
+        return out
+
+    def item_json(self, row: dict) -> dict[str, Any]:
+        e = row["extra"]
+        return {
+            "id": row["item_id"], "source": row["subject"], "ppl": row["score"], "nll": e["nll"],
+            "scored_tokens": e["scored"], "tokens": e["tokens"], "characters": e["chars"],
+            "windows": e["windows"], "n_ctx": e["n_ctx"],
+        }  # fmt: skip
+
+    def subject_label(self, subject: str) -> str:
+        return subject
+
+
+class _Setup:
+    """n_ctx/stride fixed for one model, plus every document's token ids ([BOS] + text tokens)."""
+
+    def __init__(self, mode: str, n_ctx: int, stride: int | None, note: str, ids: dict[str, list[int]], bos: int):
+        self.mode, self.n_ctx, self.stride, self.note, self.ids, self.bos = mode, n_ctx, stride, note, ids, bos
+
+    def windows(self, doc: Document) -> list:
+        ids = self.ids[doc.key]
+        if self.mode == "chunks":
+            return chunk_windows(ids, self.n_ctx, self.bos)
+        return sliding_windows(ids, self.n_ctx, self.stride)
