@@ -75,6 +75,18 @@ def _row_dict(r: Any) -> dict[str, Any]:
     }
 
 
+def run_config(suite_name: str, plan: Any, opts: SuiteOptions, model: ModelSpec, *, backend: str, dtype: str,
+               quant: str) -> RunConfig:
+    """The identity of a run of `plan` (its `run_hash()` is the run id)."""
+    return RunConfig(
+        suite=suite_name, model=model.name, model_path=model.path, backend=backend, dtype=dtype, quant=quant,
+        split=plan.split, shots=opts.shots, subjects=tuple(opts.subjects), limit=opts.limit, chat=opts.chat,
+        template=opts.template if opts.chat else "none", scoring=plan.identity.get("scoring", opts.scoring),
+        prompt_version=plan.prompt_version, data_fingerprint=plan.data_fingerprint,
+        options={**plan.identity, "model_fingerprint": model.fingerprint, "adapter": model.adapter_path},
+    )  # fmt: skip
+
+
 def execute(
     suite_name: str,
     opts: SuiteOptions,
@@ -88,35 +100,42 @@ def execute(
     progress: bool = True,
     runner: Any = None,
     console: Any = None,
+    runner_kwargs: dict[str, Any] | None = None,
+    shard: tuple[int, int] | None = None,
 ) -> RunOutcome:
     """Run (or resume) one suite on one model and store everything through `db/`.
 
     Args:
         runner: an already loaded runner to reuse (tests, the quantization suite); loaded lazily otherwise,
             and not at all when every item is already stored.
+        runner_kwargs: extra keyword arguments for `runners.load_runner` (device, base_url, ...).
+        shard: (i, n): a data-parallel worker (evals.parallel) computes only shard i of n and leaves
+            aggregating and finishing the run to its parent; the returned outcome has no metrics.
     """
     from db import repo
 
     t0 = time.perf_counter()
     suite = get_suite(suite_name)
     plan = suite.plan(opts)  # validates the data before anything is written
-    cfg = RunConfig(
-        suite=suite_name, model=model.name, model_path=model.path, backend=backend, dtype=dtype, quant=quant,
-        split=plan.split, shots=opts.shots, subjects=tuple(opts.subjects), limit=opts.limit, chat=opts.chat,
-        template=opts.template if opts.chat else "none", scoring=plan.identity.get("scoring", opts.scoring),
-        prompt_version=plan.prompt_version, data_fingerprint=plan.data_fingerprint,
-        options={**plan.identity, "model_fingerprint": model.fingerprint, "adapter": model.adapter_path},
-    )
+    cfg = run_config(suite_name, plan, opts, model, backend=backend, dtype=dtype, quant=quant)
     run_id = cfg.run_hash()
     with database.session() as s:
         done = repo.done_item_ids(s, run_id)
     todo = [it for it in plan.items if it.key not in done]
+    if shard is not None:
+        from evals.parallel import shard_keys
+
+        mine = shard_keys(plan.items, *shard, batch_size=batch_size)
+        todo = [it for it in todo if it.key in mine]
 
     model_info: dict[str, Any] = {}
-    if todo and runner is None:
+    if todo and runner is None and hasattr(suite, "external_runner"):  # a harness that loads the model itself
+        runner = suite.external_runner(model, backend=backend, dtype=dtype, quant=quant, runner_kwargs=runner_kwargs)
+    elif todo and runner is None:
         from runners import load_runner
 
-        runner = load_runner(backend, model.path, name=model.name, dtype=dtype, quant=quant)
+        adapter = {"adapter_path": model.adapter_path} if model.adapter_path else {}  # LoRA: base + adapter
+        runner = load_runner(backend, model.path, name=model.name, dtype=dtype, quant=quant, **adapter, **(runner_kwargs or {}))
     if runner is not None:
         info = runner.info
         model_info = {k: getattr(info, k) for k in info.__dataclass_fields__ if k != "extra"}
@@ -139,6 +158,12 @@ def execute(
         with database.session() as s:
             repo.fail_run(s, run_id, msg, elapsed_s=compute_s)
         raise
+    if shard is not None:
+        return RunOutcome(
+            run_id=run_id, suite=suite_name, model=model.name, backend=backend, split=plan.split, shots=opts.shots,
+            metrics={}, items=[], n_items=computed, computed=computed, elapsed_s=time.perf_counter() - t0,
+            compute_s=compute_s, db_url=database.url, config=cfg.to_dict(), model_info=model_info,
+        )
 
     keys = {it.key for it in plan.items}
     with database.session() as s:

@@ -40,6 +40,13 @@ def weights_fingerprint(path: Path) -> str:
     return h.hexdigest()[:16]
 
 
+def _with_adapter(fp: str, adapter_path: str | None) -> str:
+    """A LoRA model's identity covers its adapter too (retraining it must not reuse old results)."""
+    if not adapter_path or not Path(adapter_path).is_dir():
+        return fp
+    return hashlib.sha256(f"{fp}+{weights_fingerprint(Path(adapter_path))}".encode()).hexdigest()[:16]
+
+
 def check_model_dir(path: Path) -> None:
     if not path.exists():
         raise UserError(f"model path {path} does not exist")
@@ -84,6 +91,18 @@ def resolve_model(spec: str | None, *, name: str | None = None, database: Any = 
                 return ModelSpec(
                     name=row.name, path=row.path, backend=row.backend, base_model=row.base_model,
                     adapter_path=row.adapter_path,
-                    fingerprint=weights_fingerprint(mpath) if mpath.is_dir() else "",
+                    fingerprint=_with_adapter(weights_fingerprint(mpath) if mpath.is_dir() else "", row.adapter_path),
                 )
     raise UserError(f"model {spec!r} is neither a directory nor a registered model (see `evals models list`)")
+
+
+def remote_model(served: str | None, *, base_url: str | None, name: str | None = None) -> ModelSpec:
+    """A model behind an OpenAI-compatible server (`--backend openai`): identified by the served
+    model name and the server URL, since there are no weights to fingerprint."""
+    if not served:
+        raise UserError("--backend openai needs --served-model-name (or --model) naming the model on the server")
+    if not base_url:
+        raise UserError("--backend openai needs --base-url (or EVALS_BASE_URL), e.g. http://127.0.0.1:8000/v1")
+    base = base_url.rstrip("/")
+    digest = hashlib.sha256(f"{base}\n{served}".encode()).hexdigest()[:16]
+    return ModelSpec(name=name or served, path=served, backend="openai", fingerprint=digest, params={"base_url": base})

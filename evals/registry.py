@@ -9,6 +9,9 @@ from typing import Any
 _SUITE_MODULES: dict[str, str] = {
     "ceval": "evals.suites.ceval",
     "cmmlu": "evals.suites.cmmlu",
+    "longbench": "evals.suites.longbench",
+    "ppl": "evals.suites.ppl",
+    "quant": "evals.suites.quant",
 }
 _SUITES: dict[str, type] = {}
 
@@ -29,6 +32,10 @@ def suite_names() -> list[str]:
 def get_suite(name: str) -> Any:
     from evals.errors import UserError
 
+    if name.startswith("lmeval:"):  # any lm-evaluation-harness task, run by its own harness
+        from evals.suites.lmeval_bridge import LMEvalSuite
+
+        return LMEvalSuite(name.removeprefix("lmeval:"))
     if name not in _SUITE_MODULES:
         raise UserError(f"unknown suite {name!r}; available: {', '.join(suite_names())}")
     if name not in _SUITES:

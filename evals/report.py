@@ -13,9 +13,16 @@ def pct(x: float | None) -> str:
 
 
 def render_outcome(outcome: Any, console: Console) -> None:
+    if outcome.suite == "quant":
+        _render_quant(outcome, console)
+        return
     m = outcome.metrics
     title = f"{outcome.suite} · {outcome.split} · {outcome.shots}-shot · {outcome.model}"
-    if "accuracy" in m or "n_scored" in m:
+    if outcome.suite == "longbench":
+        _render_longbench(outcome, console)
+    elif outcome.suite == "ppl":
+        _render_ppl(outcome, console)
+    elif "accuracy" in m or "n_scored" in m:
         _render_mc(outcome, console, title)
     else:
         table = Table(title=title)
@@ -66,6 +73,103 @@ def _render_mc(outcome: Any, console: Console, title: str) -> None:
         for s, v in subjects[-k:]:
             st.add_row(s, _subject_name(outcome.suite, s), pct(v))
         console.print(st)
+
+
+def _render_longbench(outcome: Any, console: Console) -> None:
+    """The seed-style category row and the per-task table of evals/longbench/report.py, plus skips."""
+    from evals.longbench.report import category_row, task_table
+    from evals.longbench.scoring import CategoryTable, ItemScore, LongBenchScore
+
+    m = outcome.metrics
+    zh = CategoryTable(m.get("by_category", {}), m.get("avg"), tuple(m.get("categories_missing", ())))
+    items = [ItemScore(it["id"], it["task"], it["pred"] or "", tuple(it["answers"]), it["length"] or 0,
+                       it["score"] or 0.0) for it in outcome.items if not it.get("skipped")]
+    result = LongBenchScore(by_task=m.get("by_task", {}), by_length=m.get("by_length", {}), zh=zh, en=None,
+                            items=items)
+    console.print(category_row(zh, f"LongBench 中文 (+代码) · {outcome.model}"))
+    if result.by_task:
+        console.print(task_table(result))
+    longest = m.get("longest_input_tokens")
+    line = (f"context {m.get('max_length', '?')} tokens · longest input generated for: "
+            f"{'–' if longest is None else longest} tokens · truncated: {m.get('n_truncated', 0)}")
+    if m.get("n_skipped"):
+        reasons = ", ".join(f"{k}: {v}" for k, v in m.get("skipped_by_reason", {}).items())
+        line += f" · [bold red]skipped {m['n_skipped']}[/] ({reasons}; shortest {m.get('shortest_skipped_tokens')} tokens)"
+    console.print(line)
+
+
+def _render_ppl(outcome: Any, console: Console) -> None:
+    """PPL with llama.cpp's ±, and the vocabulary-independent numbers (bits/char, chars/token) beside it."""
+    m = outcome.metrics
+    window = f"{m.get('mode')} · n_ctx {m.get('n_ctx')}" + (f" · stride {m['stride']}" if m.get("stride") else "")
+    if "ppl" not in m:
+        console.print(f"[bold]ppl · {outcome.model} · {window}[/]: nothing was scored")
+        return
+    table = Table(title=f"ppl · {outcome.model} · {window}")
+    table.add_column("")
+    table.add_column("value", justify="right")
+    for label, value in (
+        ("PPL", f"{m['ppl']:.4f} ± {m.get('ppl_stderr', 0):.4f}"),
+        ("bits / char", f"{m['bits_per_char']:.4f}"),
+        ("chars / token", f"{m['chars_per_token']:.4f}"),
+        ("scored tokens", f"{m['scored_tokens']:,}"),
+        ("tokens", f"{m['tokens']:,}"),
+        ("characters", f"{m['characters']:,}"),
+        ("NLL sum (nats)", f"{m['nll']:.2f}"),
+    ):
+        table.add_row(label, value)
+    console.print(table)
+    console.print(
+        f"corpus sha256 {m.get('corpus_sha256', '?')} · {m.get('n_documents')} document(s), {m.get('n_windows')} windows"
+        " · PPL per token depends on the vocabulary; compare models with different tokenizers by bits / char"
+    )
+    if m.get("context_note"):
+        console.print(f"[yellow]note:[/] {m['context_note']}")
+
+
+def _render_quant(outcome: Any, console: Console) -> None:
+    """CLA2's quantization table: precision | weight size | PPL | C-Eval 0/5-shot, each with its change
+    against the full-precision row (relative for size and PPL, points for accuracy)."""
+
+    def rel(d: float | None) -> str:
+        return "" if d is None else f" ({100 * d:+.1f}%)"
+
+    mc = [c for c in outcome.columns if c != "ppl"]
+    table = Table(title=f"quantization · {outcome.model} · {outcome.device} (Δ vs {outcome.reference or '–'})")
+    table.add_column("precision", style="bold")
+    table.add_column("weights GiB", justify="right")
+    if "ppl" in outcome.columns:
+        table.add_column("PPL", justify="right")
+    suites = list(dict.fromkeys(c.rsplit("_", 1)[0] for c in mc))
+    names = {"ceval": "C-Eval", "cmmlu": "CMMLU"}
+    for s in suites:
+        table.add_column(f"{names.get(s, s)} 0 / 5-shot %", justify="right")
+    for row in outcome.rows:
+        d = outcome.deltas(row)
+        gib = row.weight_bytes / 2**30
+        cells = [row.precision, (f"{gib:.2f}" if gib >= 1 else f"{gib:.4f}") + rel(d.get("weight"))]
+        if "ppl" in outcome.columns:
+            v = row.values.get("ppl")
+            cells.append(("–" if v is None else f"{v:.4f}") + rel(d.get("ppl")))
+        for s in suites:
+            zero, five = row.values.get(f"{s}_0shot"), row.values.get(f"{s}_5shot")
+            delta = ""
+            if d.get(f"{s}_0shot") is not None and d.get(f"{s}_5shot") is not None:
+                delta = f" ({100 * d[f'{s}_0shot']:+.1f} / {100 * d[f'{s}_5shot']:+.1f})"
+            cells.append(f"{pct(zero)} / {pct(five)}{delta}")
+        table.add_row(*cells)
+    console.print(table)
+    methods = [f"{r.precision} = {r.quant_method}" for r in outcome.rows if r.quant_method]
+    if methods:
+        console.print("quantization: " + "; ".join(methods))
+    ppl = outcome.details.get("ppl")
+    if ppl:
+        console.print(f"PPL: {ppl.get('mode')} · n_ctx {ppl.get('n_ctx')} · {ppl.get('scored_tokens')} scored tokens · "
+                      f"corpus sha256 {str(ppl.get('corpus_sha256'))[:16]}…")
+    console.print("weight sizes are bytes of the loaded weights (quantized storage incl. scales) in GiB; "
+                  "only the deltas are comparable with published tables")
+    console.print(f"{len(outcome.rows)} precisions in {outcome.elapsed_s:.1f}s · runs stored in {outcome.db_url} "
+                  f"(see [cyan]evals results --suite ppl[/])")
 
 
 def _footer(outcome: Any, console: Console) -> None:

@@ -11,6 +11,8 @@ from runners.windows import rolling_windows
 # name -> "module:factory"; imported only when asked for, so the CLI starts without torch.
 _BACKENDS: dict[str, str] = {
     "hf": "runners.hf:HFRunner",
+    "openai": "runners.openai_backend:OpenAIRunner",
+    "vllm": "runners.vllm_backend:VLLMRunner",
 }
 
 

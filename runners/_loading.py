@@ -11,7 +11,7 @@ import torch
 
 from runners.errors import ModelLoadError
 
-SUPPORTED_QUANT = ("none",)
+SUPPORTED_QUANT = ("none", "int8", "int4")  # per device: runners._quant.supported_quant
 _DTYPES = {
     "float32": torch.float32, "fp32": torch.float32,
     "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
@@ -77,7 +77,11 @@ def load_tokenizer(path: Path, trust_remote_code: bool) -> Any:
         raise ModelLoadError(f"cannot load the tokenizer of {path}: {_first_line(exc)}") from exc
 
 
-def load_model(path: Path, dtype: torch.dtype, device: torch.device, trust_remote_code: bool) -> Any:
+def load_model(
+    path: Path, dtype: torch.dtype, device: torch.device, trust_remote_code: bool, quant: str = "none"
+) -> Any:
+    """Load the weights in `dtype` onto `device`; int8/int4 as `runners._quant` (bitsandbytes on CUDA,
+    optimum-quanto on CPU; the caller has checked the mode with `_quant.check_quant`)."""
     from transformers import AutoModelForCausalLM
 
     import transformers
@@ -85,24 +89,69 @@ def load_model(path: Path, dtype: torch.dtype, device: torch.device, trust_remot
 
     # transformers 4.56 renamed torch_dtype to dtype (the old name still works, with a warning).
     dtype_kw = "dtype" if Version(transformers.__version__) >= Version("4.56") else "torch_dtype"
+    from runners import _quant
+
+    extra: dict[str, Any] = {}
+    if quant != "none" and device.type == "cuda":  # bitsandbytes places the weights itself
+        index = device.index if device.index is not None else torch.cuda.current_device()
+        extra = {"quantization_config": _quant.bnb_config(quant, dtype), "device_map": {"": index}}
     try:
         model = AutoModelForCausalLM.from_pretrained(
-            path, trust_remote_code=trust_remote_code, low_cpu_mem_usage=True, **{dtype_kw: dtype}
+            path, trust_remote_code=trust_remote_code, low_cpu_mem_usage=True, **{dtype_kw: dtype}, **extra
         )
     except Exception as exc:  # missing/corrupt weights, shape mismatches, unknown code ...
         raise ModelLoadError(f"cannot load model weights from {path}: {_first_line(exc)}") from exc
-    try:
-        model.to(device)
-    except RuntimeError as exc:  # e.g. CUDA out of memory
-        raise ModelLoadError(f"cannot move {path} to {device}: {_first_line(exc)}") from exc
+    if not extra:
+        try:
+            model.to(device)
+        except RuntimeError as exc:  # e.g. CUDA out of memory
+            raise ModelLoadError(f"cannot move {path} to {device}: {_first_line(exc)}") from exc
+    if quant != "none" and device.type != "cuda":
+        try:
+            _quant.quantize_cpu(model, quant)
+        except Exception as exc:  # unsupported layer shapes, quanto kernel problems ...
+            raise ModelLoadError(f"cannot quantize {path} to {quant} on {device}: {_first_line(exc)}") from exc
     return model.eval()
+
+
+def apply_adapter(model: Any, tokenizer: Any, adapter_path: Path, trust_remote_code: bool) -> tuple[Any, Any]:
+    """Base model + a peft LoRA adapter dir -> (merged model, tokenizer).
+
+    The adapter dir's own tokenizer wins when it has one (its vocabulary may have grown; the base
+    embeddings are resized before the adapter's saved embed_tokens/lm_head are loaded). The
+    adapter is merged into the weights, so inference runs at base-model speed.
+    """
+    adapter_path = Path(adapter_path)
+    if not (adapter_path / "adapter_config.json").is_file():
+        raise ModelLoadError(f"adapter {adapter_path} has no adapter_config.json")
+    try:
+        from peft import PeftModel
+    except ImportError as exc:
+        raise ModelLoadError("loading a LoRA adapter needs the peft package (pip install peft)") from exc
+    if any((adapter_path / f).is_file() for f in ("tokenizer.json", "tokenizer.model", "tokenizer_config.json")):
+        tokenizer = load_tokenizer(adapter_path, trust_remote_code)
+    device = next(model.parameters()).device
+    if len(tokenizer) != model.get_input_embeddings().num_embeddings:
+        model.resize_token_embeddings(len(tokenizer), mean_resizing=False)
+    try:
+        merged = PeftModel.from_pretrained(model, str(adapter_path)).merge_and_unload()
+    except Exception as exc:  # wrong base, shape mismatch, corrupt adapter
+        raise ModelLoadError(f"cannot apply adapter {adapter_path}: {_first_line(exc)}") from exc
+    return merged.to(device).eval(), tokenizer
 
 
 def weight_stats(model: Any) -> tuple[int, int]:
     """(number of parameters, bytes of parameters + buffers as loaded); tied weights count once."""
+    from runners._quant import tensor_bytes
+
     params = list(model.parameters())  # parameters() already de-duplicates tied tensors
-    n_params = sum(p.numel() for p in params)
-    n_bytes = sum(t.numel() * t.element_size() for t in [*params, *model.buffers()])
+    # bitsandbytes 4-bit packs two weights per byte; its quant_state keeps the logical shape.
+    n_params = sum(
+        int(torch.Size(p.quant_state.shape).numel()) if getattr(p, "quant_state", None) is not None else p.numel()
+        for p in params
+    )
+    # Quantized weights count their real storage (int data + scales), see runners._quant.tensor_bytes.
+    n_bytes = sum(tensor_bytes(t) for t in [*params, *model.buffers()])
     return n_params, n_bytes
 
 

@@ -7,6 +7,7 @@ reuse), `_forward` (forward passes that keep only the needed logits), `_generate
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -16,9 +17,9 @@ import torch
 from runners import _generate
 from runners._batching import length_sorted_batches, pad
 from runners._forward import last_logits, target_logprobs
-from runners._kv_prefix import plan_prefix_groups, run_prefix, suffix_last_logits
+from runners._kv_prefix import KV, plan_prefix_groups, run_prefix, suffix_batches, suffix_last_logits
 from runners._loading import (
-    SUPPORTED_QUANT,
+    apply_adapter,
     check_causal_lm,
     load_model,
     load_tokenizer,
@@ -27,6 +28,7 @@ from runners._loading import (
     weight_stats,
 )
 from runners._progress import progress_bar
+from runners._quant import check_quant, describe
 from runners._scoring import choice_token_ids, score_rows
 from runners.base import ChoiceScoring, GenParams, ModelInfo
 from runners.errors import ModelLoadError
@@ -41,9 +43,14 @@ class HFRunner:
         model: the `transformers` causal LM, for suites that need it directly.
         tokenizer: its tokenizer, e.g. for truncation; never modified by the runner.
         device: where the model lives.
+        prefix_cache_size: how many shared-prefix KV caches `choice_logprobs` keeps between calls
+            (keyed by the exact prefix token ids; 0 = none). The MC suites call it once per chunk of a
+            subject, so keeping the last prefix saves recomputing it for every chunk.
+        stats: counters, e.g. {"prefix_hits": ..., "prefix_misses": ...} (a miss = one prefix forward).
     """
 
     backend = "hf"
+    prefix_cache_size: int = 1
 
     def __init__(
         self,
@@ -55,6 +62,7 @@ class HFRunner:
         quant: str = "none",
         max_length: int | None = None,
         trust_remote_code: bool = False,
+        adapter_path: str | None = None,
     ) -> None:
         """Load a model directory.
 
@@ -64,10 +72,12 @@ class HFRunner:
             dtype: "auto" (fp32 on CPU; bf16 on CUDA where supported, else fp16), or
                 float32/bfloat16/float16 (fp32/bf16/fp16).
             device: "auto" (cuda if available, else cpu) or a torch device string.
-            quant: "none" (int8/int4 come later).
+            quant: "none", "int8" or "int4": bitsandbytes on CUDA (LLM.int8 / NF4), optimum-quanto
+                weight-only on CPU (see runners._quant); `info.weight_bytes` is then the quantized size.
             max_length: context length to report and to use for truncation; defaults to the config's
                 max_position_embeddings.
             trust_remote_code: allow the model's own modelling code.
+            adapter_path: a peft LoRA adapter dir to apply on top of `model_path` (merged on load).
 
         Raises:
             ModelLoadError: one line saying what is wrong (missing path, not a causal LM, unsupported
@@ -75,14 +85,13 @@ class HFRunner:
         """
         path = Path(model_path).expanduser()
         self.device = resolve_device(device)
-        if quant not in SUPPORTED_QUANT:
-            raise ModelLoadError(
-                f"quantization {quant} not supported on {self.device.type}; supported: {', '.join(SUPPORTED_QUANT)}"
-            )
+        check_quant(quant, self.device)  # one line naming what this device supports
         config = check_causal_lm(path, trust_remote_code)
         torch_dtype = resolve_dtype(dtype, self.device)
         self.tokenizer = load_tokenizer(path, trust_remote_code)
-        self.model = load_model(path, torch_dtype, self.device, trust_remote_code)
+        self.model = load_model(path, torch_dtype, self.device, trust_remote_code, quant=quant)
+        if adapter_path:  # LoRA model: base + peft adapter, merged on load
+            self.model, self.tokenizer = apply_adapter(self.model, self.tokenizer, Path(adapter_path), trust_remote_code)
 
         tok = self.tokenizer
         # Padding is always masked, so its id only has to be a valid one; the tokenizer keeps its own
@@ -111,9 +120,15 @@ class HFRunner:
             has_chat_template=bool(getattr(tok, "chat_template", None)),
             extra={"architectures": list(getattr(config, "architectures", None) or []),
                    "model_type": config.model_type,
-                   "config_vocab_size": getattr(text_config, "vocab_size", None)},
+                   "config_vocab_size": getattr(text_config, "vocab_size", None),
+                   **({"quant_method": describe(quant, self.device)} if quant != "none" else {})},
         )  # fmt: skip
         self._reuse_limit = _sliding_window(text_config)
+        # Shared-prefix KV caches kept across choice_logprobs calls: prefix ids -> per-layer (1, H_kv, P, D).
+        # The tensors are only ever read (suffix passes concatenate into new storage).
+        self._prefix_cache: OrderedDict[tuple[int, ...], KV] = OrderedDict()
+        self._prefix_cache_owner: tuple[int, str] | None = None
+        self.stats: dict[str, int] = {"prefix_hits": 0, "prefix_misses": 0}
 
     def __repr__(self) -> str:
         return f"HFRunner({self.info.name!r}, dtype={self.info.dtype}, device={self.info.device})"
@@ -174,18 +189,47 @@ class HFRunner:
                 last = torch.tensor([len(ids[i]) - 1 for i in idx], device=self.device)  # (B,)
                 store(idx, last_logits(self.model, input_ids, mask, last))
                 advance(len(idx))
-            # 2) prefix groups: the shared prefix once (batch 1), then the suffixes in batches.
+            # 2) prefix groups: the shared prefix once (batch 1, or cached from the previous call), then
+            #    the suffixes in batches sized by a token budget (suffix rows are short).
             for group in groups:
-                kv = run_prefix(self.model, group.prefix, self.device)  # per layer (1, H_kv, P, D)
-                n_prefix = len(group.prefix)
+                n_prefix, kv = self._prefix_kv(group.prefix)  # per layer (1, H_kv, P, D); read only
                 members = list(group.members)
-                for batch in length_sorted_batches([len(ids[i]) for i in members], batch_size):
+                for batch in suffix_batches([len(ids[i]) - n_prefix for i in members], n_prefix, batch_size):
                     idx = [members[j] for j in batch]
                     suffixes = [ids[i][n_prefix:] for i in idx]
                     store(idx, suffix_last_logits(self.model, kv, suffixes, self._pad_id, self.device))
                     advance(len(idx))
                 del kv
         return results
+
+    def _prefix_kv(self, prefix: tuple[int, ...]) -> tuple[int, KV]:
+        """(P, KV of prefix[:P]) for a group whose shared prefix is `prefix`.
+
+        From the small LRU of earlier calls when a cached prefix equals `prefix` or is a prefix of it
+        and nearly as long (another chunk of the same subject whose prompts happen to share a few more
+        tokens); else one batch-1 forward pass over `prefix`. Positions P.. then run as suffix tokens.
+        """
+        owner = (id(self.model), str(self.device))
+        if owner != self._prefix_cache_owner:  # model swapped or moved: nothing cached is valid
+            self._prefix_cache.clear()
+            self._prefix_cache_owner = owner
+        slack = max(16, len(prefix) // 8)  # extra suffix tokens worth running instead of a new prefix pass
+        for cached in reversed(self._prefix_cache):  # most recent first
+            if len(prefix) - slack <= len(cached) <= len(prefix) and prefix[: len(cached)] == cached:
+                self._prefix_cache.move_to_end(cached)
+                self.stats["prefix_hits"] += 1
+                return len(cached), self._prefix_cache[cached]
+        self.stats["prefix_misses"] += 1
+        kv = run_prefix(self.model, prefix, self.device)
+        if self.prefix_cache_size > 0:
+            self._prefix_cache[prefix] = kv
+            while len(self._prefix_cache) > self.prefix_cache_size:
+                self._prefix_cache.popitem(last=False)
+        return len(prefix), kv
+
+    def clear_prefix_cache(self) -> None:
+        """Drop the shared-prefix KV caches kept between `choice_logprobs` calls (frees their memory)."""
+        self._prefix_cache.clear()
 
     # ------------------------------------------------------------------ likelihoods
 
@@ -277,7 +321,8 @@ class HFRunner:
                 seqs = [list(windows[i][0]) for i in idx]
                 input_ids, mask = pad(seqs, self._pad_id, "right", self.device)  # (B, T)
                 scored = target_logprobs(
-                    self.model, input_ids, mask, [len(s) for s in seqs], [windows[i][1] for i in idx]
+                    self.model, input_ids, mask, [len(s) for s in seqs], [windows[i][1] for i in idx],
+                    with_greedy=with_greedy,
                 )
                 for i, pair in zip(idx, scored, strict=True):
                     out[i] = pair

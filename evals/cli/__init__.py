@@ -10,6 +10,7 @@ from evals.cli.app import app
 from evals.cli import run as _run  # noqa: F401,E402
 from evals.cli import results as _results  # noqa: F401,E402
 from evals.cli import train as _train  # noqa: F401,E402
+from evals.cli import contamination as _contamination  # noqa: F401,E402
 from evals.cli import arena as _arena  # noqa: F401,E402
 from evals.cli import arena_store as _arena_store  # noqa: F401,E402
 from evals.cli import misc as _misc  # noqa: F401,E402
@@ -21,9 +22,9 @@ from evals.cli import rescore as _rescore  # noqa: F401,E402
 def _user_error_types() -> tuple[type[BaseException], ...]:
     from db.errors import DatabaseUnavailable
     from evals.errors import UserError
-    from runners.errors import ModelLoadError
+    from runners.errors import ModelLoadError, RemoteError
 
-    return (UserError, DatabaseUnavailable, ModelLoadError)
+    return (UserError, DatabaseUnavailable, ModelLoadError, RemoteError)
 
 
 def main(argv: list[str] | None = None) -> None:

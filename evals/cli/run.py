@@ -29,6 +29,24 @@ def run(
     batch_size: Annotated[int, typer.Option("--batch-size", "-b", min=1, help="Prompts per forward pass.")] = 8,
     dtype: Annotated[str, typer.Option(help="auto (fp32 on CPU, bf16/fp16 on CUDA) | float32 | bfloat16 | float16.")] = "auto",
     quant: Annotated[str, typer.Option(help="Weight quantization: none | int8 | int4.")] = "none",
+    tasks: Annotated[Optional[str], typer.Option("--tasks", help="LongBench: comma-separated datasets (default: the Chinese + code set).")] = None,
+    sampling: Annotated[str, typer.Option(help="LongBench decoding: greedy (official, default) | cla2 (CLA2 sampling settings).")] = "greedy",
+    max_length: Annotated[Optional[int], typer.Option("--max-length", help="LongBench: model context in tokens; prompts are middle-truncated to it minus the task's max_gen (default: the model's max length).")] = None,
+    max_new_tokens: Annotated[Optional[int], typer.Option("--max-new-tokens", help="LongBench debugging override of every task's max_gen (enters the run identity; not comparable to published numbers).")] = None,
+    mode: Annotated[str, typer.Option("--mode", help="PPL: chunks (llama.cpp-compatible, default) | sliding.")] = "chunks",
+    context: Annotated[Optional[int], typer.Option("--context", help="PPL: n_ctx tokens per window (default 4096, clipped to the model's maximum; shrunk to fit a short text unless given).")] = None,
+    stride: Annotated[Optional[int], typer.Option("--stride", help="PPL sliding mode: tokens between window starts (default n_ctx/2; at most n_ctx-1).")] = None,
+    precisions: Annotated[Optional[str], typer.Option("--precisions", help="quant: comma-separated fp32|fp16|bf16|int8|int4 (default fp32,int8,int4 on CPU; fp16,int8,int4 on CUDA).")] = None,
+    sub_suites: Annotated[Optional[str], typer.Option("--suites", help="quant: suites in the table, from ppl,ceval,cmmlu (default ppl,ceval; MC suites run 0- and 5-shot).")] = None,
+    ceval_data: Annotated[Optional[Path], typer.Option("--ceval-data", help="quant: C-Eval data dir for its columns (default: embedded sample; --data is the PPL corpus).")] = None,
+    base_url: Annotated[Optional[str], typer.Option("--base-url", envvar="EVALS_BASE_URL", help="openai backend: API root of an OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1.")] = None,
+    served_model_name: Annotated[Optional[str], typer.Option("--served-model-name", help="openai backend: the model name the server knows (default: --model).")] = None,
+    api_key_env: Annotated[Optional[str], typer.Option("--api-key-env", help="openai backend: env var holding the API key (default: EVALS_API_KEY, then OPENAI_API_KEY).")] = None,
+    concurrency: Annotated[int, typer.Option("--concurrency", min=1, help="openai backend: requests in flight at once.")] = 8,
+    tensor_parallel: Annotated[int, typer.Option("--tensor-parallel-size", min=1, help="vllm backend: GPUs per model replica (tensor parallel).")] = 1,
+    pipeline_parallel: Annotated[int, typer.Option("--pipeline-parallel-size", min=1, help="vllm backend: pipeline stages (multi-node through Ray).")] = 1,
+    data_parallel: Annotated[int, typer.Option("--data-parallel", min=1, help="Shard items over N worker processes (one replica per GPU; CPU threads split otherwise).")] = 1,
+    lmeval_include: Annotated[Optional[Path], typer.Option("--lmeval-include", help="lmeval:<task> suites: extra dir of lm-eval task YAMLs.")] = None,
     db: DbOpt = None,
     json_out: JsonOpt = None,
     progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show progress bars.")] = True,
@@ -54,17 +72,52 @@ def run(
         data=data, split=split, shots=shots, subjects=split_csv(subjects), limit=limit, chat=chat,
         template=template, scoring=scoring, protocol=protocol,
     )
+    if suite == "longbench":
+        opts.extra.update(tasks=split_csv(tasks), sampling=sampling, max_length=max_length,
+                          max_new_tokens=max_new_tokens)
+    if suite in ("ppl", "quant"):
+        opts.extra.update(mode=mode, context=context, stride=stride)
+    if suite == "quant":
+        if quant != "none":
+            raise UserError("--quant does not apply to the quant suite; choose its rows with --precisions")
+        opts.extra.update(precisions=split_csv(precisions) or None, suites=split_csv(sub_suites) or None,
+                          ceval_data=ceval_data)
     if data is not None and not data.exists():
         raise UserError(f"data dir {data} does not exist")
     database = open_database(db)
-    spec = resolve_model(model, name=model_name, database=database, backend=backend)
-    outcome = execute(
-        suite, opts, spec, database=database, backend=backend, dtype=dtype, quant=quant,
-        batch_size=batch_size, progress=progress,
-    )
+    runner_kwargs: dict = {}
+    if backend == "openai":
+        from evals.model_spec import remote_model
+
+        spec = remote_model(served_model_name or model, base_url=base_url, name=model_name)
+        runner_kwargs.update(base_url=spec.params["base_url"], api_key_env=api_key_env, concurrency=concurrency)
+    else:
+        spec = resolve_model(model, name=model_name, database=database, backend=backend)
+    if backend == "vllm":
+        runner_kwargs.update(tensor_parallel_size=tensor_parallel, pipeline_parallel_size=pipeline_parallel)
+    if suite.startswith("lmeval:"):
+        opts.extra["lmeval_include"] = lmeval_include
+    suite_obj = get_suite(suite)
+    if hasattr(suite_obj, "orchestrate"):  # a suite made of other suites' runs (quant)
+        outcome = suite_obj.orchestrate(
+            opts, spec, database=database, backend=backend, dtype=dtype, batch_size=batch_size,
+            progress=progress, console=Console(stderr=True),
+        )
+    elif data_parallel > 1:
+        from evals.parallel import execute_parallel
+
+        outcome = execute_parallel(
+            suite, opts, spec, n=data_parallel, database=database, backend=backend, dtype=dtype, quant=quant,
+            batch_size=batch_size, runner_kwargs=runner_kwargs, progress=progress, console=Console(stderr=True),
+        )
+    else:
+        outcome = execute(
+            suite, opts, spec, database=database, backend=backend, dtype=dtype, quant=quant,
+            batch_size=batch_size, progress=progress, runner_kwargs=runner_kwargs,
+        )
     render_outcome(outcome, Console())
     if json_out:
-        write_json_atomic(json_out, outcome_document(outcome))
+        write_json_atomic(json_out, outcome.document() if hasattr(outcome, "document") else outcome_document(outcome))
         Console(stderr=True).print(f"wrote {json_out}")
 
 
