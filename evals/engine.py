@@ -141,11 +141,12 @@ def execute(
         model_info = {k: getattr(info, k) for k in info.__dataclass_fields__ if k != "extra"}
 
     with database.session() as s:
-        m = repo.upsert_model(
-            s, model.name, model.path, backend=backend, base_model=model.base_model,
-            adapter_path=model.adapter_path, quantization=quant,
-            **({"params": model_info} if model_info else {}),
-        )
+        # The model row describes the checkpoint: a quantized run's precision and size live in the run's
+        # config/versions, and fields we do not know (lineage from training) are never overwritten.
+        known = {"base_model": model.base_model, "adapter_path": model.adapter_path}
+        if model_info and quant == "none":
+            known["params"] = model_info
+        m = repo.upsert_model(s, model.name, model.path, backend=backend, **{k: v for k, v in known.items() if v})
         repo.start_run(s, run_id, suite_name, m.id, cfg.to_dict(), {**_versions(), "model": model_info})
 
     compute_s = 0.0
