@@ -27,6 +27,11 @@ browser:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium >/dev/null; \
 	  else echo "chromium missing: browser tests will be skipped (apt-get install chromium)"; fi; }
 
+# Train the candidate models on CPU (tiny base -> continued pre-train -> LoRA SFT + full SFT), then
+# PPL, C-Eval and arena answers for each (training/candidates.py; DB from EVALS_DB_URL or the default).
+candidates: install
+	$(PY) -m training.candidates
+
 test: install browser
 	$(PY) -m pytest -q
 

@@ -188,4 +188,5 @@ def _check_chat_template(spec: ModelSpec) -> None:
 def _load(spec: ModelSpec) -> Runner:
     from runners import load_runner
 
-    return load_runner(spec.backend, spec.path, name=spec.name)
+    adapter = {"adapter_path": spec.adapter_path} if spec.adapter_path else {}  # LoRA: base + adapter
+    return load_runner(spec.backend, spec.path, name=spec.name, **adapter)

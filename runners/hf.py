@@ -89,9 +89,20 @@ class HFRunner:
         config = check_causal_lm(path, trust_remote_code)
         torch_dtype = resolve_dtype(dtype, self.device)
         self.tokenizer = load_tokenizer(path, trust_remote_code)
-        self.model = load_model(path, torch_dtype, self.device, trust_remote_code, quant=quant)
-        if adapter_path:  # LoRA model: base + peft adapter, merged on load
+        if adapter_path and quant != "none" and self.device.type == "cuda":
+            raise ModelLoadError(
+                f"{quant} on CUDA cannot merge a LoRA adapter into quantized weights; "
+                "merge it first (evals train merge) and quantize the merged model"
+            )
+        # LoRA model: merge the adapter into full-precision weights first, then quantize (CPU).
+        load_quant = "none" if adapter_path else quant
+        self.model = load_model(path, torch_dtype, self.device, trust_remote_code, quant=load_quant)
+        if adapter_path:
             self.model, self.tokenizer = apply_adapter(self.model, self.tokenizer, Path(adapter_path), trust_remote_code)
+            if quant != "none":
+                from runners import _quant
+
+                _quant.quantize_cpu(self.model, quant)
 
         tok = self.tokenizer
         # Padding is always masked, so its id only has to be a valid one; the tokenizer keeps its own
