@@ -58,7 +58,9 @@ def target_logprobs(
     attention_mask: torch.Tensor,
     lengths: list[int],
     score_from: list[int],
-) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    *,
+    with_greedy: bool = True,
+) -> list[tuple[torch.Tensor, torch.Tensor | None]]:
     """Log-probability of each scored token given everything before it in its row.
 
     Args:
@@ -67,6 +69,8 @@ def target_logprobs(
         attention_mask: (B, T).
         lengths: real length of each row.
         score_from: first scored position of each row (>= 1: position 0 has no prediction).
+        with_greedy: also compute is_greedy (an argmax over the vocabulary per position); when False
+            the second element of each pair is None.
 
     Returns:
         Per row, (logprobs, is_greedy) for positions score_from .. length-1, both (n,) on CPU;
@@ -80,11 +84,12 @@ def target_logprobs(
     else:
         logits = model(input_ids=input_ids, attention_mask=attention_mask).logits[:, first_col:]
     # logits: (B, T - first_col, V); column c holds the prediction for position first_col + c + 1.
-    results: list[tuple[torch.Tensor, torch.Tensor]] = []
+    results: list[tuple[torch.Tensor, torch.Tensor | None]] = []
     for row, (length, start) in enumerate(zip(lengths, score_from, strict=True)):
-        pred = logits[row, start - 1 - first_col : length - 1 - first_col].float()  # (n, V)
+        pred = logits[row, start - 1 - first_col : length - 1 - first_col].float()  # (n, V); no copy if fp32
         targets = input_ids[row, start:length]  # (n,)
-        logprobs = torch.log_softmax(pred, dim=-1).gather(1, targets[:, None]).squeeze(1)  # (n,)
-        greedy = pred.argmax(dim=-1) == targets  # (n,)
-        results.append((logprobs.cpu(), greedy.cpu()))
+        # log_softmax gathered at the targets, without materialising the (n, V) log_softmax.
+        logprobs = pred.gather(1, targets[:, None]).squeeze(1) - torch.logsumexp(pred, dim=-1)  # (n,)
+        greedy = (pred.argmax(dim=-1) == targets).cpu() if with_greedy else None  # (n,)
+        results.append((logprobs.cpu(), greedy))
     return results

@@ -219,6 +219,80 @@ def test_prefix_reuse_keeps_one_suffix_token(runner: HFRunner) -> None:
     assert all(_close(plain, r) for r in reused)
 
 
+def test_prefix_cache_reused_across_calls(runner: HFRunner) -> None:
+    # predict_mc calls choice_logprobs once per chunk of a subject: the 2nd chunk must reuse the 1st
+    # chunk's prefix KV (no new prefix pass) and give exactly what one call over all prompts gives.
+    built = [five_shot("cache_subject", q) for q in _QUESTIONS]
+    prompts, hints = [p for p, _ in built], [h for _, h in built]
+    plain = runner.choice_logprobs(prompts, LETTERS, scoring="cla2", batch_size=2)
+    runner.clear_prefix_cache()
+    before = dict(runner.stats)
+    whole = runner.choice_logprobs(prompts, LETTERS, scoring="cla2", prefixes=hints, batch_size=2)
+    assert runner.stats["prefix_misses"] == before["prefix_misses"] + 1
+    runner.clear_prefix_cache()
+    before = dict(runner.stats)
+    first = runner.choice_logprobs(prompts[:4], LETTERS, scoring="cla2", prefixes=hints[:4], batch_size=2)
+    (cached_prefix, kv), = runner._prefix_cache.items()
+    snapshot = [(k.clone(), v.clone()) for k, v in kv]
+    second = runner.choice_logprobs(prompts[4:], LETTERS, scoring="cla2", prefixes=hints[4:], batch_size=2)
+    assert runner.stats["prefix_misses"] == before["prefix_misses"] + 1  # one prefix pass for both calls
+    assert runner.stats["prefix_hits"] == before["prefix_hits"] + 1
+    for a, b, c in zip(plain, whole, first + second, strict=True):
+        assert _close(a, b) and _close(a, c) and _argmax(a) == _argmax(b) == _argmax(c)
+    # The cached KV is never written into by the suffix passes ...
+    assert list(runner._prefix_cache) == [cached_prefix]
+    assert all(torch.equal(k, k0) and torch.equal(v, v0) for (k, v), (k0, v0) in zip(kv, snapshot, strict=True))
+    # ... and a hit gives exactly what a fresh prefix pass gives.
+    runner.clear_prefix_cache()
+    assert runner.choice_logprobs(prompts[4:], LETTERS, scoring="cla2", prefixes=hints[4:], batch_size=2) == second
+
+
+def test_prefix_cache_disabled_and_lru(runner: HFRunner) -> None:
+    built_a = [five_shot("lru_a", q) for q in _QUESTIONS[:3]]
+    built_b = [five_shot("lru_b", q) for q in _QUESTIONS[:3]]
+
+    def call(built: list[tuple[str, str]]) -> list[dict[str, float]]:
+        return runner.choice_logprobs([p for p, _ in built], LETTERS, prefixes=[h for _, h in built], batch_size=2)
+
+    size = runner.prefix_cache_size
+    try:
+        runner.prefix_cache_size = 0
+        runner.clear_prefix_cache()
+        misses = runner.stats["prefix_misses"]
+        ref_a, ref_b = call(built_a), call(built_a)
+        assert runner.stats["prefix_misses"] == misses + 2 and not runner._prefix_cache
+        assert ref_a == ref_b
+        runner.prefix_cache_size = 1
+        misses = runner.stats["prefix_misses"]
+        call(built_a), call(built_b)
+        assert call(built_a) == ref_a  # evicted by lru_b: recomputed, same result
+        assert runner.stats["prefix_misses"] == misses + 3 and len(runner._prefix_cache) == 1
+    finally:
+        runner.prefix_cache_size = size
+        runner.clear_prefix_cache()
+
+
+def test_suffix_batches_token_budget() -> None:
+    from runners._kv_prefix import suffix_batches
+
+    lens = [5, 9, 7, 7, 3, 8, 6, 9, 4, 5] * 7  # 70 suffixes
+    for prefix_len, batch_size in [(0, 4), (200, 4), (200, 8), (4000, 8), (300, 1)]:
+        batches = suffix_batches(lens, prefix_len, batch_size)
+        assert sorted(i for b in batches for i in b) == list(range(len(lens)))  # each exactly once
+        flat = [lens[i] for b in batches for i in b]
+        assert flat == sorted(flat, reverse=True)  # longest first
+        for b in batches[:-1]:
+            longest = lens[b[0]]
+            assert batch_size <= len(b) <= 4 * batch_size
+            if len(b) > batch_size:  # grown beyond batch_size: within the token and KV budgets
+                assert len(b) * longest <= batch_size * (prefix_len + longest)
+                assert len(b) * (prefix_len + longest) <= max(batch_size * (prefix_len + longest), 16384)
+    assert [len(b) for b in suffix_batches(lens, 0, 4)] == [4] * 17 + [2]  # no prefix: no extra rows
+    assert max(len(b) for b in suffix_batches(lens, 200, 4)) == 16
+    with pytest.raises(ValueError):
+        suffix_batches(lens, 10, 0)
+
+
 def test_prefix_length_mismatch_raises(runner: HFRunner) -> None:
     with pytest.raises(ValueError, match="prefixes"):
         runner.choice_logprobs(["a", "b"], LETTERS, prefixes=["a"])
@@ -278,6 +352,9 @@ def test_token_logprobs_chunk_mode(runner: HFRunner) -> None:
     expected = [float(logp[p - 1, chunk[p]]) for p in range(n_ctx // 2 + 1, n_ctx)]
     assert lps.shape == (len(expected),)
     assert max(abs(a - b) for a, b in zip(lps.tolist(), expected, strict=True)) <= TOL
+    # with_greedy only adds the greedy flags; the log-probs are the same computation.
+    ((lps2, greedy),) = runner.token_logprobs([(chunk, n_ctx // 2 + 1)], with_greedy=True)
+    assert torch.equal(lps, lps2) and greedy.dtype == torch.bool and greedy.shape == lps.shape
 
 
 # ---------------------------------------------------------------------------------------------- generation
