@@ -5,7 +5,7 @@
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.leitai-installed
-EXTRAS ?= dev,quant
+EXTRAS ?= dev,quant,lmeval
 
 .PHONY: install demo test browser candidates clean
 
