@@ -21,8 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from evals.errors import UserError
-
-CHUNK_BATCHES = 4  # items per dealt chunk = batch_size * CHUNK_BATCHES (as the MC suites' chunks)
+from evals.mc.scoring import CHUNK_BATCHES  # deal whole suite chunks, so a shared prefix stays in one worker
 
 
 def shard_keys(items: Sequence[Any], index: int, n: int, *, batch_size: int = 8) -> set[str]:
