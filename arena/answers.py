@@ -119,7 +119,6 @@ def generate_answers(
     record = gen_params_record(params)
     key = params_hash(record)
     specs = [_resolve(database, name) for name in model_names]  # fail on a bad name before any loading
-    factory = runner_factory or _load
     reports = []
     for spec, model_id in specs:
         with database.session(write=False) as s:
@@ -127,7 +126,7 @@ def generate_answers(
         todo = [p for p in prompts if p.id not in done]
         if todo:
             _check_chat_template(spec)
-            runner = factory(spec)
+            runner = runner_factory(spec) if runner_factory else _load(spec, database)
             if not runner.info.has_chat_template:
                 raise UserError(f"model {spec.name} has no chat template; arena answers need a chat model")
             with item_progress(len(todo), f"answers {spec.name}", enabled=progress, unit="answers") as advance:
@@ -185,8 +184,12 @@ def _check_chat_template(spec: ModelSpec) -> None:
         raise UserError(f"model {spec.name} ({spec.path}) has no chat template; arena answers need a chat model")
 
 
-def _load(spec: ModelSpec) -> Runner:
+def _load(spec: ModelSpec, database: Database | None = None) -> Runner:
     from runners import load_runner
 
-    adapter = {"adapter_path": spec.adapter_path} if spec.adapter_path else {}  # LoRA: base + adapter
-    return load_runner(spec.backend, spec.path, name=spec.name, **adapter)
+    kwargs: dict[str, Any] = {"adapter_path": spec.adapter_path} if spec.adapter_path else {}  # LoRA: base + adapter
+    if spec.backend == "openai" and database is not None:  # store every request/response (arena audit)
+        from arena.exchanges import exchange_logger
+
+        kwargs["on_exchange"] = exchange_logger(database, spec.name)
+    return load_runner(spec.backend, spec.path, name=spec.name, **kwargs)

@@ -101,3 +101,4 @@ class Metric(Base):
 # wherever the models are loaded (Alembic env, drift test). A module import (not `from ... import
 # names`) keeps this safe whichever of the two modules is imported first.
 from db import models_arena as _models_arena  # noqa: E402,F401
+from db import models_exchanges as _models_exchanges  # noqa: E402,F401

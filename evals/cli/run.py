@@ -43,6 +43,7 @@ def run(
     served_model_name: Annotated[Optional[str], typer.Option("--served-model-name", help="openai backend: the model name the server knows (default: --model).")] = None,
     api_key_env: Annotated[Optional[str], typer.Option("--api-key-env", help="openai backend: env var holding the API key (default: EVALS_API_KEY, then OPENAI_API_KEY).")] = None,
     concurrency: Annotated[int, typer.Option("--concurrency", min=1, help="openai backend: requests in flight at once.")] = 8,
+    log_exchanges: Annotated[bool, typer.Option("--log-exchanges/--no-log-exchanges", help="openai backend: store every request/response in the database (table api_exchanges; never the API key).")] = True,
     tensor_parallel: Annotated[int, typer.Option("--tensor-parallel-size", min=1, help="vllm backend: GPUs per model replica (tensor parallel).")] = 1,
     pipeline_parallel: Annotated[int, typer.Option("--pipeline-parallel-size", min=1, help="vllm backend: pipeline stages (multi-node through Ray).")] = 1,
     data_parallel: Annotated[int, typer.Option("--data-parallel", min=1, help="Shard items over N worker processes (one replica per GPU; CPU threads split otherwise).")] = 1,
@@ -91,6 +92,10 @@ def run(
 
         spec = remote_model(served_model_name or model, base_url=base_url, name=model_name)
         runner_kwargs.update(base_url=spec.params["base_url"], api_key_env=api_key_env, concurrency=concurrency)
+        if log_exchanges and data_parallel == 1:  # worker processes cannot share the in-process hook
+            from arena.exchanges import exchange_logger
+
+            runner_kwargs["on_exchange"] = exchange_logger(database, spec.name)
     else:
         spec = resolve_model(model, name=model_name, database=database, backend=backend)
     if backend == "vllm":
