@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from evals.errors import UserError
 from evals.mc.ceval_subjects import CATEGORIES, SUBJECTS
 from evals.mc.data import MCItem, fingerprint, read_mc_csv
+from evals.mc.selection import choose_subjects, load_items
 from evals.mc.prompts import CEVAL_SYSTEM, PROMPT_VERSION
 from evals.mc.scoring import aggregate_mc, mc_item_json, predict_mc
 from evals.registry import suite
@@ -63,28 +65,13 @@ class CEval:
         if opts.shots < 0:
             raise UserError("--shots must be >= 0")
         available = discover_subjects(data, split)
-        if opts.subjects:
-            for s in opts.subjects:
-                if s not in SUBJECTS:
-                    raise UserError(f"unknown C-Eval subject {s!r} (see `evals suites --subjects ceval`)")
-                if s not in available:
-                    raise UserError(f"subject {s!r} has no file in {data / split}")
-            subjects = [s for s in available if s in opts.subjects]
-        else:
-            subjects = available
-        items: list[MCItem] = []
-        exemplars: dict[str, list[MCItem]] = {}
-        files: list[Path] = []
-        for s in subjects:
-            rows = read_split(data, split, s)
-            items += rows[: opts.limit] if opts.limit else rows
-            files.append(_subject_file(data, split, s))
-            if opts.shots:
-                dev = read_split(data, "dev", s)
-                if len(dev) < opts.shots:
-                    raise UserError(f"{_subject_file(data, 'dev', s)} has {len(dev)} rows; --shots {opts.shots} needs more")
-                exemplars[s] = dev[: opts.shots]  # first k dev rows in file order (§1.4)
-                files.append(_subject_file(data, "dev", s))
+        subjects = choose_subjects(
+            available, opts.subjects, SUBJECTS, suite="C-Eval", handle="ceval", folder=data / split
+        )
+        items, exemplars, files = load_items(
+            subjects, split, read=partial(read_split, data), path=partial(_subject_file, data),
+            limit=opts.limit, shots=opts.shots,
+        )
         if opts.scoring not in ("cla2", "logprob"):
             raise UserError(f"unknown scoring {opts.scoring!r} (cla2 | logprob)")
         return Plan(

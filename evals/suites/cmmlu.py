@@ -18,6 +18,7 @@ from evals.errors import UserError
 from evals.mc.cmmlu_prompts import MAX_LENGTH, OFFICIAL_PROMPT_VERSION, build_official_prompt
 from evals.mc.cmmlu_subjects import CATEGORIES, CLA2_CATEGORY, SUBJECTS
 from evals.mc.data import MCItem, fingerprint, read_mc_csv
+from evals.mc.selection import choose_subjects, load_items
 from evals.mc.prompts import CMMLU_SYSTEM, PROMPT_VERSION
 from evals.mc.scoring import aggregate_mc, mc_item_json, predict_mc
 from evals.registry import suite
@@ -123,25 +124,13 @@ class CMMLU:
         if not data.is_dir():
             raise UserError(f"CMMLU data dir {data} does not exist")
         available = discover_subjects(data, split)
-        for s in opts.subjects:
-            if s not in SUBJECTS:
-                raise UserError(f"unknown CMMLU subject {s!r} (see `evals suites --subjects cmmlu`)")
-            if s not in available:
-                raise UserError(f"subject {s!r} has no file in {data / split}")
-        subjects = [s for s in available if s in opts.subjects] if opts.subjects else available
-        items: list[MCItem] = []
-        exemplars: dict[str, list[MCItem]] = {}
-        files: list[Path] = []
-        for s in subjects:
-            rows = read_split(data, split, s)
-            items += rows[: opts.limit] if opts.limit else rows
-            files.append(_subject_file(data, split, s))
-            if opts.shots:
-                dev = read_split(data, "dev", s)
-                if len(dev) < opts.shots:
-                    raise UserError(f"{_subject_file(data, 'dev', s)} has {len(dev)} rows; --shots {opts.shots} needs more")
-                exemplars[s] = dev[: opts.shots]  # first k dev rows in file order, in both protocols
-                files.append(_subject_file(data, "dev", s))
+        subjects = choose_subjects(
+            available, opts.subjects, SUBJECTS, suite="CMMLU", handle="cmmlu", folder=data / split
+        )
+        items, exemplars, files = load_items(
+            subjects, split, read=partial(read_split, data), path=partial(_subject_file, data),
+            limit=opts.limit, shots=opts.shots,
+        )
         official = opts.protocol == "official"
         # Length control runs in predict() (it needs the model's tokenizer); the model fingerprint is
         # already in the run hash, so the protocol and budget here are all the identity it needs.
