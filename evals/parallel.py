@@ -56,6 +56,7 @@ class WorkerJob:
     shard: tuple[int, int]
     gpus: tuple[int, ...]  # () = CPU
     threads: int
+    log_exchanges: bool = False  # openai: each worker stores its own request/response log
 
 
 def plan_devices(n: int, backend: str, runner_kwargs: dict[str, Any]) -> list[tuple[tuple[int, ...], int]]:
@@ -85,14 +86,19 @@ def _work(job: WorkerJob) -> tuple[int, float]:
     from db import open_db
     from evals.engine import execute
 
+    database = open_db(job.db_url)
     kwargs = dict(job.runner_kwargs)
+    if job.log_exchanges:  # a hook cannot be pickled into the worker, so each worker makes its own
+        from arena.exchanges import exchange_logger
+
+        kwargs["on_exchange"] = exchange_logger(database, job.model.name)
     if job.backend == "hf":
         import torch
 
         torch.set_num_threads(job.threads)
         kwargs.setdefault("device", "cuda:0" if job.gpus else "cpu")
     outcome = execute(
-        job.suite, job.opts, job.model, database=open_db(job.db_url), backend=job.backend, dtype=job.dtype,
+        job.suite, job.opts, job.model, database=database, backend=job.backend, dtype=job.dtype,
         quant=job.quant, batch_size=job.batch_size, progress=False, runner_kwargs=kwargs, shard=job.shard,
     )  # fmt: skip
     return outcome.computed, outcome.compute_s
@@ -112,6 +118,7 @@ def execute_parallel(
     runner_kwargs: dict[str, Any] | None = None,
     progress: bool = True,
     console: Any = None,
+    log_exchanges: bool = False,
 ) -> Any:
     """Run one suite with `n` worker processes; returns the engine's `RunOutcome` of the merged run.
 
@@ -138,9 +145,11 @@ def execute_parallel(
     run_id = run_config(suite_name, suite.plan(opts), opts, model, backend=backend, dtype=dtype, quant=quant).run_hash()
     t0 = time.perf_counter()
     devices = plan_devices(n, backend, runner_kwargs)
+    # database.url is masked for printing; workers need the real one (password included) to connect.
+    db_url = database.engine.url.render_as_string(hide_password=False)
     jobs = [
-        WorkerJob(suite_name, opts, model, database.url, backend, dtype, quant, batch_size, runner_kwargs,
-                  (i, n), gpus, threads)
+        WorkerJob(suite_name, opts, model, db_url, backend, dtype, quant, batch_size, runner_kwargs,
+                  (i, n), gpus, threads, log_exchanges=log_exchanges and backend == "openai")
         for i, (gpus, threads) in enumerate(devices)
     ]  # fmt: skip
     if console is not None:

@@ -92,7 +92,7 @@ def run(
 
         spec = remote_model(served_model_name or model, base_url=base_url, name=model_name)
         runner_kwargs.update(base_url=spec.params["base_url"], api_key_env=api_key_env, concurrency=concurrency)
-        if log_exchanges and data_parallel == 1:  # worker processes cannot share the in-process hook
+        if log_exchanges and data_parallel == 1:  # with --data-parallel each worker makes its own logger
             from arena.exchanges import exchange_logger
 
             runner_kwargs["on_exchange"] = exchange_logger(database, spec.name)
@@ -114,6 +114,7 @@ def run(
         outcome = execute_parallel(
             suite, opts, spec, n=data_parallel, database=database, backend=backend, dtype=dtype, quant=quant,
             batch_size=batch_size, runner_kwargs=runner_kwargs, progress=progress, console=Console(stderr=True),
+            log_exchanges=log_exchanges,
         )
     else:
         outcome = execute(
