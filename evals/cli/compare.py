@@ -68,14 +68,9 @@ def compare(
 def _load(s: Any, run_ref: str) -> dict[str, Any]:
     """A run's identity and its scored items (id -> correct), read while the session is open."""
     from db import repo
-    from evals.errors import UserError
+    from evals.cli.options import find_run
 
-    try:
-        run = repo.get_run(s, run_ref)
-    except ValueError as exc:
-        raise UserError(str(exc)) from None
-    if run is None:
-        raise UserError(f"no run {run_ref!r} (see `evals results`)")
+    run = find_run(s, run_ref)
     cfg = run.config or {}
     # Unscored items (no gold label, e.g. C-Eval test) cannot be paired on correctness.
     correct = {r.item_id: bool(r.correct) for r in repo.item_results(s, run.id) if r.correct is not None}

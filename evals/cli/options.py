@@ -35,3 +35,17 @@ def write_json_atomic(path: Path, doc: object) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(doc, ensure_ascii=False, indent=1, default=str), encoding="utf-8")
     os.replace(tmp, path)
+
+
+def find_run(s, run_ref: str):
+    """The stored run with this id or unique id prefix; a user error (one line) when there is none."""
+    from db import repo
+    from evals.errors import UserError
+
+    try:
+        run = repo.get_run(s, run_ref)
+    except ValueError as exc:  # an ambiguous prefix
+        raise UserError(str(exc)) from None
+    if run is None:
+        raise UserError(f"no run {run_ref!r} (see `evals results`)")
+    return run

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from evals.cli.app import app
-from evals.cli.options import DbOpt, JsonOpt, open_database, write_json_atomic
+from evals.cli.options import DbOpt, JsonOpt, find_run, open_database, write_json_atomic
 
 
 @app.command()
@@ -31,12 +31,7 @@ def rescore(
     t0 = time.perf_counter()
     database = open_database(db)
     with database.session() as s:
-        try:
-            run = repo.get_run(s, run_id)
-        except ValueError as exc:
-            raise UserError(str(exc)) from None
-        if run is None:
-            raise UserError(f"no run {run_id!r} in {database.url}")
+        run = find_run(s, run_id)
         suite = get_suite(run.suite)
         if not getattr(suite, "rescorable", False):
             raise UserError(f"run {run.id[:10]} is a {run.suite} run; rescoring from stored predictions "

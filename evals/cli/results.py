@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from evals.cli.app import app
-from evals.cli.options import DbOpt, open_database, write_json_atomic
+from evals.cli.options import DbOpt, find_run, open_database, write_json_atomic
 
 models_app = typer.Typer(help="Registered models.", no_args_is_help=True)
 export_app = typer.Typer(help="Export results in official formats.", no_args_is_help=True)
@@ -124,12 +124,7 @@ def export_ceval_submission(
 
     database = open_database(db)
     with database.session() as s:
-        try:
-            r = repo.get_run(s, run)
-        except ValueError as exc:
-            raise UserError(str(exc)) from None
-        if r is None:
-            raise UserError(f"no run {run!r} (see `evals results`)")
+        r = find_run(s, run)
         if r.suite != "ceval":
             raise UserError(f"run {r.id} is a {r.suite} run, not ceval")
         submission: dict[str, dict[str, str]] = {}

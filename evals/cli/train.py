@@ -114,6 +114,19 @@ def _report(name: str, out: Path, lineage: dict, json_out: Optional[Path]) -> No
         write_json_atomic(json_out, {"name": name, "path": str(out), "lineage": lineage})
 
 
+# CLI flag -> hyper-parameter field; the shared flags of `pretrain` and `sft` (None = keep the preset's value).
+_HPARAM_FLAGS = {
+    "steps": "steps", "epochs": "epochs", "lr": "learning_rate", "batch_size": "batch_size",
+    "grad_accum": "grad_accum", "max_length": "max_length", "warmup_ratio": "warmup_ratio",
+    "weight_decay": "weight_decay", "seed": "seed", "lora_r": "lora_r", "lora_alpha": "lora_alpha",
+    "lora_dropout": "lora_dropout", "modules_to_save": "lora_modules_to_save",
+}
+
+
+def _hparam_flags(values: dict) -> dict:
+    return {field: values[flag] for flag, field in _HPARAM_FLAGS.items()}
+
+
 @train_app.command("pretrain")
 def pretrain_cmd(
     base: Annotated[str, typer.Option("--base", help="Base model dir (or registered name).")],
@@ -130,10 +143,7 @@ def pretrain_cmd(
     from evals.cli.options import open_database
     from training.pretrain import pretrain
 
-    params = _params("pretrain", preset, config, dict(
-        steps=steps, epochs=epochs, learning_rate=lr, batch_size=batch_size, grad_accum=grad_accum, max_length=max_length,
-        warmup_ratio=warmup_ratio, weight_decay=weight_decay, seed=seed, lora_r=lora_r, lora_alpha=lora_alpha,
-        lora_dropout=lora_dropout, lora_modules_to_save=modules_to_save))  # fmt: skip
+    params = _params("pretrain", preset, config, _hparam_flags(locals()))
     n, path, lin = pretrain(base, corpus, params=params, method=method, out=out, name=name, database=open_database(db),
                             deepspeed=deepspeed, progress=progress, log=typer.echo)  # fmt: skip
     _report(n, path, lin, json_out)
@@ -156,10 +166,7 @@ def sft_cmd(
     from evals.cli.options import open_database
     from training.sft import sft
 
-    params = _params("sft", preset, config, dict(
-        steps=steps, epochs=epochs, learning_rate=lr, batch_size=batch_size, grad_accum=grad_accum, max_length=max_length,
-        warmup_ratio=warmup_ratio, weight_decay=weight_decay, seed=seed, lora_r=lora_r, lora_alpha=lora_alpha,
-        lora_dropout=lora_dropout, lora_modules_to_save=modules_to_save))  # fmt: skip
+    params = _params("sft", preset, config, _hparam_flags(locals()))
     n, path, lin = sft(base, data, method=method, params=params, data_format=data_format, out=out, name=name,
                        database=open_database(db), deepspeed=deepspeed, progress=progress, log=typer.echo)  # fmt: skip
     _report(n, path, lin, json_out)
