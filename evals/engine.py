@@ -129,6 +129,7 @@ def execute(
         todo = [it for it in todo if it.key in mine]
 
     model_info: dict[str, Any] = {}
+    owned = todo and runner is None  # a runner loaded here is closed here (vLLM engines are processes)
     if todo and runner is None and hasattr(suite, "external_runner"):  # a harness that loads the model itself
         runner = suite.external_runner(model, backend=backend, dtype=dtype, quant=quant, runner_kwargs=runner_kwargs)
     elif todo and runner is None:
@@ -159,6 +160,9 @@ def execute(
         with database.session() as s:
             repo.fail_run(s, run_id, msg, elapsed_s=compute_s)
         raise
+    finally:
+        if owned and hasattr(runner, "close"):
+            runner.close()
     if shard is not None:
         return RunOutcome(
             run_id=run_id, suite=suite_name, model=model.name, backend=backend, split=plan.split, shots=opts.shots,

@@ -71,7 +71,7 @@ def plan_devices(n: int, backend: str, runner_kwargs: dict[str, Any]) -> list[tu
     threads = max(1, (os.cpu_count() or 1) // n)
     if n_gpus >= n * per:
         return [(tuple(range(i * per, (i + 1) * per)), threads) for i in range(n)]
-    if backend == "vllm":
+    if backend == "vllm" and n_gpus:  # with no GPU at all, vLLM's CPU build runs the workers on cores
         raise UserError(f"--data-parallel {n} with vllm needs {n * per} GPUs; {n_gpus} visible")
     return [((), threads) for _ in range(n)]
 
@@ -83,6 +83,9 @@ def _work(job: WorkerJob) -> tuple[int, float]:
     else:
         os.environ["CUDA_VISIBLE_DEVICES"] = ""
     os.environ["OMP_NUM_THREADS"] = str(job.threads)
+    if job.backend == "vllm" and not job.gpus:  # vLLM's CPU build pins its threads: give each worker its own cores
+        first = job.shard[0] * job.threads
+        os.environ["VLLM_CPU_OMP_THREADS_BIND"] = f"{first}-{first + job.threads - 1}"
     from db import open_db
     from evals.engine import execute
 

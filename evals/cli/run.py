@@ -46,6 +46,7 @@ def run(
     log_exchanges: Annotated[bool, typer.Option("--log-exchanges/--no-log-exchanges", help="openai backend: store every request/response in the database (table api_exchanges; never the API key).")] = True,
     tensor_parallel: Annotated[int, typer.Option("--tensor-parallel-size", min=1, help="vllm backend: GPUs per model replica (tensor parallel).")] = 1,
     pipeline_parallel: Annotated[int, typer.Option("--pipeline-parallel-size", min=1, help="vllm backend: pipeline stages (multi-node through Ray).")] = 1,
+    gpu_memory_utilization: Annotated[Optional[float], typer.Option("--gpu-memory-utilization", min=0.01, max=1.0, help="vllm backend: share of GPU memory for weights + KV cache (default 0.9; on vLLM's CPU build a share of node memory, default a 1 GiB KV cache).")] = None,
     data_parallel: Annotated[int, typer.Option("--data-parallel", min=1, help="Shard items over N worker processes (one replica per GPU; CPU threads split otherwise).")] = 1,
     lmeval_include: Annotated[Optional[Path], typer.Option("--lmeval-include", help="lmeval:<task> suites: extra dir of lm-eval task YAMLs.")] = None,
     db: DbOpt = None,
@@ -69,6 +70,10 @@ def run(
     if protocol not in ("cla2", "official"):
         raise UserError(f"unknown --protocol {protocol!r} (cla2 | official)")
     get_suite(suite)  # unknown suite -> clear error before anything else
+    if backend == "openai" and suite in ("ceval", "cmmlu") and scoring == "cla2" and protocol == "cla2":
+        # said before anything is sent: servers return log-probabilities, never the raw logits cla2 reads
+        raise UserError("--backend openai returns log-probabilities, not raw logits: add --scoring logprob "
+                        "(cla2 scoring runs on the hf and vllm backends)")  # fmt: skip
     opts = SuiteOptions(
         data=data, split=split, shots=shots, subjects=split_csv(subjects), limit=limit, chat=chat,
         template=template, scoring=scoring, protocol=protocol,
@@ -100,6 +105,10 @@ def run(
         spec = resolve_model(model, name=model_name, database=database, backend=backend)
     if backend == "vllm":
         runner_kwargs.update(tensor_parallel_size=tensor_parallel, pipeline_parallel_size=pipeline_parallel)
+        if gpu_memory_utilization is not None:
+            runner_kwargs["gpu_memory_utilization"] = gpu_memory_utilization
+        # cla2 and CMMLU's official protocol read raw logits, which a vLLM engine returns only when asked at start
+        runner_kwargs["raw_logits"] = suite in ("ceval", "cmmlu") and (scoring == "cla2" or protocol == "official")
     if suite.startswith("lmeval:"):
         opts.extra["lmeval_include"] = lmeval_include
     suite_obj = get_suite(suite)

