@@ -205,7 +205,7 @@ def test_cli_run_wires_the_logger(flag: str | None, tmp_path: Path, monkeypatch:
         raise SystemExit(0)
 
     monkeypatch.setattr(evals.engine, "execute", fake_execute)
-    args = ["run", "--suite", "ceval", "--backend", "openai", "--model", "qwen-chat", "--base-url",
+    args = ["run", "--suite", "ceval", "--scoring", "logprob", "--backend", "openai", "--model", "qwen-chat", "--base-url",
             "http://llm.test/v1", "--db", f"sqlite:///{tmp_path / 'x.db'}", *([flag] if flag else [])]  # fmt: skip
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
