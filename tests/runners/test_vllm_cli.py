@@ -25,29 +25,10 @@ def _usable():
         pytest.skip(str(exc))
 
 
-def test_ceval_cli_on_vllm(tiny_model_dir, ceval_sample_dir, tmp_path):
-    """The CLI path with the default protocol: `--backend vllm` starts a raw-logit engine for cla2
-    and stores the same predictions and scores as `--backend hf`."""
-    from tests.evals.cli_helpers import load_json, run_cli
-
-    docs = {}
-    for backend in ("vllm", "hf"):
-        out = tmp_path / f"{backend}.json"
-        res = run_cli("run", "--suite", "ceval", "--model", str(tiny_model_dir), "--data", str(ceval_sample_dir),
-                      "--subjects", "law", "--limit", "3", "--dtype", "float32", "--backend", backend,
-                      "--db", f"sqlite:///{tmp_path / 'r.db'}", "--json", str(out), "--no-progress", timeout=600)  # fmt: skip
-        assert res.returncode == 0, res.stderr[-2000:]
-        docs[backend] = load_json(out)
-    v, h = docs["vllm"], docs["hf"]
-    assert v["backend"] == "vllm" and v["n_items"] == h["n_items"] == 3 and v["run_id"] != h["run_id"]
-    for a, b in zip(v["items"], h["items"]):
-        assert a["id"] == b["id"] and a["pred"] == b["pred"]
-        assert [a["scores"][c] for c in "ABCD"] == pytest.approx([b["scores"][c] for c in "ABCD"], abs=1e-3)
-
-
-def test_data_parallel_vllm_matches_one_process(tiny_model_dir, ceval_sample_dir, tmp_path):
-    """`--data-parallel 2 --backend vllm`: two workers, each its own engine (one GPU each, or on the CPU
-    build its own cores), merged into one run with the predictions of the hf backend."""
+def test_cli_data_parallel_vllm_matches_hf(tiny_model_dir, ceval_sample_dir, tmp_path):
+    """The CLI path with the default protocol and `--data-parallel 2`: two workers, each its own
+    raw-logit engine for cla2 (one GPU each, or on the CPU build its own cores), merged into one run
+    with the predictions and scores of the hf backend."""
     import torch
 
     from runners.vllm_backend import check_available
@@ -59,10 +40,13 @@ def test_data_parallel_vllm_matches_one_process(tiny_model_dir, ceval_sample_dir
     for backend, extra in (("vllm", ("--data-parallel", "2")), ("hf", ())):
         out = tmp_path / f"{backend}.json"
         res = run_cli("run", "--suite", "ceval", "--model", str(tiny_model_dir), "--data", str(ceval_sample_dir),
-                      "--subjects", "law,computer_network", "--limit", "4", "--batch-size", "1", "--backend", backend,
+                      "--subjects", "law,computer_network", "--limit", "4", "--batch-size", "1", "--dtype", "float32", "--backend", backend,
                       *extra, "--db", f"sqlite:///{tmp_path / 'dp.db'}", "--json", str(out), "--no-progress",
                       timeout=900)  # fmt: skip
         assert res.returncode == 0, res.stderr[-2000:]
         docs[backend] = load_json(out)
-    assert docs["vllm"]["n_items"] == docs["hf"]["n_items"] == 8
-    assert [i["pred"] for i in docs["vllm"]["items"]] == [i["pred"] for i in docs["hf"]["items"]]
+    v, h = docs["vllm"], docs["hf"]
+    assert v["backend"] == "vllm" and v["n_items"] == h["n_items"] == 8 and v["run_id"] != h["run_id"]
+    for a, b in zip(v["items"], h["items"], strict=True):
+        assert a["id"] == b["id"] and a["pred"] == b["pred"]
+        assert [a["scores"][c] for c in "ABCD"] == pytest.approx([b["scores"][c] for c in "ABCD"], abs=1e-3)
