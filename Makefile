@@ -56,11 +56,11 @@ candidates: install
 	$(PY) -m training.candidates
 
 test: install browser
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q --durations=15
 	$(MAKE) test-vllm
 
 test-vllm: install-vllm
-	$(VLLM_PY) -m pytest -q $(VLLM_TESTS)
+	$(VLLM_PY) -m pytest -q --durations=10 $(VLLM_TESTS)
 
 clean:
 	rm -rf $(VENV) $(VLLM_VENV) .pytest_cache

@@ -90,7 +90,8 @@ class VLLMRunner:
         Args:
             model_path: a local Hugging Face model directory.
             name: display name; defaults to the directory name.
-            dtype: auto | float32 | bfloat16 | float16 (vLLM's own names).
+            dtype: auto | float32 | bfloat16 | float16 (vLLM's own names). "auto" is vLLM's choice,
+                which may run an fp32 checkpoint in 16 bits; pass float32 to compare with hf exactly.
             quant: "none", or "int8"/"int4" through vLLM's bitsandbytes loader.
             tensor_parallel_size: GPUs per pipeline stage.
             pipeline_parallel_size: pipeline stages (for multi-node, with Ray).

@@ -40,8 +40,8 @@ def test_cli_data_parallel_vllm_matches_hf(tiny_model_dir, ceval_sample_dir, tmp
     for backend, extra in (("vllm", ("--data-parallel", "2")), ("hf", ())):
         out = tmp_path / f"{backend}.json"
         res = run_cli("run", "--suite", "ceval", "--model", str(tiny_model_dir), "--data", str(ceval_sample_dir),
-                      "--subjects", "law,computer_network", "--limit", "4", "--batch-size", "1", "--dtype", "float32", "--backend", backend,
-                      *extra, "--db", f"sqlite:///{tmp_path / 'dp.db'}", "--json", str(out), "--no-progress",
+                      "--subjects", "law,computer_network", "--limit", "4", "--batch-size", "1", "--dtype", "float32",
+                      "--backend", backend, *extra, "--db", f"sqlite:///{tmp_path / 'dp.db'}", "--json", str(out), "--no-progress",
                       timeout=900)  # fmt: skip
         assert res.returncode == 0, res.stderr[-2000:]
         docs[backend] = load_json(out)
