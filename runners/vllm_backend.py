@@ -185,24 +185,6 @@ class VLLMRunner:
             raise ValueError("this vLLM engine was started with raw_logits=True (for cla2/bare_logit choice "
                              "scoring); likelihoods need one started without it")  # fmt: skip
 
-    def _prompt_logprobs(self, sequences: Sequence[Sequence[int]], progress: bool) -> list[list[float | None]]:
-        """log p(ids[j] | ids[:j]) for every position j of each sequence (None at j = 0), in one
-        `generate` call; `prompt_logprobs=0` returns the actual token's log-prob only."""
-        self._need_logprobs()
-        from vllm import SamplingParams
-        from vllm.inputs import TokensPrompt
-
-        params = SamplingParams(max_tokens=1, temperature=0.0, prompt_logprobs=0, detokenize=False)
-        outputs = self.llm.generate([TokensPrompt(prompt_token_ids=list(s)) for s in sequences], params,
-                                    use_tqdm=progress)  # fmt: skip
-        result: list[list[float | None]] = []
-        for seq, out in zip(sequences, outputs, strict=True):
-            row: list[float | None] = []
-            for j, entry in enumerate(out.prompt_logprobs):
-                row.append(None if entry is None else float(entry[seq[j]].logprob))
-            result.append(row)
-        return result
-
     def token_logprobs(
         self,
         windows: Sequence[tuple[Sequence[int], int]],
@@ -211,8 +193,9 @@ class VLLMRunner:
         progress: bool = False,
         with_greedy: bool = False,
     ) -> list[Any]:
-        """As `HFRunner.token_logprobs` (the PPL suite's verb): log p(ids[j] | ids[:j]) for
-        j = first_scored .. len(ids) - 1 of each window, read from vLLM's prompt log-probs.
+        """As `HFRunner.token_logprobs`, the one verb behind loglikelihood, rolling and PPL:
+        log p(ids[j] | ids[:j]) for j = first_scored .. len(ids) - 1 of each window, read from
+        vLLM's prompt log-probs (one `generate` call for all windows).
 
         Returns float32 CPU tensors, or (log-probs, is_greedy) pairs when `with_greedy` (the rank-1
         token of each position comes with `prompt_logprobs=1`).
@@ -292,12 +275,8 @@ class VLLMRunner:
     ) -> list[tuple[float, bool]]:
         """As `HFRunner.loglikelihood`: context with BOS, continuation without specials, concatenated.
 
-        is_greedy needs the argmax at each continuation position; it comes from `prompt_logprobs=1`
-        (the top-1 token per position alongside the actual one).
+        is_greedy: every continuation token is the rank-1 token of its position.
         """
-        from vllm import SamplingParams
-        from vllm.inputs import TokensPrompt
-
         self._need_logprobs()
         seqs: list[list[int]] = []
         starts: list[int] = []
@@ -309,17 +288,8 @@ class VLLMRunner:
                 raise ValueError(f"continuation of {len(x_ids)} tokens does not fit max_length={self.info.max_length}")
             seqs.append(seq)
             starts.append(len(seq) - len(x_ids))
-        params = SamplingParams(max_tokens=1, temperature=0.0, prompt_logprobs=1, detokenize=False)
-        outputs = self.llm.generate([TokensPrompt(prompt_token_ids=s) for s in seqs], params, use_tqdm=progress)
-        results: list[tuple[float, bool]] = []
-        for seq, start, out in zip(seqs, starts, outputs, strict=True):
-            total, greedy = 0.0, True
-            for j in range(start, len(seq)):
-                entry = out.prompt_logprobs[j]  # {token_id: Logprob(logprob, rank, ...)}
-                total += float(entry[seq[j]].logprob)
-                greedy = greedy and entry[seq[j]].rank == 1
-            results.append((total, greedy))
-        return results
+        scored = self.token_logprobs(list(zip(seqs, starts, strict=True)), progress=progress, with_greedy=True)
+        return [(math.fsum(lp.double().tolist()), bool(greedy.all())) for lp, greedy in scored]
 
     def rolling_loglikelihood(
         self,
@@ -342,11 +312,9 @@ class VLLMRunner:
                 windows.append((ids[start:end], first - start))
                 owner.append(t)
         sums, counts = [0.0] * len(texts), [0] * len(texts)
-        rows = self._prompt_logprobs([w for w, _ in windows], progress)
-        for t, (_, first), row in zip(owner, windows, rows, strict=True):
-            tail = [v for v in row[first:] if v is not None]
-            sums[t] += math.fsum(tail)
-            counts[t] += len(tail)
+        for t, tail in zip(owner, self.token_logprobs(windows, progress=progress), strict=True):
+            sums[t] += math.fsum(tail.double().tolist())
+            counts[t] += int(tail.numel())
         return list(zip(sums, counts, strict=True))
 
     def generate(
