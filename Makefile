@@ -51,9 +51,9 @@ browser:
 	  else echo "chromium missing: browser tests will be skipped (apt-get install chromium)"; fi; }
 
 # Train the candidate models on CPU (tiny base -> continued pre-train -> LoRA SFT + full SFT), then
-# PPL, C-Eval and arena answers for each (training/candidates.py; DB from EVALS_DB_URL or the default).
+# PPL, C-Eval and arena answers for each (training/candidates.py trains, evals/cli/candidates.py measures; DB from EVALS_DB_URL or the default).
 candidates: install
-	$(PY) -m training.candidates
+	$(PY) -m evals.cli.candidates
 
 test: install browser
 	$(PY) -m pytest -q --durations=15

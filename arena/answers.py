@@ -21,7 +21,7 @@ from runners.base import GenParams
 
 if TYPE_CHECKING:
     from db import Database
-    from evals.model_spec import ModelSpec
+    from core.model_spec import ModelSpec
     from runners.base import Runner
 
 # The system prompt of the Chinese-LLaMA-Alpaca-2 serving template (PROTOCOLS.md §6.2).
@@ -88,7 +88,7 @@ def generate_answers(
         category: Only prompts of this category.
         limit: At most this many prompts (lowest ids first).
         runner_factory: Builds a Runner for a resolved model (tests, other backends);
-            default `runners.load_runner(spec.backend, spec.path, name=spec.name)`.
+            default `runners.open_runner(spec)`.
         batch_size: Prompts per generate call (and per commit).
         progress: Show a progress bar per model.
 
@@ -100,8 +100,8 @@ def generate_answers(
             chat template.
     """
     from db import arena_repo
-    from evals.errors import UserError
-    from evals.progress import item_progress
+    from core.errors import UserError
+    from core.progress import item_progress
 
     if not model_names:
         raise UserError("no models given")
@@ -150,8 +150,8 @@ def generate_answers(
 def _resolve(database: Database, name: str) -> tuple[ModelSpec, int]:
     """Resolve a name or directory and make sure it is a registered model; return (spec, model id)."""
     from db import repo
-    from evals.errors import UserError
-    from evals.model_spec import resolve_model
+    from core.errors import UserError
+    from db.model_lookup import resolve_model
 
     spec = resolve_model(name, database=database)
     with database.session() as s:
@@ -168,7 +168,7 @@ def _resolve(database: Database, name: str) -> tuple[ModelSpec, int]:
 
 def _check_chat_template(spec: ModelSpec) -> None:
     """Fail before loading weights when a local HF checkpoint clearly has no chat template."""
-    from evals.errors import UserError
+    from core.errors import UserError
 
     path = Path(spec.path)
     if spec.backend != "hf" or not path.is_dir():
@@ -185,11 +185,11 @@ def _check_chat_template(spec: ModelSpec) -> None:
 
 
 def _load(spec: ModelSpec, database: Database | None = None) -> Runner:
-    from runners import load_runner
+    from runners import open_runner
 
-    kwargs: dict[str, Any] = {"adapter_path": spec.adapter_path} if spec.adapter_path else {}  # LoRA: base + adapter
+    kwargs: dict[str, Any] = {}
     if spec.backend == "openai" and database is not None:  # store every request/response (arena audit)
-        from arena.exchanges import exchange_logger
+        from db.exchange_log import exchange_logger
 
         kwargs["on_exchange"] = exchange_logger(database, spec.name)
-    return load_runner(spec.backend, spec.path, name=spec.name, **kwargs)
+    return open_runner(spec, **kwargs)

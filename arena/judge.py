@@ -40,7 +40,7 @@ import numpy as np
 
 if TYPE_CHECKING:
     from db import Database
-    from evals.model_spec import ModelSpec
+    from core.model_spec import ModelSpec
     from runners.base import Runner
 
 JUDGE_SYSTEM = (
@@ -232,7 +232,7 @@ def judge_battles(
         pairs: Judge at most this many new battles, drawn by matchmaking (None: all candidates).
         rng: Random generator for sampling and sides (seed it for reproducible runs).
         runner_factory: Builds the judge's Runner (tests wrap the real one); default
-            `runners.load_runner(spec.backend, spec.path, name=spec.name)` (plus a LoRA adapter). Not called when
+            `runners.open_runner(spec)` (LoRA adapters included). Not called when
             nothing is left to judge.
         batch_size: Battles per scoring call (each battle is scored twice) and per commit.
         progress: Show a progress bar.
@@ -243,8 +243,8 @@ def judge_battles(
     Raises:
         UserError: Unknown judge or model name, bad `pairs`, or fewer than two models with answers.
     """
-    from evals.errors import UserError
-    from evals.model_spec import resolve_model
+    from core.errors import UserError
+    from db.model_lookup import resolve_model
 
     if pairs is not None and pairs < 1:
         raise UserError("--pairs must be at least 1")
@@ -265,7 +265,7 @@ def judge_battles(
 
     factory = runner_factory or _load
     runner = factory(spec)
-    from evals.progress import item_progress
+    from core.progress import item_progress
 
     with item_progress(len(todo), f"judge {spec.name}", enabled=progress, unit="battles") as advance:
         for lo in range(0, len(todo), batch_size):
@@ -281,7 +281,7 @@ def _candidates(
 ) -> tuple[list[_Candidate], int]:
     """Unjudged candidates (reusing unvoted battles of this judge) and the number already judged."""
     from db import arena_repo
-    from evals.errors import UserError
+    from core.errors import UserError
 
     with database.session(write=False) as s:
         model_ids = _model_ids(s, models) if models is not None else None
@@ -487,7 +487,7 @@ def _winner(row: dict[str, Any]) -> str | None:
 
 def _model_ids(s: Any, names: Sequence[str]) -> list[int]:
     from db import repo
-    from evals.errors import UserError
+    from core.errors import UserError
 
     ids = []
     for name in names:
@@ -499,7 +499,6 @@ def _model_ids(s: Any, names: Sequence[str]) -> list[int]:
 
 
 def _load(spec: ModelSpec) -> Runner:
-    from runners import load_runner
+    from runners import open_runner
 
-    adapter = {"adapter_path": spec.adapter_path} if spec.adapter_path else {}  # LoRA judge: base + adapter
-    return load_runner(spec.backend, spec.path, name=spec.name, **adapter)
+    return open_runner(spec)

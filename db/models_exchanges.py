@@ -3,7 +3,7 @@
 Registered on `db.models.Base` (db/models.py imports this module), so Alembic and the drift test
 see it. Migration: db/migrations/versions/0003_exchanges.py.
 
-Rows are written by `arena.exchanges.exchange_logger` through the runner's `on_exchange` hook;
+Rows are written by `db.exchange_log.exchange_logger` through the runner's `on_exchange` hook;
 the runner never passes the API key, so no row ever holds it.
 """
 

@@ -7,11 +7,11 @@ so an interrupted run loses at most one chunk and the same command finishes only
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from evals.config import RunConfig
-from evals.model_spec import ModelSpec
+from core.model_spec import ModelSpec
 from evals.registry import get_suite
 from evals.suite_api import SuiteOptions
 
@@ -108,7 +108,7 @@ def execute(
     Args:
         runner: an already loaded runner to reuse (tests, the quantization suite); loaded lazily otherwise,
             and not at all when every item is already stored.
-        runner_kwargs: extra keyword arguments for `runners.load_runner` (device, base_url, ...).
+        runner_kwargs: extra keyword arguments for `runners.open_runner` (device, base_url, ...).
         shard: (i, n): a data-parallel worker (evals.parallel) computes only shard i of n and leaves
             aggregating and finishing the run to its parent; the returned outcome has no metrics.
     """
@@ -133,10 +133,9 @@ def execute(
     if todo and runner is None and hasattr(suite, "external_runner"):  # a harness that loads the model itself
         runner = suite.external_runner(model, backend=backend, dtype=dtype, quant=quant, runner_kwargs=runner_kwargs)
     elif todo and runner is None:
-        from runners import load_runner
+        from runners import open_runner
 
-        adapter = {"adapter_path": model.adapter_path} if model.adapter_path else {}  # LoRA: base + adapter
-        runner = load_runner(backend, model.path, name=model.name, dtype=dtype, quant=quant, **adapter, **(runner_kwargs or {}))
+        runner = open_runner(replace(model, backend=backend), dtype=dtype, quant=quant, **(runner_kwargs or {}))
     if runner is not None:
         info = runner.info
         model_info = {k: getattr(info, k) for k in info.__dataclass_fields__ if k != "extra"}
@@ -189,7 +188,7 @@ def execute(
 
 def _predict_and_store(suite, runner, plan, todo, database, run_id, batch_size, progress, console):
     from db import repo
-    from evals.progress import item_progress
+    from core.progress import item_progress
 
     computed = 0
     start = time.perf_counter()

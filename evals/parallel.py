@@ -20,7 +20,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from evals.errors import UserError
+from core.errors import UserError
 from evals.mc.scoring import CHUNK_BATCHES  # deal whole suite chunks, so a shared prefix stays in one worker
 
 
@@ -92,7 +92,7 @@ def _work(job: WorkerJob) -> tuple[int, float]:
     database = open_db(job.db_url)
     kwargs = dict(job.runner_kwargs)
     if job.log_exchanges:  # a hook cannot be pickled into the worker, so each worker makes its own
-        from arena.exchanges import exchange_logger
+        from db.exchange_log import exchange_logger
 
         kwargs["on_exchange"] = exchange_logger(database, job.model.name)
     if job.backend == "hf":

@@ -30,7 +30,7 @@ def suite_names() -> list[str]:
 
 
 def get_suite(name: str) -> Any:
-    from evals.errors import UserError
+    from core.errors import UserError
 
     if name.startswith("lmeval:"):  # any lm-evaluation-harness task, run by its own harness
         from evals.suites.lmeval_bridge import LMEvalSuite

@@ -8,16 +8,12 @@ Why a 60-step base and not the default tiny checkpoint: the default is trained t
 optimum on corpus_zh (more epochs only memorise it; measured: 60 more steps raise held-out NLL
 6.398 -> 6.41-6.43), so continued pre-training on the same corpus can only show an improvement
 on a base that has not converged on it yet — which is also the situation of a real Llama-2 base
-meeting a Chinese corpus. Run: `python -m training.candidates [--db URL] [--quick]`.
+meeting a Chinese corpus. Run it with `make candidates` (`python -m evals.cli.candidates`): the
+application layer trains them here, then evaluates them through the evals and arena libraries.
 """
 
 from __future__ import annotations
 
-import argparse
-import math
-import subprocess
-import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -30,9 +26,11 @@ PREFIX = "tiny-s60"
 
 def heldout_nll(model_path: str | Path, text: str, *, adapter_path: str | None = None, context: int = 128) -> tuple[float, int]:
     """Mean next-token NLL (nats) of `text` paragraphs with rolling windows of `context` tokens."""
-    from runners.hf import HFRunner
+    from core.model_spec import ModelSpec
+    from runners import open_runner
 
-    runner = HFRunner(str(model_path), device="cpu", adapter_path=adapter_path)
+    spec = ModelSpec(name=Path(model_path).name, path=str(model_path), adapter_path=adapter_path)
+    runner = open_runner(spec, device="cpu")
     paras = [p for p in text.split("\n\n") if p.strip()]
     res = runner.rolling_loglikelihood(paras, max_length=context)
     n = sum(c for _, c in res)
@@ -79,71 +77,3 @@ def build(database: Any, *, quick: bool = False, root: Path | None = None, log: 
                                  progress=not quick, log=log)  # fmt: skip
     out.append({"name": full_name, "path": str(full_dir), "adapter_path": None, "stage": "sft-full"})
     return out
-
-
-def _cli(args: list[str], db: str | None) -> int:
-    cmd = [sys.executable, "-m", "evals.cli", *args, *(["--db", db] if db else [])]
-    print("$ evals " + " ".join(args), flush=True)
-    return subprocess.call(cmd)
-
-
-def _has_command(*path: str) -> bool:
-    r = subprocess.run([sys.executable, "-m", "evals.cli", *path, "--help"], capture_output=True, text=True)
-    return r.returncode == 0
-
-
-def evaluate(cands: list[dict[str, Any]], db: str | None, *, quick: bool = False, log: Any = print) -> dict[str, dict[str, float]]:
-    """Held-out PPL (direct, always), C-Eval and the ppl suite (through the CLI) for every candidate."""
-    from evals.registry import get_suite
-
-    from training.tiny import heldout_text
-
-    table: dict[str, dict[str, float]] = {}
-    text = heldout_text()
-    for c in cands:
-        nll, n = heldout_nll(c["path"], text, adapter_path=c["adapter_path"])
-        table[c["name"]] = {"heldout_nll": nll, "heldout_ppl": math.exp(nll), "tokens": n}
-    try:
-        get_suite("ppl")
-        has_ppl = True
-    except Exception:  # noqa: BLE001 - the ppl suite is optional (another engineer's)
-        has_ppl = False
-    for c in cands:
-        limit = ["--limit", "1"] if quick else []
-        _cli(["run", "--suite", "ceval", "--model", c["name"], "--no-progress", *limit], db)
-        if has_ppl:  # --context 128: the tiny models are trained on 128-token blocks only
-            _cli(["run", "--suite", "ppl", "--data", str(RES / "heldout_zh.txt"), "--context", "128", "--model", c["name"],
-                  "--no-progress"], db)  # fmt: skip
-    log("\nheld-out PPL (training/resources/heldout_zh.txt, 128-token rolling windows):")
-    for name, row in table.items():
-        log(f"  {name:32s} NLL {row['heldout_nll']:.4f}  PPL {row['heldout_ppl']:8.1f}  ({row['tokens']} tokens)")
-    return table
-
-
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--db", default=None, help="SQLAlchemy URL (default: EVALS_DB_URL or the user SQLite file)")
-    ap.add_argument("--quick", action="store_true", help="a few steps each (smoke test)")
-    ap.add_argument("--no-arena", action="store_true", help="skip arena answer generation")
-    ap.add_argument("--arena-prompts", type=int, default=16, help="answer the first N bank prompts (0 = all; default 16 keeps the loop to minutes on CPU)")
-    a = ap.parse_args(argv)
-    from evals.cli.options import open_database
-
-    t0 = time.perf_counter()
-    database = open_database(a.db)
-    cands = build(database, quick=a.quick)
-    evaluate(cands, a.db, quick=a.quick)
-    names = ",".join(c["name"] for c in cands)
-    if not a.no_arena:
-        if _has_command("arena", "generate"):
-            _cli(["arena", "bank", "import", "--default"], a.db)  # idempotent; generation needs prompts
-            limit = ["--limit", "4"] if a.quick else ["--limit", str(a.arena_prompts)] if a.arena_prompts else []
-            _cli(["arena", "generate", "--models", names, "--max-new-tokens", "64", "--no-progress", *limit], a.db)
-        else:
-            print("arena generate is not available yet; skipped")
-    print(f"candidates: {names}  ({time.perf_counter() - t0:.0f} s)")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

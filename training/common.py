@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from evals.errors import UserError
+from core.errors import UserError
 from training.configs import LoraParams, TrainParams
 from training.register import META_FILE, now_iso, read_meta, register, versions, write_meta
 
@@ -28,7 +28,7 @@ class Base:
 
 def resolve_base(spec: str | Path, database: Any = None) -> Base:
     """`--base DIR` or a registered (non-adapter) model name -> Base; clear errors otherwise."""
-    from evals.model_spec import TINY_NAME, weights_fingerprint
+    from core.model_spec import TINY_NAME, weights_fingerprint
 
     text = str(spec)
     path = Path(text).expanduser()

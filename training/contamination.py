@@ -59,18 +59,6 @@ class ItemOverlap:
     snippet: str
 
 
-def suite_items(suite: str, data: Path | None = None, split: str | None = None) -> list[Any]:
-    """MC items (question + options) of a suite, through the suite's own loader."""
-    from evals.errors import UserError
-    from evals.registry import get_suite
-    from evals.suite_api import SuiteOptions
-
-    if suite not in ("ceval", "cmmlu"):
-        raise UserError(f"contamination check supports ceval | cmmlu, not {suite!r}")
-    plan = get_suite(suite).plan(SuiteOptions(data=data, split=split))
-    return list(plan.items)
-
-
 def check(
     corpus_texts: list[str], items: list[Any], *, n: int = DEFAULT_N, threshold: float = DEFAULT_THRESHOLD,
     with_options: bool = True,

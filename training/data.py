@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from evals.errors import UserError
+from core.errors import UserError
 
 # CLA2 build_dataset.py / prompts/alpaca-2.txt
 SYSTEM_PROMPT = "You are a helpful assistant. 你是一个乐于助人的助手。"

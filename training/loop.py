@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from evals.errors import UserError
+from core.errors import UserError
 from training.configs import DEEPSPEED_CONFIGS, TrainParams
 from training.data import IGNORE_INDEX
 

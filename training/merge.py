@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from evals.errors import UserError
+from core.errors import UserError
 
 
 def load_with_adapter(base_path: Path | str, adapter_path: Path | str, *, dtype: Any = None, merge: bool = True) -> tuple[Any, Any]:

@@ -21,7 +21,7 @@ from evals.cli import rescore as _rescore  # noqa: F401,E402
 
 def _user_error_types() -> tuple[type[BaseException], ...]:
     from db.errors import DatabaseUnavailable
-    from evals.errors import UserError
+    from core.errors import UserError
     from runners.errors import ModelLoadError, RemoteError
 
     return (UserError, DatabaseUnavailable, ModelLoadError, RemoteError)

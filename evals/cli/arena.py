@@ -64,7 +64,7 @@ def ratings(
 
     Without --import the stored votes of --kind are rated and a snapshot is stored.
     """
-    from evals.errors import UserError
+    from core.errors import UserError
 
     if kind not in ("human", "judge"):
         raise UserError(f"--kind must be human or judge, got {kind!r}")
@@ -120,7 +120,7 @@ def ratings(
 
 
 def _parse_anchor(text: str | None) -> tuple[str, float] | None:
-    from evals.errors import UserError
+    from core.errors import UserError
 
     if text is None:
         return None

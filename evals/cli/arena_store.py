@@ -28,7 +28,7 @@ def bank_import(
 ) -> None:
     """Import questions; duplicates (same normalized text) are counted, not stored twice."""
     from arena.bank import BankError, import_bank, starter_bank_path
-    from evals.errors import UserError
+    from core.errors import UserError
 
     if (file is None) == (not default):
         raise UserError("give a FILE or --default (not both)")
@@ -91,7 +91,7 @@ def generate(
 ) -> None:
     """Generate each model's answer to each prompt (stored; a re-run resumes)."""
     from arena.answers import DEFAULT_PARAMS, generate_answers
-    from evals.errors import UserError
+    from core.errors import UserError
     from runners.base import GenParams
 
     names = split_csv(models)
@@ -143,13 +143,13 @@ def judge(
     import numpy as np
 
     from arena.judge import judge_battles, judge_human_agreement
-    from evals.errors import UserError
+    from core.errors import UserError
 
     database = open_database(db)
     if agreement:
         name = None
         if judge_model is not None:
-            from evals.model_spec import resolve_model
+            from db.model_lookup import resolve_model
 
             name = resolve_model(judge_model, database=database).name
         _echo_agreement(judge_human_agreement(database, name), always=True)
@@ -214,7 +214,7 @@ def export(
 
     from arena.battles import battle_records
     from evals.cli.options import write_json_atomic
-    from evals.errors import UserError
+    from core.errors import UserError
 
     if kind not in ("human", "judge"):
         raise UserError(f"--kind must be human or judge, got {kind!r}")
@@ -242,7 +242,7 @@ def excluded(db: DbOpt = None) -> None:
 
 def _category(value: str | None) -> str | None:
     from arena.bank import CATEGORIES, parse_category
-    from evals.errors import UserError
+    from core.errors import UserError
 
     if value is None:
         return None

@@ -23,7 +23,7 @@ def compare(
     from rich.console import Console
     from rich.table import Table
 
-    from evals.errors import UserError
+    from core.errors import UserError
     from evals.significance import compare_paired, verdict
 
     database = open_database(db)

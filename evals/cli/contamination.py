@@ -30,7 +30,7 @@ def contamination(
     from training import contamination as C
 
     texts = _corpus_texts(corpus)
-    items = C.suite_items(suite, data, split)
+    items = suite_items(suite, data, split)
     rows = C.check(texts, items, n=n, threshold=threshold)
     bad = [r for r in rows if r.contaminated]
     touched = [r for r in rows if r.matched]
@@ -51,6 +51,17 @@ def contamination(
         })  # fmt: skip
     if bad:
         raise SystemExit(1)  # like a linter: CI can gate on it (typer.Exit is swallowed by main())
+
+
+def suite_items(suite: str, data: Path | None = None, split: str | None = None) -> list:
+    """MC items (question + options) of a suite, through the suite's own loader."""
+    from core.errors import UserError
+    from evals.registry import get_suite
+    from evals.suite_api import SuiteOptions
+
+    if suite not in ("ceval", "cmmlu"):
+        raise UserError(f"contamination check supports ceval | cmmlu, not {suite!r}")
+    return list(get_suite(suite).plan(SuiteOptions(data=data, split=split)).items)
 
 
 def _corpus_texts(path: Path) -> list[str]:

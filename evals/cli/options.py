@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
+
+if TYPE_CHECKING:
+    from core.model_spec import ModelSpec
 
 DbOpt = Annotated[
     Optional[str],
@@ -24,6 +27,19 @@ def open_database(url: str | None):
     return open_db(url)
 
 
+def resolve_model_arg(spec: str | None, *, name: str | None = None, database: Any = None, backend: str = "hf") -> ModelSpec:
+    """`--model`: None -> the embedded tiny model (built on first use); else a path or a registered name."""
+    from core.model_spec import TINY_NAME, ModelSpec, weights_fingerprint
+    from db.model_lookup import resolve_model
+
+    if spec is None:
+        from training.tiny import default_tiny_dir
+
+        path = Path(default_tiny_dir())
+        return ModelSpec(name=name or TINY_NAME, path=str(path), backend=backend, fingerprint=weights_fingerprint(path))
+    return resolve_model(spec, name=name, database=database, backend=backend)
+
+
 def write_json_atomic(path: Path, doc: object) -> None:
     """Write to a temp file and rename, so a crash never leaves half a document."""
     import json
@@ -40,7 +56,7 @@ def write_json_atomic(path: Path, doc: object) -> None:
 def find_run(s, run_ref: str):
     """The stored run with this id or unique id prefix; a user error (one line) when there is none."""
     from db import repo
-    from evals.errors import UserError
+    from core.errors import UserError
 
     try:
         run = repo.get_run(s, run_ref)

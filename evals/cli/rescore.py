@@ -24,7 +24,7 @@ def rescore(
     from db import repo
     from evals.cli.run import outcome_document
     from evals.engine import RunOutcome, flatten_metrics
-    from evals.errors import UserError
+    from core.errors import UserError
     from evals.registry import get_suite
     from evals.report import render_outcome
 

@@ -80,7 +80,7 @@ def models_add(
 ) -> None:
     """Register a model under a name so `evals run --model NAME` finds it."""
     from db import repo
-    from evals.model_spec import check_model_dir
+    from core.model_spec import check_model_dir
 
     if backend == "hf":
         check_model_dir(Path(path))
@@ -97,7 +97,7 @@ def models_show(name: str, db: DbOpt = None) -> None:
     import json
 
     from db import repo
-    from evals.errors import UserError
+    from core.errors import UserError
 
     database = open_database(db)
     with database.session() as s:
@@ -120,7 +120,7 @@ def export_ceval_submission(
 ) -> None:
     """Write the official C-Eval submission JSON: {subject: {id: letter}}."""
     from db import repo
-    from evals.errors import UserError
+    from core.errors import UserError
 
     database = open_database(db)
     with database.session() as s:

@@ -57,8 +57,8 @@ def run(
     from rich.console import Console
 
     from evals.engine import execute
-    from evals.errors import UserError
-    from evals.model_spec import resolve_model
+    from core.errors import UserError
+    from evals.cli.options import resolve_model_arg
     from evals.registry import get_suite
     from evals.report import render_outcome
     from evals.suite_api import SuiteOptions
@@ -93,16 +93,16 @@ def run(
     database = open_database(db)
     runner_kwargs: dict = {}
     if backend == "openai":
-        from evals.model_spec import remote_model
+        from core.model_spec import remote_model
 
         spec = remote_model(served_model_name or model, base_url=base_url, name=model_name)
         runner_kwargs.update(base_url=spec.params["base_url"], api_key_env=api_key_env, concurrency=concurrency)
         if log_exchanges and data_parallel == 1:  # with --data-parallel each worker makes its own logger
-            from arena.exchanges import exchange_logger
+            from db.exchange_log import exchange_logger
 
             runner_kwargs["on_exchange"] = exchange_logger(database, spec.name)
     else:
-        spec = resolve_model(model, name=model_name, database=database, backend=backend)
+        spec = resolve_model_arg(model, name=model_name, database=database, backend=backend)
     if backend == "vllm":
         runner_kwargs.update(tensor_parallel_size=tensor_parallel, pipeline_parallel_size=pipeline_parallel)
         if gpu_memory_utilization is not None:

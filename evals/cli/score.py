@@ -21,7 +21,7 @@ def score(
     tasks: str | None = typer.Option(None, "--tasks", help="Comma-separated datasets (default: every known file)."),
 ) -> None:
     """Score existing prediction files (no model is loaded)."""
-    from evals.errors import UserError
+    from core.errors import UserError
 
     if suite not in _SCORABLE:
         raise UserError(f"suite {suite!r} cannot be scored from prediction files; available: {', '.join(_SCORABLE)}")

@@ -24,7 +24,7 @@ def tiny(
     force: Annotated[bool, typer.Option("--force", help="Rebuild even if a checkpoint is already there.")] = False,
 ) -> None:
     """Build (or report the cached) tiny Chinese Llama checkpoint and print its path."""
-    from evals.errors import UserError
+    from core.errors import UserError
     from training import tiny as T
 
     n_steps = T.DEFAULT_STEPS if steps is None else steps
@@ -84,7 +84,7 @@ ProgressOpt = Annotated[bool, typer.Option("--progress/--no-progress", help="Pro
 
 
 def _params(stage: str, preset: str, config: Optional[Path], flags: dict):
-    from evals.errors import UserError
+    from core.errors import UserError
     from training import configs as C
 
     params = C.pretrain_defaults() if stage == "pretrain" else C.sft_defaults()

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from evals.errors import UserError
+from core.errors import UserError
 from evals.longbench.tasks import TASKS, TaskSpec, get_task
 
 

@@ -31,7 +31,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from evals.errors import UserError
+from core.errors import UserError
 from evals.longbench.tasks import TaskSpec, build_prompt, get_task
 
 Sampling = Literal["greedy", "cla2"]

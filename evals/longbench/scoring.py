@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from evals.errors import UserError
+from core.errors import UserError
 from evals.longbench.data import PredRecord, find_task_files, load_pred_file
 from evals.longbench.metrics import METRICS
 from evals.longbench.tasks import CATEGORIES, LENGTH_BUCKETS, TASKS, length_bucket

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from evals.errors import UserError
+from core.errors import UserError
 
 Language = Literal["zh", "en", "code"]
 

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from evals.errors import UserError
+from core.errors import UserError
 
 LETTERS: tuple[str, ...] = ("A", "B", "C", "D")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 
-from evals.errors import UserError
+from core.errors import UserError
 from evals.mc.data import MCItem
 
 

@@ -13,7 +13,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from evals.errors import UserError
+from core.errors import UserError
 
 SUFFIXES = (".txt", ".jsonl")
 _MAX_KEY = 200  # item_results.item_id is VARCHAR(200)

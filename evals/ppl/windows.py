@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from evals.errors import UserError
+from core.errors import UserError
 from runners.windows import rolling_windows
 
 MODES = ("chunks", "sliding")

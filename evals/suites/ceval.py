@@ -7,7 +7,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from evals.errors import UserError
+from core.errors import UserError
 from evals.mc.ceval_subjects import CATEGORIES, SUBJECTS
 from evals.mc.data import MCItem, fingerprint, read_mc_csv
 from evals.mc.selection import choose_subjects, load_items

@@ -14,7 +14,7 @@ from functools import lru_cache, partial
 from pathlib import Path
 from typing import Any
 
-from evals.errors import UserError
+from core.errors import UserError
 from evals.mc.cmmlu_prompts import MAX_LENGTH, OFFICIAL_PROMPT_VERSION, build_official_prompt
 from evals.mc.cmmlu_subjects import CATEGORIES, CLA2_CATEGORY, SUBJECTS
 from evals.mc.data import MCItem, fingerprint, read_mc_csv

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from evals.config import canonical_json
-from evals.errors import UserError
+from core.errors import UserError
 from evals.suite_api import Plan, SuiteOptions
 from runners.base import ModelInfo
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from evals.errors import UserError
+from core.errors import UserError
 from evals.longbench import generation as gen
 from evals.longbench.data import LongBenchItem, PredRecord, find_task_files, load_data_file
 from evals.longbench.scoring import LongBenchScore, score_records, score_sample

@@ -16,7 +16,7 @@ import math
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from evals.errors import UserError
+from core.errors import UserError
 from evals.ppl import metrics as ppl_metrics
 from evals.ppl.data import Document, load_corpus
 from evals.ppl.windows import (

@@ -8,7 +8,7 @@ weights) | PPL | C-Eval 0-shot / 5-shot.
     precision  CPU                               CUDA
     fp32       dtype float32 (reference)         dtype float32
     fp16/bf16  -                                 dtype float16 / bfloat16 (fp16 is the reference)
-    int8/int4  optimum-quanto weight-only        bitsandbytes LLM.int8 / NF4 (see runners._quant)
+    int8/int4  optimum-quanto weight-only        bitsandbytes LLM.int8 / NF4 (see runners/_quant.py)
 
 Options (SuiteOptions.extra): `precisions` (tuple; default fp32,int8,int4 on CPU and fp16,int8,int4
 on CUDA), `suites` (tuple of ppl | ceval | cmmlu; default ppl,ceval), `ceval_data` / `cmmlu_data`
@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from evals.errors import UserError
+from core.errors import UserError
 from evals.registry import suite
 from evals.suite_api import Plan, SuiteOptions
 
@@ -39,7 +39,7 @@ GIB = 2**30
 
 def supported_precisions(device: Any) -> tuple[str, ...]:
     """Precisions that really run on `device` (a torch.device) with what is installed."""
-    from runners._quant import supported_quant
+    from runners import supported_quant
 
     full = ("fp32",) if device.type != "cuda" else ("fp16", "bf16", "fp32")
     return full + tuple(q for q in QUANT_PRECISIONS if q in supported_quant(device))
@@ -171,9 +171,7 @@ class Quantization:
         are resumed (a finished run costs only the model load).
         """
         from evals.engine import execute
-        from runners import load_runner
-        from runners._loading import resolve_device
-        from runners._quant import describe
+        from runners import describe_quant, open_runner, resolve_device
 
         t0 = time.perf_counter()
         if backend != "hf":
@@ -199,8 +197,8 @@ class Quantization:
             run_dtype, quant = run_settings(precision, reference, device, dtype)
             if console is not None:
                 console.print(f"[bold]{precision}[/]: loading {model.name} (dtype {run_dtype}, quant {quant})")
-            runner = load_runner(backend, model.path, name=model.name, dtype=run_dtype, quant=quant)
-            row = QuantRow(precision, run_dtype, quant, runner.info.weight_bytes, quant_method=describe(quant, runner.device))
+            runner = open_runner(model, dtype=run_dtype, quant=quant)  # a LoRA model keeps its adapter
+            row = QuantRow(precision, run_dtype, quant, runner.info.weight_bytes, quant_method=describe_quant(quant, runner.device))
             try:
                 for (s, o), col in zip(sub_opts, columns(suites), strict=True):
                     out = execute(

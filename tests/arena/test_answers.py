@@ -10,7 +10,7 @@ import pytest
 
 from arena.answers import SYSTEM_PROMPT, gen_params_record, generate_answers, params_hash
 from db import Database, arena_repo, repo
-from evals.errors import UserError
+from core.errors import UserError
 from runners.base import GenParams
 from tests.arena.store_fixtures import chat_model_dir, database, db_url  # noqa: F401 - fixtures
 from tests.evals.cli_helpers import run_cli

@@ -11,7 +11,7 @@ import httpx
 import pytest
 from sqlalchemy import inspect, text
 
-from arena.exchanges import exchange_logger
+from db.exchange_log import exchange_logger
 from db import Database, exchange_repo, make_engine, repo, upgrade
 from db.migrate import alembic_config
 from runners.base import GenParams
@@ -127,7 +127,7 @@ def test_failing_database_never_raises(database: Database, caplog: pytest.LogCap
     with database.session() as s:
         s.execute(text("DROP TABLE api_exchanges"))  # every write now fails
     log = exchange_logger(database, "qwen-chat")
-    with caplog.at_level(logging.DEBUG, logger="arena.exchanges"):
+    with caplog.at_level(logging.DEBUG, logger="db.exchange_log"):
         log(CHAT_REQUEST, CHAT_RESPONSE, 0.1)
         log(CHAT_REQUEST, CHAT_RESPONSE, 0.1)
         runner = OpenAIRunner("qwen-chat", base_url="http://llm.test/v1", transport=mock_server(), on_exchange=log)

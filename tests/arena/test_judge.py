@@ -23,7 +23,7 @@ from arena.judge import (
 from arena.snapshots import ratings_from_db
 from arena.votes import VoteLimits, record_vote
 from db import Database, arena_repo, repo
-from evals.errors import UserError
+from core.errors import UserError
 from runners.base import ModelInfo
 from tests.arena.store_fixtures import add_models_with_answers, chat_model_dir, database, db_url  # noqa: F401
 from tests.evals.cli_helpers import run_cli

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from evals.errors import UserError
+from core.errors import UserError
 from evals.mc.cmmlu_prompts import MAX_LENGTH, build_official_prompt, control_length
 from evals.mc.cmmlu_subjects import CATEGORIES, CLA2_CATEGORY, SUBJECTS
 from evals.mc.data import MCItem

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from evals.errors import UserError
+from core.errors import UserError
 from evals.ppl.data import load_corpus
 from evals.ppl.windows import chunk_windows, resolve_context, sliding_windows
 from evals.suite_api import SuiteOptions
@@ -34,7 +34,7 @@ def runner(tiny_model_dir):
 
 @pytest.fixture(scope="module")
 def spec(tiny_model_dir):
-    from evals.model_spec import resolve_model
+    from db.model_lookup import resolve_model
 
     return resolve_model(str(tiny_model_dir))
 

@@ -8,7 +8,7 @@ import sqlite3
 import pytest
 import torch
 
-from evals.errors import UserError
+from core.errors import UserError
 from runners.errors import ModelLoadError
 from tests.evals.cli_helpers import ROOT, load_json, run_cli
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from evals.errors import UserError
+from core.errors import UserError
 from evals.longbench.data import find_task_files, item_length, load_data_dir, load_data_file, load_pred_file
 
 from .conftest import SAMPLE_DATA, SAMPLE_PRED, make_pred, write_jsonl

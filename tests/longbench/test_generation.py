@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from evals.errors import UserError
+from core.errors import UserError
 from evals.longbench import generation as gen
 from evals.longbench.data import load_pred_file
 from evals.longbench.scoring import score_predictions, score_sample

@@ -67,7 +67,7 @@ def ref(runner_model_dir, device):
 
 @pytest.fixture(scope="module")
 def spec(runner_model_dir):
-    from evals.model_spec import resolve_model
+    from db.model_lookup import resolve_model
 
     return resolve_model(str(runner_model_dir))
 

@@ -10,7 +10,8 @@ RES = Path(__file__).resolve().parents[2] / "training" / "resources"
 
 
 def test_copied_question_is_flagged(tmp_path):
-    from training.contamination import check, suite_items
+    from evals.cli.contamination import suite_items
+    from training.contamination import check
 
     items = suite_items("ceval")
     victim = items[3]
@@ -26,7 +27,7 @@ def test_cli_exit_code_and_json(tmp_path):
     import json
 
     from evals.cli import main
-    from training.contamination import suite_items
+    from evals.cli.contamination import suite_items
 
     item = suite_items("cmmlu")[0]
     corpus = tmp_path / "c.txt"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from evals.errors import UserError
+from core.errors import UserError
 from training import data as D
 
 RES = Path(__file__).resolve().parents[2] / "training" / "resources"

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from evals.errors import UserError
+from core.errors import UserError
 from training.configs import TINY_PRETRAIN, apply_overrides, pretrain_defaults
 
 RES = Path(__file__).resolve().parents[2] / "training" / "resources"

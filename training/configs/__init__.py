@@ -85,7 +85,7 @@ TINY_LORA: dict[str, Any] = {"r": 8, "alpha": 16}
 
 def load_config_file(path: Path) -> dict[str, Any]:
     """Read a JSON or TOML hyper-parameter file: flat TrainParams keys plus an optional `lora` table."""
-    from evals.errors import UserError
+    from core.errors import UserError
 
     path = Path(path)
     if not path.is_file():
@@ -107,7 +107,7 @@ def load_config_file(path: Path) -> dict[str, Any]:
 
 def apply_overrides(params: TrainParams, overrides: dict[str, Any], *, source: str) -> TrainParams:
     """Return `params` with `overrides` applied (None values skipped); unknown keys are errors."""
-    from evals.errors import UserError
+    from core.errors import UserError
 
     names = {f.name for f in dataclasses.fields(TrainParams)} - {"lora"}
     lora_names = {f.name for f in dataclasses.fields(LoraParams)}

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from evals.errors import UserError
+from core.errors import UserError
 
 TINY_NAME = "tiny-zh-llama"
 
@@ -40,7 +40,7 @@ def weights_fingerprint(path: Path) -> str:
     return h.hexdigest()[:16]
 
 
-def _with_adapter(fp: str, adapter_path: str | None) -> str:
+def with_adapter(fp: str, adapter_path: str | None) -> str:
     """A LoRA model's identity covers its adapter too (retraining it must not reuse old results)."""
     if not adapter_path or not Path(adapter_path).is_dir():
         return fp
@@ -63,37 +63,20 @@ def check_model_dir(path: Path) -> None:
         raise UserError(f"{path} is not a causal LM (config.json architectures={arch})")
 
 
-def resolve_model(spec: str | None, *, name: str | None = None, database: Any = None, backend: str = "hf") -> ModelSpec:
-    """`None` -> the embedded tiny model (built on first use); a directory; or a registered model name."""
-    if spec is None:
-        from training.tiny import default_tiny_dir
+def spec_for_path(path: Path, *, name: str | None = None, backend: str = "hf") -> ModelSpec:
+    """A model given as a path (a checkpoint dir for hf; for other backends whatever they load)."""
+    if backend == "hf":
+        check_model_dir(path)
+    path = path.resolve()
+    return ModelSpec(
+        name=name or path.name, path=str(path), backend=backend,
+        fingerprint=weights_fingerprint(path) if path.is_dir() else "",
+    )  # fmt: skip
 
-        path = Path(default_tiny_dir())
-        return ModelSpec(name=name or TINY_NAME, path=str(path), backend=backend, fingerprint=weights_fingerprint(path))
-    path = Path(spec).expanduser()
-    if path.exists() or "/" in spec or spec.startswith("."):
-        if backend == "hf":
-            check_model_dir(path)
-        path = path.resolve()
-        return ModelSpec(
-            name=name or path.name, path=str(path), backend=backend,
-            fingerprint=weights_fingerprint(path) if path.is_dir() else "",
-        )
-    if database is not None:
-        from db import repo
 
-        with database.session() as s:
-            row = repo.get_model(s, spec)
-            if row is not None:
-                mpath = Path(row.path)
-                if row.backend == "hf":
-                    check_model_dir(mpath)
-                return ModelSpec(
-                    name=row.name, path=row.path, backend=row.backend, base_model=row.base_model,
-                    adapter_path=row.adapter_path,
-                    fingerprint=_with_adapter(weights_fingerprint(mpath) if mpath.is_dir() else "", row.adapter_path),
-                )
-    raise UserError(f"model {spec!r} is neither a directory nor a registered model (see `evals models list`)")
+def looks_like_path(spec: str) -> bool:
+    """`--model` text that names a path rather than a registered model."""
+    return Path(spec).expanduser().exists() or "/" in spec or spec.startswith(".")
 
 
 def remote_model(served: str | None, *, base_url: str | None, name: str | None = None) -> ModelSpec:
