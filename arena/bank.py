@@ -28,7 +28,16 @@ if TYPE_CHECKING:
     from db import Database
 
 # The eight categories our users vote in; the English aliases are accepted in files.
-CATEGORIES: tuple[str, ...] = ("通用知识", "语言理解", "创作能力", "逻辑推理", "代码编程", "工作技能", "使用工具", "人格特征")
+CATEGORIES: tuple[str, ...] = (
+    "通用知识",
+    "语言理解",
+    "创作能力",
+    "逻辑推理",
+    "代码编程",
+    "工作技能",
+    "使用工具",
+    "人格特征",
+)
 CATEGORY_ALIASES: dict[str, str] = {
     "general_knowledge": "通用知识",
     "language_understanding": "语言理解",

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -144,7 +144,9 @@ def reveal(database: Database, battle_id: str, session_id: str) -> tuple[str, st
                 "not_your_battle", "这场对战不属于当前会话。", "This battle was served to another session."
             )
         if arena_repo.get_vote(s, battle_id) is None:
-            raise RevealRefused("not_voted", "投票之后才能查看模型名称。", "Vote first; the model names are shown after.")
+            raise RevealRefused(
+                "not_voted", "投票之后才能查看模型名称。", "Vote first; the model names are shown after."
+            )
         names = arena_repo.model_names(s, (battle.model_a_id, battle.model_b_id))
         return names[battle.model_a_id], names[battle.model_b_id]
 
@@ -216,4 +218,4 @@ def _win_matrix(counts: list[tuple[int, int, str, int]], index: dict[int, int]) 
 
 
 def _epoch(t: datetime) -> float:
-    return (t if t.tzinfo else t.replace(tzinfo=timezone.utc)).timestamp()
+    return (t if t.tzinfo else t.replace(tzinfo=UTC)).timestamp()

@@ -39,8 +39,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:
-    from db import Database
     from core.model_spec import ModelSpec
+    from db import Database
     from runners.base import Runner
 
 JUDGE_SYSTEM = (
@@ -174,7 +174,7 @@ def judge_prompt(runner: Runner, question: str, answer_a: str, answer_b: str) ->
     if render is not None and runner.info.has_chat_template:
         try:
             return render([{"role": "system", "content": JUDGE_SYSTEM}, {"role": "user", "content": user}])
-        except Exception:  # noqa: BLE001 - templates that refuse a system turn raise template errors
+        except Exception:
             return render([{"role": "user", "content": JUDGE_SYSTEM + "\n\n" + user}])
     return JUDGE_SYSTEM + "\n\n" + user + PLAIN_CUE
 
@@ -276,12 +276,10 @@ def judge_battles(
     return report
 
 
-def _candidates(
-    database: Database, session_id: str, models: Sequence[str] | None
-) -> tuple[list[_Candidate], int]:
+def _candidates(database: Database, session_id: str, models: Sequence[str] | None) -> tuple[list[_Candidate], int]:
     """Unjudged candidates (reusing unvoted battles of this judge) and the number already judged."""
-    from db import arena_repo
     from core.errors import UserError
+    from db import arena_repo
 
     with database.session(write=False) as s:
         model_ids = _model_ids(s, models) if models is not None else None
@@ -406,8 +404,15 @@ def _judge_batch(
             continue
         report.verdicts.append(
             Verdict(
-                battle_id=b["battle_id"], prompt_id=b["prompt_id"], model_a=b["model_a"], model_b=b["model_b"],
-                first=first, second=second, outcome=outcome, scores=(dict(s1), dict(s2)), excluded=result.excluded,
+                battle_id=b["battle_id"],
+                prompt_id=b["prompt_id"],
+                model_a=b["model_a"],
+                model_b=b["model_b"],
+                first=first,
+                second=second,
+                outcome=outcome,
+                scores=(dict(s1), dict(s2)),
+                excluded=result.excluded,
             )  # fmt: skip
         )
 
@@ -486,8 +491,8 @@ def _winner(row: dict[str, Any]) -> str | None:
 
 
 def _model_ids(s: Any, names: Sequence[str]) -> list[int]:
-    from db import repo
     from core.errors import UserError
+    from db import repo
 
     ids = []
     for name in names:

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
@@ -288,8 +288,8 @@ def _check_limits(s: Session, voter_id: str, at: datetime, limits: VoteLimits) -
 def _utc(t: datetime | None) -> datetime:
     # SQLite stores naive datetimes; everything is UTC, so naive values are read as UTC.
     if t is None:
-        return datetime.now(timezone.utc)
-    return t.replace(tzinfo=timezone.utc) if t.tzinfo is None else t.astimezone(timezone.utc)
+        return datetime.now(UTC)
+    return t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
 
 
 @lru_cache(maxsize=4)

@@ -34,7 +34,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -44,7 +44,13 @@ from benchmarks.ceval_lmeval import data as bdata  # noqa: E402
 from benchmarks.ceval_lmeval import lmeval_task, reference  # noqa: E402
 
 SECTION = "## C-Eval vs lm-evaluation-harness"
-TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "tokenizer.model", "chat_template.jinja")
+TOKENIZER_FILES = (
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "tokenizer.model",
+    "chat_template.jinja",
+)
 # ~88M parameters: 12 x (4·768² attention + 3·768·2048 MLP) + 2 x vocab·768 embeddings/head.
 BENCH_ARCH = {"hidden_size": 768, "num_hidden_layers": 12, "num_attention_heads": 12, "num_key_value_heads": 12,
               "intermediate_size": 2048, "max_position_embeddings": 4096}  # fmt: skip
@@ -105,7 +111,11 @@ def bench_model(tokenizer_dir: Path, seed: int) -> Path:
 def describe_model(model_dir: Path) -> str:
     cfg = json.loads((model_dir / "config.json").read_text())
     n = _param_count(model_dir)
-    note = " random init (fixed seed; timing only, accuracy is chance)" if (model_dir / "leitai_bench.json").is_file() else ""
+    note = (
+        " random init (fixed seed; timing only, accuracy is chance)"
+        if (model_dir / "leitai_bench.json").is_file()
+        else ""
+    )
     return (f"{cfg.get('architectures', ['?'])[0]} {n / 1e6:.1f}M params (hidden {cfg.get('hidden_size')}, "
             f"{cfg.get('num_hidden_layers')} layers, vocab {cfg.get('vocab_size')}), fp32,{note}")  # fmt: skip
 
@@ -156,7 +166,9 @@ def _run(cmd: list[str], env: dict[str, str], what: str) -> tuple[float, float]:
     wall = time.perf_counter() - t
     cpu = _cpu_children() - cpu0
     if proc.returncode != 0:
-        sys.stderr.write(f"{what} failed (exit {proc.returncode}): {' '.join(cmd)}\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}\n")
+        sys.stderr.write(
+            f"{what} failed (exit {proc.returncode}): {' '.join(cmd)}\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}\n"
+        )
         raise SystemExit(1)
     return wall, cpu
 
@@ -214,7 +226,9 @@ def machine() -> str:
     except OSError:
         pass
     try:
-        mem_kb = int(next(x for x in Path("/proc/meminfo").read_text().splitlines() if x.startswith("MemTotal")).split()[1])
+        mem_kb = int(
+            next(x for x in Path("/proc/meminfo").read_text().splitlines() if x.startswith("MemTotal")).split()[1]
+        )
         mem = f"{mem_kb / 2**20:.0f} GiB RAM"
     except (OSError, StopIteration, ValueError):
         mem = "? RAM"
@@ -230,7 +244,10 @@ def machine() -> str:
 
 def agreement(ours: dict, ref: dict) -> tuple[int, int, float]:
     same = sum(ours[k]["pred"] == ref[k]["pred"] for k in ref if k in ours)
-    diff = max((abs(ours[k]["scores"][x] - ref[k]["scores"][x]) for k in ref if k in ours for x in reference.LETTERS), default=0.0)
+    diff = max(
+        (abs(ours[k]["scores"][x] - ref[k]["scores"][x]) for k in ref if k in ours for x in reference.LETTERS),
+        default=0.0,
+    )
     return same, len(ref), diff
 
 
@@ -243,7 +260,11 @@ def update_results(path: Path, heading: str, block: str) -> None:
         before, mine, after = text.rstrip("\n") + "\n\n", "", ""
     else:
         nxt = text.find("\n## ", start + len(SECTION))
-        before, mine, after = text[:start], text[start : nxt + 1 if nxt >= 0 else len(text)], text[nxt + 1 :] if nxt >= 0 else ""
+        before, mine, after = (
+            text[:start],
+            text[start : nxt + 1 if nxt >= 0 else len(text)],
+            text[nxt + 1 :] if nxt >= 0 else "",
+        )
     blocks = {}
     for part in mine.split("\n### ")[1:]:
         head, _, body = part.partition("\n")
@@ -258,22 +279,39 @@ def update_results(path: Path, heading: str, block: str) -> None:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--model", type=Path, help="local HF checkpoint (default: a cached ~88M random-init Llama with the tiny tokenizer)")
-    p.add_argument("--tokenizer-from", type=Path, help="checkpoint whose tokenizer the default model uses (default: the tiny model)")
+    p.add_argument(
+        "--model",
+        type=Path,
+        help="local HF checkpoint (default: a cached ~88M random-init Llama with the tiny tokenizer)",
+    )
+    p.add_argument(
+        "--tokenizer-from",
+        type=Path,
+        help="checkpoint whose tokenizer the default model uses (default: the tiny model)",
+    )
     p.add_argument("--data", type=Path, help="existing C-Eval-layout dir (default: synthetic data)")
     p.add_argument("--subjects", type=int, default=4, help="number of subjects")
     p.add_argument("--items", type=int, default=20, help="val questions per subject")
     p.add_argument("--shots", default="0,5", help="comma-separated shot settings")
     p.add_argument("--batch-size", type=int, default=8, help="prompts per forward pass (both sides)")
     p.add_argument("--lmeval-batch-size", default=None, help="lm-eval's batch size if different (e.g. auto)")
-    p.add_argument("--threads", type=int, default=None,
-                   help="torch/OpenMP threads for both sides (default: torch's default = all cores); 1 is far more "
-                        "robust when the machine is shared, since 2-thread OpenMP regions stall on a busy host")
-    p.add_argument("--ref-threads", type=int, default=1, help="torch threads of the in-process reference (timing not compared)")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch/OpenMP threads for both sides (default: torch's default = all cores); 1 is far more "
+        "robust when the machine is shared, since 2-thread OpenMP regions stall on a busy host",
+    )
+    p.add_argument(
+        "--ref-threads", type=int, default=1, help="torch threads of the in-process reference (timing not compared)"
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-reference", action="store_true", help="skip the one-at-a-time reference check")
-    p.add_argument("--no-ref-cache", action="store_true",
-                   help="recompute the reference even if cached (cache key: weights, tokenizer, exact prompts, versions)")
+    p.add_argument(
+        "--no-ref-cache",
+        action="store_true",
+        help="recompute the reference even if cached (cache key: weights, tokenizer, exact prompts, versions)",
+    )
     p.add_argument("--results", type=Path, default=ROOT / "benchmarks" / "RESULTS.md")
     p.add_argument("--no-record", action="store_true", help="do not update RESULTS.md")
     p.add_argument("--keep", action="store_true", help="keep the temp work dir")
@@ -338,7 +376,9 @@ def main() -> None:
                     for name, t in row["lmeval"]["tasks"].items()
                 )
                 how = "cached result" if cached else f"{secs:.1f} s, {args.ref_threads} thread(s)"
-                notes.append(f"{row['shots']}-shot {'cached' if cached else f'{secs:.0f} s at {args.ref_threads} thread(s)'}")
+                notes.append(
+                    f"{row['shots']}-shot {'cached' if cached else f'{secs:.0f} s at {args.ref_threads} thread(s)'}"
+                )
                 print(f"[{row['shots']}-shot] reference (1 prompt at a time; {how}): ours == reference on "
                       f"{same}/{total}, max |score diff| {diff:.2e}; lm-eval prompt == ours: {row['prompt_equal']}", flush=True)  # fmt: skip
             ref_note = "; ".join(notes)
@@ -347,8 +387,8 @@ def main() -> None:
                "| compute ratio | CPU-s ratio | ours == reference | ours acc | lm-eval acc |")  # fmt: skip
         table = [hdr, "|" + "---|" * (hdr.count("|") - 1)]
         for row in rows:
-            o, l = row["ours"], row["lmeval"]
-            ois, lis = o["n"] / o["wall_s"], l["n"] / l["wall_s"]
+            o, lm = row["ours"], row["lmeval"]
+            ois, lis = o["n"] / o["wall_s"], lm["n"] / lm["wall_s"]
             if "agree" in row:
                 s, t, d = row["agree"]
                 agree = f"{100 * s / t:.1f}% ({s}/{t}, max Δscore {d:.1e})"
@@ -356,13 +396,17 @@ def main() -> None:
                 agree = "not checked"
             table.append(
                 f"| {row['shots']}-shot | {o['n']} | {ois:.2f} | {lis:.2f} | **{ois / lis:.2f}×** | {o['compute_s']:.1f} | "
-                f"{l['compute_s']:.1f} | {l['compute_s'] / o['compute_s']:.2f}× | {l['cpu_s'] / o['cpu_s']:.2f}× | {agree} | {o['acc']:.3f} | {l['acc']:.3f} |"
+                f"{lm['compute_s']:.1f} | {lm['compute_s'] / o['compute_s']:.2f}× | {lm['cpu_s'] / o['cpu_s']:.2f}× | {agree} | {o['acc']:.3f} | {lm['acc']:.3f} |"
             )
         total_s = time.perf_counter() - t_start
         print("\n" + "\n".join(table))
-        print(f"\n(items/s = questions / end-to-end wall seconds of a fresh subprocess; total benchmark time {total_s:.0f} s)")
+        print(
+            f"\n(items/s = questions / end-to-end wall seconds of a fresh subprocess; total benchmark time {total_s:.0f} s)"
+        )
         if not args.no_record:
-            heading, block = render_block(rows, model, data_dir if args.data else None, n_items, subjects, args, table, total_s, ref_note, host)
+            heading, block = render_block(
+                rows, model, data_dir if args.data else None, n_items, subjects, args, table, total_s, ref_note, host
+            )
             update_results(args.results, heading, block)
             print(f"recorded in {args.results}")
     finally:
@@ -395,8 +439,10 @@ Same local model, same C-Eval-layout questions, both sides as fresh subprocesses
 
 
 def render_block(rows, model, data_dir, n_items, subjects, args, table, total_s, ref_note, host) -> tuple[str, str]:
-    when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    loads = ", ".join(f"{r['shots']}-shot ours {r['ours']['load']:.1f} / lm-eval {r['lmeval']['load']:.1f}" for r in rows)
+    when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    loads = ", ".join(
+        f"{r['shots']}-shot ours {r['ours']['load']:.1f} / lm-eval {r['lmeval']['load']:.1f}" for r in rows
+    )
     cmd = "python benchmarks/ceval_vs_lmeval.py" + "".join(
         f" {flag} {val}" for flag, val, default in (
             ("--subjects", args.subjects, 4), ("--items", args.items, 20), ("--shots", args.shots, "0,5"),
@@ -404,13 +450,18 @@ def render_block(rows, model, data_dir, n_items, subjects, args, table, total_s,
             ("--threads", args.threads, None),
         ) if val != default
     ) + (f" --model {args.model}" if args.model else "") + (f" --data {args.data}" if args.data else "")  # fmt: skip
-    prompt_eq = ", ".join(f"{r['shots']}-shot {'yes' if r.get('prompt_equal') else 'NO'}" for r in rows if "prompt_equal" in r)
+    prompt_eq = ", ".join(
+        f"{r['shots']}-shot {'yes' if r.get('prompt_equal') else 'NO'}" for r in rows if "prompt_equal" in r
+    )
     lines = [
         f"{when}; whole benchmark {total_s:.0f} s.",
         "",
         f"- Machine: {host}. 1-min load average when each timed run started: {loads}"
-        + (" — a shared, oversubscribed machine (other jobs running): absolute numbers are noisy, ratios less so." if max(
-            max(r['ours']['load'], r['lmeval']['load']) for r in rows) > (os.cpu_count() or 1) else "."),
+        + (
+            " — a shared, oversubscribed machine (other jobs running): absolute numbers are noisy, ratios less so."
+            if max(max(r["ours"]["load"], r["lmeval"]["load"]) for r in rows) > (os.cpu_count() or 1)
+            else "."
+        ),
         f"- Model: {describe_model(model)}.",
         f"- Data: {'synthetic C-Eval layout' if data_dir is None else data_dir}, {len(subjects)} subjects "
         f"({', '.join(subjects)}) × {args.items or 'all'} val = {n_items} questions, 5 dev exemplars per subject"

@@ -26,7 +26,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from prefix_reuse import build_prompts  # noqa: E402
+from prefix_reuse import build_prompts
 
 LETTERS = ["A", "B", "C", "D"]
 
@@ -141,7 +141,9 @@ def main() -> None:
         ppl_floor = 2 * params * r["ppl_tokens"] / rate
         r.update(items_per_s=n / r["mc_s"], mc_pct_floor=100 * mc_floor / r["mc_s"],
                  ppl_tok_per_s=r["ppl_tokens"] / r["ppl_s"], ppl_pct_floor=100 * ppl_floor / r["ppl_s"])  # fmt: skip
-        print(f"{backend:8}{r['items_per_s']:16.1f}{r['mc_pct_floor']:11.1f}%{r['ppl_tok_per_s']:12.0f}{r['ppl_pct_floor']:11.1f}%")
+        print(
+            f"{backend:8}{r['items_per_s']:16.1f}{r['mc_pct_floor']:11.1f}%{r['ppl_tok_per_s']:12.0f}{r['ppl_pct_floor']:11.1f}%"
+        )
     h, v = results["hf"], results["vllm"]
     agree = sum(a == b for a, b in zip(h["pred"], v["pred"])) / len(prompts)
     print(f"vllm/hf: C-Eval {v['items_per_s'] / h['items_per_s']:.2f}x, PPL {v['ppl_tok_per_s'] / h['ppl_tok_per_s']:.2f}x; "
@@ -150,7 +152,9 @@ def main() -> None:
     if args.json:
         for r in results.values():
             r.pop("pred")
-        args.json.write_text(json.dumps({"rate_flops": rate, "params": params, "agreement": agree, **results}, indent=2))
+        args.json.write_text(
+            json.dumps({"rate_flops": rate, "params": params, "agreement": agree, **results}, indent=2)
+        )
 
 
 if __name__ == "__main__":

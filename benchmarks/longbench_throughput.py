@@ -53,12 +53,16 @@ def main() -> None:
     runner = HFRunner(args.model)
     tok, model = runner.tokenizer, runner.model
     suite = LongBench()
-    extra = {"tasks": tuple(t for t in (args.tasks or "").split(",") if t), "max_new_tokens": args.max_new_tokens,
-             "max_length": args.max_length}
+    extra = {
+        "tasks": tuple(t for t in (args.tasks or "").split(",") if t),
+        "max_new_tokens": args.max_new_tokens,
+        "max_length": args.max_length,
+    }
     plan = suite.plan(SuiteOptions(data=args.data, limit=args.limit, extra=extra))
     if args.context_scale > 1:
-        plan.items = [replace(it, item=replace(it.item, context=it.item.context * args.context_scale))
-                      for it in plan.items]
+        plan.items = [
+            replace(it, item=replace(it.item, context=it.item.context * args.context_scale)) for it in plan.items
+        ]
     n_gen = lambda text: len(tok(text, add_special_tokens=False)["input_ids"])  # noqa: E731
 
     # ours: the suite's predict path (truncation + length-sorted batches through the runner)
@@ -76,21 +80,27 @@ def main() -> None:
         for it in plan.items:
             spec = get_task(it.item.task)
             max_gen = gen.task_max_gen(spec, args.max_new_tokens)
-            text = gen.middle_truncate(tok, gen.request_text({"context": it.item.context, "input": it.item.input},
-                                                             spec.name), max_length - max_gen).text
+            text = gen.middle_truncate(
+                tok,
+                gen.request_text({"context": it.item.context, "input": it.item.input}, spec.name),
+                max_length - max_gen,
+            ).text
             enc = tok(text, return_tensors="pt").to(runner.device)
-            out = model.generate(**enc, max_new_tokens=max_gen, do_sample=False, num_beams=1,
-                                 pad_token_id=tok.eos_token_id)
-            plain[it.key] = tok.decode(out[0, enc["input_ids"].shape[1]:], skip_special_tokens=True)
+            out = model.generate(
+                **enc, max_new_tokens=max_gen, do_sample=False, num_beams=1, pad_token_id=tok.eos_token_id
+            )
+            plain[it.key] = tok.decode(out[0, enc["input_ids"].shape[1] :], skip_special_tokens=True)
     plain_s = time.perf_counter() - t0
 
     same = sum(ours[k] == plain[k] for k in ours)
     gen_ours = sum(n_gen(p or "") for p in ours.values())
     gen_plain = sum(n_gen(p) for p in plain.values())
     longest = max(r["extra"]["prompt_tokens"] for r in rows)
-    print(f"model {runner.info.name} on {runner.info.device} ({runner.info.dtype}), torch threads "
-          f"{torch.get_num_threads()}; {len(rows)} items, {prompt_tokens} prompt tokens "
-          f"(longest {longest}), batch size {args.batch_size}, context scale {args.context_scale}")
+    print(
+        f"model {runner.info.name} on {runner.info.device} ({runner.info.dtype}), torch threads "
+        f"{torch.get_num_threads()}; {len(rows)} items, {prompt_tokens} prompt tokens "
+        f"(longest {longest}), batch size {args.batch_size}, context scale {args.context_scale}"
+    )
     print(f"{'side':<6} {'wall s':>8} {'prompt tok/s':>13} {'gen tokens':>11} {'gen tok/s':>10}")
     for name, secs, ntok in (("ours", ours_s, gen_ours), ("plain", plain_s, gen_plain)):
         print(f"{name:<6} {secs:8.2f} {prompt_tokens / secs:13.0f} {ntok:11d} {ntok / secs:10.1f}")

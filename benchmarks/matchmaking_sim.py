@@ -195,7 +195,7 @@ def main() -> None:
     print("| scenario | target (Elo) | uniform | ours | ours / uniform | best possible / uniform |")
     print("|---|---|---|---|---|---|")
     checks = []
-    for k, (name, elo) in enumerate(scenarios.items()):
+    for name, elo in scenarios.items():
         best = optimal_ratio(elo)
         uni, (du, tu) = _median_votes(elo, uniform, targets, args.runs, 0, args)
         our, (do, to) = _median_votes(elo, ours, targets, args.runs, 1, args)

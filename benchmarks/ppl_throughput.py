@@ -75,9 +75,13 @@ def main() -> None:
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch default)")
     p.add_argument("--skip-lmeval", action="store_true")
-    p.add_argument("--vocab-size", type=int, default=0,
-                   help="benchmark a random-init copy of --model with this many output logits (e.g. 55296, the "
-                        "Chinese-LLaMA-2 vocabulary): same text and tokens, the LM head as wide as a real Chinese model's")
+    p.add_argument(
+        "--vocab-size",
+        type=int,
+        default=0,
+        help="benchmark a random-init copy of --model with this many output logits (e.g. 55296, the "
+        "Chinese-LLaMA-2 vocabulary): same text and tokens, the LM head as wide as a real Chinese model's",
+    )
     a = p.parse_args()
 
     import torch
@@ -132,10 +136,14 @@ def main() -> None:
         req = [Instance(request_type="loglikelihood_rolling", doc={}, arguments=(text,), idx=0)]
         methods["lm-eval"] = lambda: -float(lm.loglikelihood_rolling(req, disable_tqdm=True)[0])
 
-    print(f"model {a.model} ({runner.info.n_params / 1e6:.1f}M params, vocab {runner.info.vocab_size}), "
-          f"torch threads {torch.get_num_threads()}")
-    print(f"text {a.data.name}: {len(text)} chars, {len(ids) - 1} tokens; n_ctx {n_ctx}, batch {bs}: "
-          f"{len(windows)} windows, {n_scored} scored tokens, {fwd_tokens} forward tokens")
+    print(
+        f"model {a.model} ({runner.info.n_params / 1e6:.1f}M params, vocab {runner.info.vocab_size}), "
+        f"torch threads {torch.get_num_threads()}"
+    )
+    print(
+        f"text {a.data.name}: {len(text)} chars, {len(ids) - 1} tokens; n_ctx {n_ctx}, batch {bs}: "
+        f"{len(windows)} windows, {n_scored} scored tokens, {fwd_tokens} forward tokens"
+    )
     # Warm-up once each, then interleave the repeats so a change in machine load hits every method alike.
     nll = {name: fn() for name, fn in methods.items()}
     wall: dict[str, list[float]] = {name: [] for name in methods}
@@ -147,8 +155,10 @@ def main() -> None:
             wall[name].append(time.perf_counter() - t)
             cpu[name].append(time.process_time() - c)
     for name in methods:
-        print(f"  {name:8s} wall best {min(wall[name]):.3f}s median {statistics.median(wall[name]):.3f}s · "
-              f"CPU best {min(cpu[name]):.3f}s · NLL {nll[name]:.4f}")
+        print(
+            f"  {name:8s} wall best {min(wall[name]):.3f}s median {statistics.median(wall[name]):.3f}s · "
+            f"CPU best {min(cpu[name]):.3f}s · NLL {nll[name]:.4f}"
+        )
     for name, value in nll.items():
         assert math.isclose(value, nll["ours"], rel_tol=1e-4), f"{name} NLL {value} != ours {nll['ours']}"
     print(f"NLL agrees (rel 1e-4); PPL {math.exp(nll['ours'] / n_scored):.4f} over {n_scored} tokens")
@@ -157,8 +167,10 @@ def main() -> None:
     print("\n| method | wall best s | scored tokens/s (wall) | CPU best s | speed-up of ours (wall / CPU) |")
     print("|---|---|---|---|---|")
     for name, sec in best.items():
-        print(f"| {name} | {sec:.3f} | {n_scored / sec:,.0f} | {best_cpu[name]:.3f} | "
-              f"{sec / best['ours']:.2f}× / {best_cpu[name] / best_cpu['ours']:.2f}× |")
+        print(
+            f"| {name} | {sec:.3f} | {n_scored / sec:,.0f} | {best_cpu[name]:.3f} | "
+            f"{sec / best['ours']:.2f}× / {best_cpu[name] / best_cpu['ours']:.2f}× |"
+        )
 
     chunks = chunk_windows(ids, n_ctx, runner.bos_token_id)
     if chunks:
@@ -169,8 +181,10 @@ def main() -> None:
             runner.token_logprobs(chunk_windows(ids_of(text), n_ctx, runner.bos_token_id), batch_size=bs)
             times.append(time.perf_counter() - t)
         sec = min(times)
-        print(f"\nours, chunks mode (llama.cpp) n_ctx {n_ctx}: {len(chunks)} chunks, {c_scored} scored tokens, "
-              f"best {sec:.3f}s = {c_scored / sec:,.0f} scored tokens/s, {len(chunks) * n_ctx / sec:,.0f} forward tokens/s")
+        print(
+            f"\nours, chunks mode (llama.cpp) n_ctx {n_ctx}: {len(chunks)} chunks, {c_scored} scored tokens, "
+            f"best {sec:.3f}s = {c_scored / sec:,.0f} scored tokens/s, {len(chunks) * n_ctx / sec:,.0f} forward tokens/s"
+        )
 
 
 if __name__ == "__main__":

@@ -11,8 +11,10 @@ def rating_ci(board: pd.DataFrame, title: str) -> alt.Chart:
     data = board.dropna(subset=["bt"])
     order = data.sort_values("bt", ascending=False)["model"].tolist()
     y = alt.Y("model:N", sort=order, title=None)
-    bars = alt.Chart(data).mark_rule(strokeWidth=2).encode(
-        y=y, x=alt.X("ci_low:Q", scale=alt.Scale(zero=False), title=title), x2="ci_high:Q"
+    bars = (
+        alt.Chart(data)
+        .mark_rule(strokeWidth=2)
+        .encode(y=y, x=alt.X("ci_low:Q", scale=alt.Scale(zero=False), title=title), x2="ci_high:Q")
     )
     points = alt.Chart(data).mark_point(filled=True, size=80).encode(
         y=y, x="bt:Q", tooltip=["model", alt.Tooltip("bt:Q", format=".1f"), alt.Tooltip("ci_low:Q", format=".1f"),
@@ -37,12 +39,16 @@ def heatmap(pairs: pd.DataFrame, order: list[str], row_title: str, col_title: st
 
 def grouped_bars(data: pd.DataFrame, x: str, value: str, group: str, title: str) -> alt.Chart:
     """Bars of `value` per `x`, one bar per `group` side by side (xOffset)."""
-    return alt.Chart(data).mark_bar().encode(
-        x=alt.X(f"{x}:N", title=None, axis=alt.Axis(labelAngle=-30)),
-        xOffset=f"{group}:N",
-        y=alt.Y(f"{value}:Q", title=title),
-        color=alt.Color(f"{group}:N", title=None),
-        tooltip=[x, group, alt.Tooltip(f"{value}:Q", format=".3f")],
+    return (
+        alt.Chart(data)
+        .mark_bar()
+        .encode(
+            x=alt.X(f"{x}:N", title=None, axis=alt.Axis(labelAngle=-30)),
+            xOffset=f"{group}:N",
+            y=alt.Y(f"{value}:Q", title=title),
+            color=alt.Color(f"{group}:N", title=None),
+            tooltip=[x, group, alt.Tooltip(f"{value}:Q", format=".3f")],
+        )
     )
 
 

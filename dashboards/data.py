@@ -181,8 +181,11 @@ def models_frame(db: Any) -> pd.DataFrame:
 
 def lineage_lines(models: pd.DataFrame) -> list[str]:
     """The base → fine-tune forest as indented lines ("└─ child"); a base not in the DB is a root too."""
-    parent = {r.model: r.base_model for r in models.itertuples() if isinstance(r.base_model, str) and r.base_model
-              and r.base_model != r.model}
+    parent = {
+        r.model: r.base_model
+        for r in models.itertuples()
+        if isinstance(r.base_model, str) and r.base_model and r.base_model != r.model
+    }
     nodes = sorted(set(models["model"]) | set(parent.values()))
     children: dict[str, list[str]] = {}
     for name in nodes:
@@ -222,7 +225,8 @@ def battle_records(db: Any, kind: str = "human") -> list[dict[str, Any]]:
 
 def compute_ratings(records: list[dict[str, Any]], n_bootstrap: int = 100) -> Any:
     """`arena.compute_ratings` on the records; the dashboard never rates by itself."""
-    from arena import Battles, RatingParams, compute_ratings as rate
+    from arena import Battles, RatingParams
+    from arena import compute_ratings as rate
 
     return rate(Battles.from_records(records), RatingParams(n_bootstrap=n_bootstrap))
 

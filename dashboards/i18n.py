@@ -25,7 +25,7 @@ def language_toggle() -> None:
 
 
 def lang() -> str:
-    """"zh" (default) or "en"."""
+    """ "zh" (default) or "en"."""
     return "en" if st.session_state.get(LANG_KEY) else "zh"
 
 

@@ -6,13 +6,22 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from core.errors import UserError
-from core.model_spec import ModelSpec, check_model_dir, looks_like_path, spec_for_path, weights_fingerprint, with_adapter
+from core.model_spec import (
+    ModelSpec,
+    check_model_dir,
+    looks_like_path,
+    spec_for_path,
+    weights_fingerprint,
+    with_adapter,
+)
 
 if TYPE_CHECKING:
     from db import Database
 
 
-def resolve_model(spec: str, *, name: str | None = None, database: Database | None = None, backend: str = "hf") -> ModelSpec:
+def resolve_model(
+    spec: str, *, name: str | None = None, database: Database | None = None, backend: str = "hf"
+) -> ModelSpec:
     """A directory (checked for hf), or a registered model name (its backend, base and adapter)."""
     if looks_like_path(spec):
         return spec_for_path(Path(spec).expanduser(), name=name, backend=backend)

@@ -10,8 +10,8 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from evals.config import RunConfig
 from core.model_spec import ModelSpec
+from evals.config import RunConfig
 from evals.registry import get_suite
 from evals.suite_api import SuiteOptions
 
@@ -70,13 +70,19 @@ def _versions() -> dict[str, str]:
 
 def _row_dict(r: Any) -> dict[str, Any]:
     return {
-        "item_id": r.item_id, "subject": r.subject, "pred": r.pred, "gold": r.gold,
-        "correct": r.correct, "score": r.score, "extra": r.extra or {},
+        "item_id": r.item_id,
+        "subject": r.subject,
+        "pred": r.pred,
+        "gold": r.gold,
+        "correct": r.correct,
+        "score": r.score,
+        "extra": r.extra or {},
     }
 
 
-def run_config(suite_name: str, plan: Any, opts: SuiteOptions, model: ModelSpec, *, backend: str, dtype: str,
-               quant: str) -> RunConfig:
+def run_config(
+    suite_name: str, plan: Any, opts: SuiteOptions, model: ModelSpec, *, backend: str, dtype: str, quant: str
+) -> RunConfig:
     """The identity of a run of `plan` (its `run_hash()` is the run id)."""
     return RunConfig(
         suite=suite_name, model=model.name, model_path=model.path, backend=backend, dtype=dtype, quant=quant,
@@ -153,7 +159,9 @@ def execute(
     computed = 0
     try:
         if todo:
-            computed, compute_s = _predict_and_store(suite, runner, plan, todo, database, run_id, batch_size, progress, console)
+            computed, compute_s = _predict_and_store(
+                suite, runner, plan, todo, database, run_id, batch_size, progress, console
+            )
     except BaseException as exc:
         msg = "interrupted" if isinstance(exc, KeyboardInterrupt) else f"{type(exc).__name__}: {exc}"
         with database.session() as s:
@@ -164,9 +172,21 @@ def execute(
             runner.close()
     if shard is not None:
         return RunOutcome(
-            run_id=run_id, suite=suite_name, model=model.name, backend=backend, split=plan.split, shots=opts.shots,
-            metrics={}, items=[], n_items=computed, computed=computed, elapsed_s=time.perf_counter() - t0,
-            compute_s=compute_s, db_url=database.url, config=cfg.to_dict(), model_info=model_info,
+            run_id=run_id,
+            suite=suite_name,
+            model=model.name,
+            backend=backend,
+            split=plan.split,
+            shots=opts.shots,
+            metrics={},
+            items=[],
+            n_items=computed,
+            computed=computed,
+            elapsed_s=time.perf_counter() - t0,
+            compute_s=compute_s,
+            db_url=database.url,
+            config=cfg.to_dict(),
+            model_info=model_info,
         )
 
     keys = {it.key for it in plan.items}
@@ -179,16 +199,27 @@ def execute(
         repo.replace_metrics(s, run_id, flatten_metrics(metrics))
         repo.finish_run(s, run_id, elapsed_s=compute_s, n_items=len(rows))
     return RunOutcome(
-        run_id=run_id, suite=suite_name, model=model.name, backend=backend, split=plan.split, shots=opts.shots,
-        metrics=metrics, items=[suite.item_json(r) for r in rows], n_items=len(rows), computed=computed,
-        elapsed_s=time.perf_counter() - t0, compute_s=compute_s, db_url=database.url, config=cfg.to_dict(),
+        run_id=run_id,
+        suite=suite_name,
+        model=model.name,
+        backend=backend,
+        split=plan.split,
+        shots=opts.shots,
+        metrics=metrics,
+        items=[suite.item_json(r) for r in rows],
+        n_items=len(rows),
+        computed=computed,
+        elapsed_s=time.perf_counter() - t0,
+        compute_s=compute_s,
+        db_url=database.url,
+        config=cfg.to_dict(),
         model_info=model_info,
     )
 
 
 def _predict_and_store(suite, runner, plan, todo, database, run_id, batch_size, progress, console):
-    from db import repo
     from core.progress import item_progress
+    from db import repo
 
     computed = 0
     start = time.perf_counter()

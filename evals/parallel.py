@@ -166,7 +166,7 @@ def execute_parallel(
         for i, f in enumerate(futures):
             try:
                 done.append(f.result())
-            except BaseException as exc:  # noqa: BLE001 - reported below as the run's error
+            except BaseException as exc:
                 errors.append(f"worker {i}/{n}: {type(exc).__name__}: {exc}")
                 first_exc = first_exc or exc
     if errors:
@@ -180,4 +180,3 @@ def execute_parallel(
     outcome.compute_s = max((s for _, s in done), default=0.0)
     outcome.elapsed_s = time.perf_counter() - t0
     return outcome
-

@@ -40,7 +40,7 @@ def _subject_name(suite: str, subject: str) -> str:
         from evals.registry import get_suite
 
         return get_suite(suite).subject_label(subject)
-    except Exception:  # noqa: BLE001 - a label is cosmetic
+    except Exception:
         return subject
 
 
@@ -48,7 +48,9 @@ def _render_mc(outcome: Any, console: Console, title: str) -> None:
     m = outcome.metrics
     if "accuracy" not in m:
         console.print(f"[bold]{title}[/]: {m.get('n_items', 0)} items predicted; this split has no labels.")
-        console.print(f"Export the official submission with: [cyan]evals export ceval-submission --run {outcome.run_id}[/]")
+        console.print(
+            f"Export the official submission with: [cyan]evals export ceval-submission --run {outcome.run_id}[/]"
+        )
         return
     table = Table(title=title, show_lines=False)
     table.add_column("", style="bold")
@@ -82,19 +84,25 @@ def _render_longbench(outcome: Any, console: Console) -> None:
 
     m = outcome.metrics
     zh = CategoryTable(m.get("by_category", {}), m.get("avg"), tuple(m.get("categories_missing", ())))
-    items = [ItemScore(it["id"], it["task"], it["pred"] or "", tuple(it["answers"]), it["length"] or 0,
-                       it["score"] or 0.0) for it in outcome.items if not it.get("skipped")]
-    result = LongBenchScore(by_task=m.get("by_task", {}), by_length=m.get("by_length", {}), zh=zh, en=None,
-                            items=items)
+    items = [
+        ItemScore(it["id"], it["task"], it["pred"] or "", tuple(it["answers"]), it["length"] or 0, it["score"] or 0.0)
+        for it in outcome.items
+        if not it.get("skipped")
+    ]
+    result = LongBenchScore(by_task=m.get("by_task", {}), by_length=m.get("by_length", {}), zh=zh, en=None, items=items)
     console.print(category_row(zh, f"LongBench 中文 (+代码) · {outcome.model}"))
     if result.by_task:
         console.print(task_table(result))
     longest = m.get("longest_input_tokens")
-    line = (f"context {m.get('max_length', '?')} tokens · longest input generated for: "
-            f"{'–' if longest is None else longest} tokens · truncated: {m.get('n_truncated', 0)}")
+    line = (
+        f"context {m.get('max_length', '?')} tokens · longest input generated for: "
+        f"{'–' if longest is None else longest} tokens · truncated: {m.get('n_truncated', 0)}"
+    )
     if m.get("n_skipped"):
         reasons = ", ".join(f"{k}: {v}" for k, v in m.get("skipped_by_reason", {}).items())
-        line += f" · [bold red]skipped {m['n_skipped']}[/] ({reasons}; shortest {m.get('shortest_skipped_tokens')} tokens)"
+        line += (
+            f" · [bold red]skipped {m['n_skipped']}[/] ({reasons}; shortest {m.get('shortest_skipped_tokens')} tokens)"
+        )
     console.print(line)
 
 
@@ -164,12 +172,18 @@ def _render_quant(outcome: Any, console: Console) -> None:
         console.print("quantization: " + "; ".join(methods))
     ppl = outcome.details.get("ppl")
     if ppl:
-        console.print(f"PPL: {ppl.get('mode')} · n_ctx {ppl.get('n_ctx')} · {ppl.get('scored_tokens')} scored tokens · "
-                      f"corpus sha256 {str(ppl.get('corpus_sha256'))[:16]}…")
-    console.print("weight sizes are bytes of the loaded weights (quantized storage incl. scales) in GiB; "
-                  "only the deltas are comparable with published tables")
-    console.print(f"{len(outcome.rows)} precisions in {outcome.elapsed_s:.1f}s · runs stored in {outcome.db_url} "
-                  f"(see [cyan]evals results --suite ppl[/])")
+        console.print(
+            f"PPL: {ppl.get('mode')} · n_ctx {ppl.get('n_ctx')} · {ppl.get('scored_tokens')} scored tokens · "
+            f"corpus sha256 {str(ppl.get('corpus_sha256'))[:16]}…"
+        )
+    console.print(
+        "weight sizes are bytes of the loaded weights (quantized storage incl. scales) in GiB; "
+        "only the deltas are comparable with published tables"
+    )
+    console.print(
+        f"{len(outcome.rows)} precisions in {outcome.elapsed_s:.1f}s · runs stored in {outcome.db_url} "
+        f"(see [cyan]evals results --suite ppl[/])"
+    )
 
 
 def _footer(outcome: Any, console: Console) -> None:

@@ -158,9 +158,18 @@ def compare_paired(
     acc_a, acc_b = float(xa.mean()), float(xb.mean())
     low, high = bootstrap_diff_ci(xa, xb, resamples=resamples, seed=seed, confidence=confidence)
     return Comparison(
-        n=len(common), accuracy_a=acc_a, accuracy_b=acc_b, diff=acc_b - acc_a, ci_low=low, ci_high=high,
-        confidence=confidence, resamples=resamples, seed=seed, mcnemar=mcnemar(xa, xb),
-        only_a=len(a.keys() - b.keys()), only_b=len(b.keys() - a.keys()),
+        n=len(common),
+        accuracy_a=acc_a,
+        accuracy_b=acc_b,
+        diff=acc_b - acc_a,
+        ci_low=low,
+        ci_high=high,
+        confidence=confidence,
+        resamples=resamples,
+        seed=seed,
+        mcnemar=mcnemar(xa, xb),
+        only_a=len(a.keys() - b.keys()),
+        only_b=len(b.keys() - a.keys()),
     )
 
 

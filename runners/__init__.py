@@ -48,7 +48,7 @@ def open_runner(spec: ModelSpec, *, dtype: str = "auto", quant: str = "none", **
 
 
 def resolve_device(device: str = "auto") -> torch.device:
-    """"auto" -> "cuda" when a GPU is visible, else "cpu" (what the hf backend will load onto)."""
+    """ "auto" -> "cuda" when a GPU is visible, else "cpu" (what the hf backend will load onto)."""
     from runners._loading import resolve_device as _resolve
 
     return _resolve(device)

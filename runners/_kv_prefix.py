@@ -120,7 +120,11 @@ def _expanded_cache(kv: KV, batch: int) -> DynamicCache:
     # torch.cat into fresh storage); the layers then hold broadcast views (stride 0 over the batch), so
     # the only B-row copy is the forward pass's own torch.cat of prefix + suffix, again into new
     # storage. Nothing ever writes into the caller's `kv` tensors (they may be cached across calls).
-    cache = DynamicCache.from_legacy_cache(tuple(kv)) if hasattr(DynamicCache, "from_legacy_cache") else DynamicCache(tuple(kv))
+    cache = (
+        DynamicCache.from_legacy_cache(tuple(kv))
+        if hasattr(DynamicCache, "from_legacy_cache")
+        else DynamicCache(tuple(kv))
+    )
     if hasattr(cache, "layers"):  # transformers >= 4.56
         for layer in cache.layers:
             layer.keys = layer.keys.expand(batch, -1, -1, -1)

@@ -82,10 +82,9 @@ def load_model(
 ) -> Any:
     """Load the weights in `dtype` onto `device`; int8/int4 as `runners._quant` (bitsandbytes on CUDA,
     optimum-quanto on CPU; the caller has checked the mode with `_quant.check_quant`)."""
-    from transformers import AutoModelForCausalLM
-
     import transformers
     from packaging.version import Version
+    from transformers import AutoModelForCausalLM
 
     # transformers 4.56 renamed torch_dtype to dtype (the old name still works, with a warning).
     dtype_kw = "dtype" if Version(transformers.__version__) >= Version("4.56") else "torch_dtype"

@@ -25,7 +25,7 @@ SKIP_MODULES = ("lm_head",)
 def bnb_available() -> bool:
     try:
         import bitsandbytes  # noqa: F401
-    except Exception:  # noqa: BLE001 - a broken install is as unusable as a missing one
+    except Exception:
         return False
     return True
 
@@ -33,7 +33,7 @@ def bnb_available() -> bool:
 def quanto_available() -> bool:
     try:
         import optimum.quanto  # noqa: F401
-    except Exception:  # noqa: BLE001
+    except Exception:
         return False
     return True
 

@@ -98,7 +98,9 @@ class HFRunner:
         load_quant = "none" if adapter_path else quant
         self.model = load_model(path, torch_dtype, self.device, trust_remote_code, quant=load_quant)
         if adapter_path:
-            self.model, self.tokenizer = apply_adapter(self.model, self.tokenizer, Path(adapter_path), trust_remote_code)
+            self.model, self.tokenizer = apply_adapter(
+                self.model, self.tokenizer, Path(adapter_path), trust_remote_code
+            )
             if quant != "none":
                 from runners import _quant
 
@@ -332,7 +334,11 @@ class HFRunner:
                 seqs = [list(windows[i][0]) for i in idx]
                 input_ids, mask = pad(seqs, self._pad_id, "right", self.device)  # (B, T)
                 scored = target_logprobs(
-                    self.model, input_ids, mask, [len(s) for s in seqs], [windows[i][1] for i in idx],
+                    self.model,
+                    input_ids,
+                    mask,
+                    [len(s) for s in seqs],
+                    [windows[i][1] for i in idx],
                     with_greedy=with_greedy,
                 )
                 for i, pair in zip(idx, scored, strict=True):

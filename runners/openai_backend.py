@@ -94,9 +94,13 @@ class OpenAIRunner:
         """
         base_url = base_url or os.environ.get("EVALS_BASE_URL")
         if not base_url:
-            raise ModelLoadError("the openai backend needs --base-url (or EVALS_BASE_URL), e.g. http://127.0.0.1:8000/v1")
+            raise ModelLoadError(
+                "the openai backend needs --base-url (or EVALS_BASE_URL), e.g. http://127.0.0.1:8000/v1"
+            )
         if dtype != "auto" or quant != "none":
-            raise ModelLoadError("--dtype/--quant are decided by the server; leave them at auto/none for --backend openai")
+            raise ModelLoadError(
+                "--dtype/--quant are decided by the server; leave them at auto/none for --backend openai"
+            )
         self.base_url = base_url.rstrip("/")
         self.model = served_model_name or model_path
         self.concurrency = max(1, concurrency)
@@ -142,7 +146,9 @@ class OpenAIRunner:
         except httpx.HTTPError as exc:
             raise ModelLoadError(f"cannot reach {self.base_url}: {type(exc).__name__}: {exc}") from exc
         if resp.status_code in (401, 403):
-            raise ModelLoadError(f"{self.base_url} refused the API key (HTTP {resp.status_code}); set EVALS_API_KEY or --api-key-env")
+            raise ModelLoadError(
+                f"{self.base_url} refused the API key (HTTP {resp.status_code}); set EVALS_API_KEY or --api-key-env"
+            )
         if resp.status_code != 200:
             return []  # some servers have no /models; the first real request will tell
         data = resp.json().get("data")
@@ -222,7 +228,12 @@ class OpenAIRunner:
         offsets = [off - shift for off in offsets]
         # Keep prompt tokens only: the generated token starts at or after the end of the prompt text.
         keep = [i for i, off in enumerate(offsets) if off < len(text)] or list(range(len(tokens) - 1))
-        return ([tokens[i] for i in keep], [offsets[i] for i in keep], [values[i] for i in keep], [top[i] for i in keep])
+        return (
+            [tokens[i] for i in keep],
+            [offsets[i] for i in keep],
+            [values[i] for i in keep],
+            [top[i] for i in keep],
+        )
 
     def loglikelihood(
         self, pairs: Sequence[tuple[str, str]], *, batch_size: int = 8, progress: bool = False

@@ -205,7 +205,9 @@ class VLLMRunner:
         from vllm.inputs import TokensPrompt
 
         self._need_logprobs()
-        params = SamplingParams(max_tokens=1, temperature=0.0, prompt_logprobs=1 if with_greedy else 0, detokenize=False)
+        params = SamplingParams(
+            max_tokens=1, temperature=0.0, prompt_logprobs=1 if with_greedy else 0, detokenize=False
+        )
         todo = [i for i, (ids, first) in enumerate(windows) if first < len(ids)]
         outputs = self.llm.generate([TokensPrompt(prompt_token_ids=list(windows[i][0])) for i in todo], params,
                                     use_tqdm=progress) if todo else []  # fmt: skip
@@ -280,7 +282,7 @@ class VLLMRunner:
         self._need_logprobs()
         seqs: list[list[int]] = []
         starts: list[int] = []
-        for (ctx, cont), c_ids, x_ids in zip(
+        for _pair, c_ids, x_ids in zip(
             pairs, self._encode([c for c, _ in pairs]), self._encode([x for _, x in pairs], specials=False), strict=True
         ):
             seq = ((c_ids or [self.bos_token_id]) + x_ids)[-self.info.max_length :]

@@ -73,9 +73,13 @@ def violations() -> list[str]:
             where = f"{rel}:{line}"
             if LAYER[other] >= LAYER[me] and not (me == "evals.cli" and other == "evals"):
                 kind = "upward" if LAYER[other] > LAYER[me] else "sideways"
-                found.append(f"{where}: {kind} import of {mod} ({me} is layer {LAYER[me]}, {other} layer {LAYER[other]})")
+                found.append(
+                    f"{where}: {kind} import of {mod} ({me} is layer {LAYER[me]}, {other} layer {LAYER[other]})"
+                )
                 seen.add(line)
-            elif mod.split(".")[0] != my_pkg and any(p.startswith("_") and not p.startswith("__") for p in mod.split(".")[1:]):
+            elif mod.split(".")[0] != my_pkg and any(
+                p.startswith("_") and not p.startswith("__") for p in mod.split(".")[1:]
+            ):
                 found.append(f"{where}: {mod} is private to {mod.split('.')[0]} (use its front door)")
                 seen.add(line)
     return found

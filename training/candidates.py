@@ -24,7 +24,9 @@ BASE_STEPS = 60
 PREFIX = "tiny-s60"
 
 
-def heldout_nll(model_path: str | Path, text: str, *, adapter_path: str | None = None, context: int = 128) -> tuple[float, int]:
+def heldout_nll(
+    model_path: str | Path, text: str, *, adapter_path: str | None = None, context: int = 128
+) -> tuple[float, int]:
     """Mean next-token NLL (nats) of `text` paragraphs with rolling windows of `context` tokens."""
     from core.model_spec import ModelSpec
     from runners import open_runner
@@ -59,9 +61,13 @@ def build(database: Any, *, quick: bool = False, root: Path | None = None, log: 
         "hparams": {k: meta.get(k) for k in ("batch_size", "block_size", "learning_rate", "weight_decay", "attention_dropout")},
     }, params={"n_params": meta["params"]})  # fmt: skip
     steps = {"pt": 4, "sft": 3} if quick else {}
-    out: list[dict[str, Any]] = [{"name": base_name, "path": str(base_dir.resolve()), "adapter_path": None, "stage": "base"}]
+    out: list[dict[str, Any]] = [
+        {"name": base_name, "path": str(base_dir.resolve()), "adapter_path": None, "stage": "base"}
+    ]
 
-    pt_params = apply_overrides(pretrain_defaults(), {**TINY_PRETRAIN, "steps": steps.get("pt", TINY_PRETRAIN["steps"])}, source="candidates")
+    pt_params = apply_overrides(
+        pretrain_defaults(), {**TINY_PRETRAIN, "steps": steps.get("pt", TINY_PRETRAIN["steps"])}, source="candidates"
+    )
     pt_name, pt_dir, _ = pretrain(base_dir, RES / "corpus_zh.txt", params=pt_params, name=f"{base_name}-pt",
                                   out=root / f"{base_name}-pt", database=database, progress=not quick, log=log)  # fmt: skip
     out.append({"name": pt_name, "path": str(pt_dir), "adapter_path": None, "stage": "pretrain"})

@@ -45,7 +45,9 @@ def resolve_base(spec: str | Path, database: Any = None) -> Base:
                     )
                 path = Path(row.path)
     if not path.exists():
-        raise UserError(f"base model {text} does not exist (expected a Hugging Face checkpoint dir or a registered model name)")
+        raise UserError(
+            f"base model {text} does not exist (expected a Hugging Face checkpoint dir or a registered model name)"
+        )
     if not path.is_dir() or not (path / "config.json").is_file():
         if (path / "adapter_config.json").is_file():
             raise UserError(f"base {path} is a LoRA adapter, not a full model; merge it first (`evals train merge`)")
@@ -59,7 +61,9 @@ def resolve_base(spec: str | Path, database: Any = None) -> Base:
         from db.models import Model
 
         with database.session() as s:
-            row = s.scalars(select(Model).where(Model.path == str(path), Model.adapter_path.is_(None)).order_by(Model.id)).first()
+            row = s.scalars(
+                select(Model).where(Model.path == str(path), Model.adapter_path.is_(None)).order_by(Model.id)
+            ).first()
             name = row.name if row is not None else None
     if name is None and meta and meta.get("name"):
         name = meta["name"]
@@ -88,8 +92,10 @@ def load_for_training(base: Base, *, notes: list[str]) -> tuple[Any, Any, bool]:
 
     try:
         tok = AutoTokenizer.from_pretrained(base.path)
-    except Exception as exc:  # noqa: BLE001 - many loader error types; the user needs one line
-        raise UserError(f"cannot load the tokenizer of {base.path}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
+    except Exception as exc:
+        raise UserError(
+            f"cannot load the tokenizer of {base.path}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
+        ) from None
     if tok.pad_token is None:
         # Padding is always masked (labels -100, attention 0), so reusing EOS is safe (FA's recipe).
         fallback = tok.eos_token or tok.unk_token
@@ -99,8 +105,10 @@ def load_for_training(base: Base, *, notes: list[str]) -> tuple[Any, Any, bool]:
         notes.append(f"tokenizer has no pad token; padding with {fallback!r} (always masked)")
     try:
         model = AutoModelForCausalLM.from_pretrained(base.path, dtype=torch.float32)
-    except Exception as exc:  # noqa: BLE001
-        raise UserError(f"cannot load model weights from {base.path}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
+    except Exception as exc:
+        raise UserError(
+            f"cannot load model weights from {base.path}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
+        ) from None
     n_emb = model.get_input_embeddings().num_embeddings
     grew = bool(base.meta and base.meta.get("stage") == "tokenizer")
     if len(tok) > n_emb:
@@ -118,7 +126,13 @@ def apply_lora(model: Any, lora: LoraParams, vocab_grew: bool) -> tuple[Any, lis
     if lora.modules_to_save == "auto":
         mts = ["embed_tokens", "lm_head"] if vocab_grew else []
     else:
-        mts = [m for m in (lora.modules_to_save.split(",") if isinstance(lora.modules_to_save, str) else lora.modules_to_save) if m]
+        mts = [
+            m
+            for m in (
+                lora.modules_to_save.split(",") if isinstance(lora.modules_to_save, str) else lora.modules_to_save
+            )
+            if m
+        ]
     names = {n.rsplit(".", 1)[-1] for n, _ in model.named_modules()}
     targets = [t for t in lora.target_modules if t in names]
     if not targets:
@@ -151,7 +165,9 @@ class OutputDir:
 
     def __init__(self, target: Path) -> None:
         self.target = Path(target).expanduser().resolve()
-        if self.target.exists() and (not self.target.is_dir() or (any(self.target.iterdir()) and not (self.target / META_FILE).exists())):
+        if self.target.exists() and (
+            not self.target.is_dir() or (any(self.target.iterdir()) and not (self.target / META_FILE).exists())
+        ):
             raise UserError(f"output {self.target} exists and is not a previous training output; choose another --out")
         self.target.parent.mkdir(parents=True, exist_ok=True)
         self.tmp = Path(tempfile.mkdtemp(prefix=f".{self.target.name}.tmp-", dir=self.target.parent))
@@ -263,7 +279,9 @@ def train_run(
         else:
             enc = D.encode_sft(tok, convs, params.max_length)
         if enc.truncated:
-            notes.append(f"{enc.truncated} of {enc.n_examples} examples longer than --max-length {params.max_length}: truncated")
+            notes.append(
+                f"{enc.truncated} of {enc.n_examples} examples longer than --max-length {params.max_length}: truncated"
+            )
         if enc.dropped:
             notes.append(f"{enc.dropped} examples dropped: no answer token left after truncation")
         for n in notes:
@@ -276,7 +294,9 @@ def train_run(
             f"{trainable:,}/{total:,} trainable params, {L.total_steps(len(enc.input_ids), params)} steps")  # fmt: skip
         pad_id = tok.pad_token_id
         if ds_config is None:
-            result = L.train_torch(model, enc.input_ids, enc.labels, params, pad_id=pad_id, label=f"{stage}-{method}", progress=progress)
+            result = L.train_torch(
+                model, enc.input_ids, enc.labels, params, pad_id=pad_id, label=f"{stage}-{method}", progress=progress
+            )
         else:
             result = L.train_trainer(model, enc.input_ids, enc.labels, params, pad_id=pad_id, output_dir=target.tmp / "_trainer",
                                      deepspeed_config=ds_config, progress=progress)  # fmt: skip

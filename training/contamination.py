@@ -13,7 +13,6 @@ import re
 import unicodedata
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 DEFAULT_N = 13
@@ -60,7 +59,11 @@ class ItemOverlap:
 
 
 def check(
-    corpus_texts: list[str], items: list[Any], *, n: int = DEFAULT_N, threshold: float = DEFAULT_THRESHOLD,
+    corpus_texts: list[str],
+    items: list[Any],
+    *,
+    n: int = DEFAULT_N,
+    threshold: float = DEFAULT_THRESHOLD,
     with_options: bool = True,
 ) -> list[ItemOverlap]:
     """Overlap of every item with the corpus, most overlapping first."""

@@ -181,8 +181,12 @@ def pack_corpus(tok: Any, samples: Sequence[str], block_size: int) -> Encoded:
         blocks = [stream[i * block_size : (i + 1) * block_size] for i in range(n)]
     used = sum(len(b) for b in blocks)
     return Encoded(
-        input_ids=blocks, labels=[list(b) for b in blocks], n_examples=len(samples), n_tokens=used,
-        n_label_tokens=used, extra={"stream_tokens": len(stream), "dropped_tail_tokens": len(stream) - used},
+        input_ids=blocks,
+        labels=[list(b) for b in blocks],
+        n_examples=len(samples),
+        n_tokens=used,
+        n_label_tokens=used,
+        extra={"stream_tokens": len(stream), "dropped_tail_tokens": len(stream) - used},
     )
 
 
@@ -221,19 +225,28 @@ def parse_llama2_text(text: str, path: Path | str = "<text>", line: int | None =
     pos = 0
     for m in _TURN.finditer(text):
         if text[pos : m.start()].strip():
-            raise DataError(path, line, "text", f"unexpected text outside <s>…</s> turns: {text[pos:m.start()].strip()[:30]!r}")
+            raise DataError(
+                path, line, "text", f"unexpected text outside <s>…</s> turns: {text[pos : m.start()].strip()[:30]!r}"
+            )
         role = "user" if m.group(1) == "Human" else "assistant"
         expected = "user" if len(turns) % 2 == 0 else "assistant"
         if role != expected:
             want = "Human" if expected == "user" else "Assistant"
-            raise DataError(path, line, "text", f"turn {len(turns) + 1} should be `<s>{want}: …</s>` (turns must alternate, Human first)")
+            raise DataError(
+                path,
+                line,
+                "text",
+                f"turn {len(turns) + 1} should be `<s>{want}: …</s>` (turns must alternate, Human first)",
+            )
         content = m.group(2).rstrip("\n")
         if not content.strip():
             raise DataError(path, line, "text", f"turn {len(turns) + 1} ({m.group(1)}) is empty")
         turns.append((role, content))
         pos = m.end()
     if text[pos:].strip():
-        raise DataError(path, line, "text", f"unexpected text after the last turn: {text[pos:].strip()[:30]!r} (missing </s>?)")
+        raise DataError(
+            path, line, "text", f"unexpected text after the last turn: {text[pos:].strip()[:30]!r} (missing </s>?)"
+        )
     if not turns:
         raise DataError(path, line, "text", "no `<s>Human: …</s><s>Assistant: …</s>` turns found")
     if turns[-1][0] != "assistant":
@@ -279,7 +292,9 @@ def _read_alpaca(path: Path) -> list[Conversation]:
     out: list[Conversation] = []
     for where, rec in records:
         if not isinstance(rec, dict):
-            raise DataError(path, where, None, f"expected an object with instruction/input/output, got {type(rec).__name__}")
+            raise DataError(
+                path, where, None, f"expected an object with instruction/input/output, got {type(rec).__name__}"
+            )
         for key in ("instruction", "output"):
             if key not in rec:
                 raise DataError(path, where, key, "missing")

@@ -160,7 +160,10 @@ def train_torch(
                 for mb, nl in zip(micro, n_lab, strict=True):
                     if nl == 0:
                         continue
-                    batch = {k: v.to(device) for k, v in collate([input_ids[i] for i in mb], [labels[i] for i in mb], pad_id).items()}
+                    batch = {
+                        k: v.to(device)
+                        for k, v in collate([input_ids[i] for i in mb], [labels[i] for i in mb], pad_id).items()
+                    }
                     loss = model(**batch).loss
                     (loss * (nl / denom)).backward()
                     total += float(loss.detach()) * nl / denom
@@ -213,7 +216,14 @@ def progress_bar(enabled: bool, total: int, label: str) -> Iterator[Callable[[fl
     if not enabled:
         yield lambda loss, tps: None
         return
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
     columns = (
         TextColumn(f"[bold]{label}[/bold]"), BarColumn(), MofNCompleteColumn(),
@@ -238,7 +248,9 @@ def require_deepspeed(stage: str) -> Path:
     if stage not in DEEPSPEED_CONFIGS:
         raise UserError(f"unknown --deepspeed {stage!r} (zero2 | zero3)")
     if not torch.cuda.is_available():
-        raise TrainingError(f"--deepspeed {stage} needs a CUDA GPU; none is available (drop --deepspeed to train with plain torch)")
+        raise TrainingError(
+            f"--deepspeed {stage} needs a CUDA GPU; none is available (drop --deepspeed to train with plain torch)"
+        )
     if importlib.util.find_spec("deepspeed") is None:
         raise TrainingError(f"--deepspeed {stage} needs the deepspeed package: pip install deepspeed (GPU hosts only)")
     return DEEPSPEED_CONFIGS[stage]
@@ -275,7 +287,7 @@ def train_trainer(
     curve: list[list[float]] = []
 
     class _Curve(TrainerCallback):
-        def on_log(self, args, state, control, logs=None, **kw):  # noqa: ANN001
+        def on_log(self, args, state, control, logs=None, **kw):
             if logs and "loss" in logs:
                 curve.append([state.global_step, round(float(logs["loss"]), 5)])
 
@@ -303,7 +315,9 @@ def train_trainer(
     seconds = time.perf_counter() - start
     model = trainer.model
     model.eval()
-    tokens = int(sum(len(x) for x in input_ids) * steps * params.batch_size * params.grad_accum / max(1, len(input_ids)))
+    tokens = int(
+        sum(len(x) for x in input_ids) * steps * params.batch_size * params.grad_accum / max(1, len(input_ids))
+    )
     tail = [x[1] for x in curve[-5:]] or [float(out.training_loss)]
     engine = "trainer" + (f"+deepspeed-{Path(deepspeed_config).stem.removeprefix('ds_')}" if deepspeed_config else "")
     return TrainResult(

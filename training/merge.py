@@ -8,7 +8,9 @@ from typing import Any
 from core.errors import UserError
 
 
-def load_with_adapter(base_path: Path | str, adapter_path: Path | str, *, dtype: Any = None, merge: bool = True) -> tuple[Any, Any]:
+def load_with_adapter(
+    base_path: Path | str, adapter_path: Path | str, *, dtype: Any = None, merge: bool = True
+) -> tuple[Any, Any]:
     """Base model + peft adapter (merged into plain weights when `merge`), and the right tokenizer.
 
     The tokenizer comes from the adapter dir when it has one (its vocabulary may have grown), and
@@ -21,14 +23,18 @@ def load_with_adapter(base_path: Path | str, adapter_path: Path | str, *, dtype:
     adapter_path = Path(adapter_path)
     if not (adapter_path / "adapter_config.json").is_file():
         raise UserError(f"{adapter_path} is not a LoRA adapter dir (no adapter_config.json)")
-    tok_dir = adapter_path if any((adapter_path / f).is_file() for f in ("tokenizer.json", "tokenizer.model", "tokenizer_config.json")) else Path(base_path)
+    tok_dir = (
+        adapter_path
+        if any((adapter_path / f).is_file() for f in ("tokenizer.json", "tokenizer.model", "tokenizer_config.json"))
+        else Path(base_path)
+    )
     tok = AutoTokenizer.from_pretrained(tok_dir)
     model = AutoModelForCausalLM.from_pretrained(base_path, dtype=dtype or torch.float32)
     if len(tok) != model.get_input_embeddings().num_embeddings:
         model.resize_token_embeddings(len(tok), mean_resizing=False)
     try:
         peft_model = PeftModel.from_pretrained(model, str(adapter_path))
-    except Exception as exc:  # noqa: BLE001 - shape mismatch, wrong base, corrupt file
+    except Exception as exc:
         raise UserError(f"cannot apply adapter {adapter_path} to {base_path}: {str(exc).splitlines()[0]}") from None
     return (peft_model.merge_and_unload() if merge else peft_model), tok
 
@@ -74,7 +80,11 @@ def merge(
     if base is None:
         base = registered_base or meta.get("base_path")
         if base is None:
-            cfg = json.loads((adapter_dir / "adapter_config.json").read_text()) if (adapter_dir / "adapter_config.json").is_file() else {}
+            cfg = (
+                json.loads((adapter_dir / "adapter_config.json").read_text())
+                if (adapter_dir / "adapter_config.json").is_file()
+                else {}
+            )
             base = cfg.get("base_model_name_or_path")
         if not base:
             raise UserError(f"cannot tell the base of {adapter_dir}; pass --base DIR")
@@ -94,7 +104,11 @@ def merge(
         }  # fmt: skip
         ensure_registered(database, b)
         # the lineage parent is the adapter model (itself a child of the base)
-        parent = Base(name=adapter_name, path=b.path, fingerprint=b.fingerprint, meta=None) if database is not None and _registered(database, adapter_name) else b
+        parent = (
+            Base(name=adapter_name, path=b.path, fingerprint=b.fingerprint, meta=None)
+            if database is not None and _registered(database, adapter_name)
+            else b
+        )
         n = sum(p.numel() for p in model.parameters())
         final = finish(database=database, name=name, out=target, lineage={**lineage, "merged_into": b.name}, base=parent,
                        adapter=False, params={"n_params": n, "method": "merge"})  # fmt: skip

@@ -16,10 +16,11 @@ import os
 import shutil
 import tempfile
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from transformers import LlamaTokenizerFast
@@ -127,7 +128,7 @@ def _paragraphs(text: str) -> list[str]:
 # Tokenizer
 
 
-def train_tokenizer(text: str, vocab_size: int = VOCAB_SIZE) -> "LlamaTokenizerFast":
+def train_tokenizer(text: str, vocab_size: int = VOCAB_SIZE) -> LlamaTokenizerFast:
     """Train a SentencePiece-like byte-fallback BPE tokenizer and wrap it for transformers.
 
     Args:
@@ -205,7 +206,7 @@ def _insert_byte_pieces(tokenizer_json: str) -> str:
 # Training
 
 
-def _encode_corpus(tok: "LlamaTokenizerFast", text: str) -> list[int]:
+def _encode_corpus(tok: LlamaTokenizerFast, text: str) -> list[int]:
     """Each paragraph as `<s> ... </s>`, concatenated (the usual packed pre-training stream)."""
     ids: list[int] = []
     for para in _paragraphs(text):
@@ -230,7 +231,9 @@ def _torch_settings(threads: int) -> Iterator[None]:
         torch.use_deterministic_algorithms(old_det)
 
 
-def _train(model: Any, ids: list[int], heldout_ids: list[int], *, steps: int, seed: int, progress: bool) -> dict[str, Any]:
+def _train(
+    model: Any, ids: list[int], heldout_ids: list[int], *, steps: int, seed: int, progress: bool
+) -> dict[str, Any]:
     """Causal-LM training on random blocks of the packed stream; returns loss statistics."""
     import math
 
@@ -507,4 +510,6 @@ def describe_tiny(path: Path) -> TinyInfo:
     path = Path(path)
     meta = json.loads((path / META_FILE).read_text(encoding="utf-8"))
     size = sum(f.stat().st_size for f in path.iterdir() if f.is_file())
-    return TinyInfo(path=path, params=int(meta["params"]), size_bytes=size, final_loss=float(meta["final_loss"]), meta=meta)
+    return TinyInfo(
+        path=path, params=int(meta["params"]), size_bytes=size, final_loss=float(meta["final_loss"]), meta=meta
+    )

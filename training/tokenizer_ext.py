@@ -38,7 +38,11 @@ def _han_words(tok: Any, texts: list[str]) -> Counter[tuple[str, ...]]:
     words: Counter[str] = Counter()
     for t in texts:
         normalized = backend.normalizer.normalize_str(t) if backend.normalizer is not None else t
-        pre = backend.pre_tokenizer.pre_tokenize_str(normalized) if backend.pre_tokenizer is not None else [(normalized, None)]
+        pre = (
+            backend.pre_tokenizer.pre_tokenize_str(normalized)
+            if backend.pre_tokenizer is not None
+            else [(normalized, None)]
+        )
         for w, _ in pre:
             if _HAN.search(w):
                 words[w] += 1
@@ -48,7 +52,9 @@ def _han_words(tok: Any, texts: list[str]) -> Counter[tuple[str, ...]]:
     return out
 
 
-def plan_extension(tok: Any, texts: list[str], add: int, min_frequency: int = 2) -> tuple[list[str], list[tuple[str, str]]]:
+def plan_extension(
+    tok: Any, texts: list[str], add: int, min_frequency: int = 2
+) -> tuple[list[str], list[tuple[str, str]]]:
     """(new pieces in order, new merges) — continued BPE over the base segmentation."""
     vocab = tok.backend_tokenizer.get_vocab()
     words = _han_words(tok, texts)

@@ -86,7 +86,9 @@ def write_csv(path: Path, rows: list[Row], *, explanation: bool) -> None:
             w.writerow([r.id, r.question, *r.options, r.answer, *([r.explanation] if explanation else [])])
 
 
-def build_dataset(root: Path, *, n_subjects: int, n_val: int, n_dev: int = 5, seed: int = 0) -> dict[str, dict[str, list[Row]]]:
+def build_dataset(
+    root: Path, *, n_subjects: int, n_val: int, n_dev: int = 5, seed: int = 0
+) -> dict[str, dict[str, list[Row]]]:
     """Write `root/{dev,val}/{subject}_{split}.csv` (official layout) and return the rows by subject/split."""
     if n_subjects > len(SUBJECTS):
         raise ValueError(f"at most {len(SUBJECTS)} subjects")
@@ -126,7 +128,13 @@ def read_dataset(root: Path, *, n_subjects: int | None, n_val: int | None) -> di
         for split, path in (("dev", dev_path), ("val", val_path)):
             with path.open(encoding="utf-8-sig", newline="") as f:
                 rows = [
-                    Row(r["id"], r["question"], tuple(r[x] for x in LETTERS), r["answer"].strip(), r.get("explanation") or "")  # type: ignore[arg-type]
+                    Row(
+                        r["id"],
+                        r["question"],
+                        tuple(r[x] for x in LETTERS),
+                        r["answer"].strip(),
+                        r.get("explanation") or "",
+                    )  # type: ignore[arg-type]
                     for r in csv.DictReader(f)
                 ]
             splits[split] = rows

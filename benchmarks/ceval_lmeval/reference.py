@@ -96,6 +96,8 @@ def cached_score(tok, model, data: dict, shots: int, model_dir, cache_dir) -> tu
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"seconds": secs, "items": [[s, i, v] for (s, i), v in out.items()]}, ensure_ascii=False))
+        tmp.write_text(
+            json.dumps({"seconds": secs, "items": [[s, i, v] for (s, i), v in out.items()]}, ensure_ascii=False)
+        )
         tmp.replace(path)
     return out, secs, False

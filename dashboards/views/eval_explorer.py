@@ -14,7 +14,9 @@ st.title(t("评测", "Evals"))
 db = data.database()
 suites = data.finished_suites(db)
 if not suites:
-    st.info(t("还没有完成的评测。试试 `evals run --suite ceval`。", "No finished runs yet — try `evals run --suite ceval`."))
+    st.info(
+        t("还没有完成的评测。试试 `evals run --suite ceval`。", "No finished runs yet — try `evals run --suite ceval`.")
+    )
     st.stop()
 
 suite_tab, quant_tab = st.tabs([t("套件", "Suite"), t("量化", "Quantization")])

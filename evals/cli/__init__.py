@@ -4,24 +4,24 @@ from __future__ import annotations
 
 import sys
 
-from evals.cli.app import app
+from evals.cli import arena as _arena  # noqa: F401
+from evals.cli import arena_store as _arena_store  # noqa: F401
+from evals.cli import compare as _compare  # noqa: F401
+from evals.cli import contamination as _contamination  # noqa: F401
+from evals.cli import misc as _misc  # noqa: F401
+from evals.cli import rescore as _rescore  # noqa: F401
+from evals.cli import results as _results  # noqa: F401
 
 # Each module adds its commands to `app` on import; none of them imports torch at module level.
-from evals.cli import run as _run  # noqa: F401,E402
-from evals.cli import results as _results  # noqa: F401,E402
-from evals.cli import train as _train  # noqa: F401,E402
-from evals.cli import contamination as _contamination  # noqa: F401,E402
-from evals.cli import arena as _arena  # noqa: F401,E402
-from evals.cli import arena_store as _arena_store  # noqa: F401,E402
-from evals.cli import misc as _misc  # noqa: F401,E402
-from evals.cli import score as _score  # noqa: F401,E402
-from evals.cli import compare as _compare  # noqa: F401,E402
-from evals.cli import rescore as _rescore  # noqa: F401,E402
+from evals.cli import run as _run  # noqa: F401
+from evals.cli import score as _score  # noqa: F401
+from evals.cli import train as _train  # noqa: F401
+from evals.cli.app import app
 
 
 def _user_error_types() -> tuple[type[BaseException], ...]:
-    from db.errors import DatabaseUnavailable
     from core.errors import UserError
+    from db.errors import DatabaseUnavailable
     from runners.errors import ModelLoadError, RemoteError
 
     return (UserError, DatabaseUnavailable, ModelLoadError, RemoteError)
@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         print("interrupted; finished items are stored, re-run the same command to resume", file=sys.stderr)
         sys.exit(130)
-    except Exception as exc:  # noqa: BLE001 - the single place where errors become exit codes
+    except Exception as exc:
         import click
 
         if isinstance(exc, click.exceptions.Exit):

@@ -213,8 +213,8 @@ def export(
     import json
 
     from arena.battles import battle_records
-    from evals.cli.options import write_json_atomic
     from core.errors import UserError
+    from evals.cli.options import write_json_atomic
 
     if kind not in ("human", "judge"):
         raise UserError(f"--kind must be human or judge, got {kind!r}")

@@ -20,8 +20,9 @@ from typing import Any
 from training.candidates import RES, build, heldout_nll
 
 
-def evaluate(cands: list[dict[str, Any]], database: Any, *, quick: bool = False,
-             log: Callable[..., None] = print) -> dict[str, dict[str, float]]:
+def evaluate(
+    cands: list[dict[str, Any]], database: Any, *, quick: bool = False, log: Callable[..., None] = print
+) -> dict[str, dict[str, float]]:
     """Held-out PPL (direct), then stored C-Eval and PPL runs for every candidate."""
     from db.model_lookup import resolve_model
     from evals.engine import execute
@@ -62,8 +63,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--db", default=None, help="SQLAlchemy URL (default: EVALS_DB_URL or the user SQLite file)")
     ap.add_argument("--quick", action="store_true", help="a few steps each (smoke test)")
     ap.add_argument("--no-arena", action="store_true", help="skip arena answer generation")
-    ap.add_argument("--arena-prompts", type=int, default=16,
-                    help="answer the first N bank prompts (0 = all; default 16 keeps the loop to minutes on CPU)")
+    ap.add_argument(
+        "--arena-prompts",
+        type=int,
+        default=16,
+        help="answer the first N bank prompts (0 = all; default 16 keeps the loop to minutes on CPU)",
+    )
     a = ap.parse_args(argv)
     from evals.cli.options import open_database
 

@@ -13,12 +13,16 @@ from evals.cli.options import JsonOpt
 
 @app.command("contamination")
 def contamination(
-    corpus: Annotated[Path, typer.Option("--corpus", help="Training corpus: .txt/.jsonl file or dir (SFT .csv/.json also accepted).")],
+    corpus: Annotated[
+        Path, typer.Option("--corpus", help="Training corpus: .txt/.jsonl file or dir (SFT .csv/.json also accepted).")
+    ],
     suite: Annotated[str, typer.Option("--suite", "-s", help="ceval | cmmlu.")] = "ceval",
     data: Annotated[Optional[Path], typer.Option("--data", help="Suite data dir (default: embedded sample).")] = None,
     split: Annotated[Optional[str], typer.Option("--split", help="Split (default: the suite's).")] = None,
     n: Annotated[int, typer.Option("--n", min=3, help="Character n-gram length.")] = 13,
-    threshold: Annotated[float, typer.Option("--threshold", min=0.0, max=1.0, help="Overlap fraction that counts as contaminated.")] = 0.5,
+    threshold: Annotated[
+        float, typer.Option("--threshold", min=0.0, max=1.0, help="Overlap fraction that counts as contaminated.")
+    ] = 0.5,
     show: Annotated[int, typer.Option("--show", min=0, help="List at most this many overlapping items.")] = 20,
     json_out: JsonOpt = None,
 ) -> None:
@@ -40,7 +44,9 @@ def contamination(
     if touched and show:
         table = Table("item", "overlap", "n-grams", "contaminated", "question")
         for r in touched[:show]:
-            table.add_row(r.key, f"{r.overlap:.0%}", f"{r.matched}/{r.total}", "yes" if r.contaminated else "", r.snippet)
+            table.add_row(
+                r.key, f"{r.overlap:.0%}", f"{r.matched}/{r.total}", "yes" if r.contaminated else "", r.snippet
+            )
         console.print(table)
     if json_out:
         write_json_atomic(json_out, {

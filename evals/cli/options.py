@@ -27,7 +27,9 @@ def open_database(url: str | None):
     return open_db(url)
 
 
-def resolve_model_arg(spec: str | None, *, name: str | None = None, database: Any = None, backend: str = "hf") -> ModelSpec:
+def resolve_model_arg(
+    spec: str | None, *, name: str | None = None, database: Any = None, backend: str = "hf"
+) -> ModelSpec:
     """`--model`: None -> the embedded tiny model (built on first use); else a path or a registered name."""
     from core.model_spec import TINY_NAME, ModelSpec, weights_fingerprint
     from db.model_lookup import resolve_model
@@ -55,8 +57,8 @@ def write_json_atomic(path: Path, doc: object) -> None:
 
 def find_run(s, run_ref: str):
     """The stored run with this id or unique id prefix; a user error (one line) when there is none."""
-    from db import repo
     from core.errors import UserError
+    from db import repo
 
     try:
         run = repo.get_run(s, run_ref)

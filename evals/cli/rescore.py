@@ -21,10 +21,10 @@ def rescore(
 
     from rich.console import Console
 
+    from core.errors import UserError
     from db import repo
     from evals.cli.run import outcome_document
     from evals.engine import RunOutcome, flatten_metrics
-    from core.errors import UserError
     from evals.registry import get_suite
     from evals.report import render_outcome
 
@@ -34,11 +34,22 @@ def rescore(
         run = find_run(s, run_id)
         suite = get_suite(run.suite)
         if not getattr(suite, "rescorable", False):
-            raise UserError(f"run {run.id[:10]} is a {run.suite} run; rescoring from stored predictions "
-                            "is available for: longbench")
+            raise UserError(
+                f"run {run.id[:10]} is a {run.suite} run; rescoring from stored predictions is available for: longbench"
+            )
         stored = repo.item_results(s, run.id)
-        rows = [{"item_id": r.item_id, "subject": r.subject, "pred": r.pred, "gold": r.gold,
-                 "correct": r.correct, "score": r.score, "extra": r.extra or {}} for r in stored]
+        rows = [
+            {
+                "item_id": r.item_id,
+                "subject": r.subject,
+                "pred": r.pred,
+                "gold": r.gold,
+                "correct": r.correct,
+                "score": r.score,
+                "extra": r.extra or {},
+            }
+            for r in stored
+        ]
         if not rows:
             raise UserError(f"run {run.id[:10]} has no stored items to rescore")
         rows = suite.rescore_rows(rows)
@@ -53,10 +64,20 @@ def rescore(
         status, full_id, model_name = run.status, run.id, run.model.name
 
     outcome = RunOutcome(
-        run_id=full_id, suite=run.suite, model=model_name, backend=str(cfg.get("backend", "")),
-        split=str(cfg.get("split", "")), shots=int(cfg.get("shots", 0) or 0), metrics=metrics,
-        items=[suite.item_json(r) for r in rows], n_items=len(rows), computed=0,
-        elapsed_s=time.perf_counter() - t0, compute_s=0.0, db_url=database.url, config=cfg,
+        run_id=full_id,
+        suite=run.suite,
+        model=model_name,
+        backend=str(cfg.get("backend", "")),
+        split=str(cfg.get("split", "")),
+        shots=int(cfg.get("shots", 0) or 0),
+        metrics=metrics,
+        items=[suite.item_json(r) for r in rows],
+        n_items=len(rows),
+        computed=0,
+        elapsed_s=time.perf_counter() - t0,
+        compute_s=0.0,
+        db_url=database.url,
+        config=cfg,
     )
     console = Console()
     render_outcome(outcome, console)

@@ -39,8 +39,15 @@ def results(
             headline = _headline(metrics)
             cfg = r.config or {}
             table.add_row(
-                r.id[:10], r.suite, r.model.name, str(cfg.get("split", "")), str(cfg.get("shots", "")), r.status,
-                str(r.n_items), headline, r.finished_at.strftime("%Y-%m-%d %H:%M") if r.finished_at else "",
+                r.id[:10],
+                r.suite,
+                r.model.name,
+                str(cfg.get("split", "")),
+                str(cfg.get("shots", "")),
+                r.status,
+                str(r.n_items),
+                headline,
+                r.finished_at.strftime("%Y-%m-%d %H:%M") if r.finished_at else "",
             )
     Console().print(table)
 
@@ -79,8 +86,8 @@ def models_add(
     db: DbOpt = None,
 ) -> None:
     """Register a model under a name so `evals run --model NAME` finds it."""
-    from db import repo
     from core.model_spec import check_model_dir
+    from db import repo
 
     if backend == "hf":
         check_model_dir(Path(path))
@@ -96,8 +103,8 @@ def models_show(name: str, db: DbOpt = None) -> None:
     """One model: path, parameters, lineage and its runs."""
     import json
 
-    from db import repo
     from core.errors import UserError
+    from db import repo
 
     database = open_database(db)
     with database.session() as s:
@@ -105,9 +112,15 @@ def models_show(name: str, db: DbOpt = None) -> None:
         if m is None:
             raise UserError(f"no model named {name!r} (see `evals models list`)")
         doc = {
-            "name": m.name, "path": m.path, "backend": m.backend, "base_model": m.base_model,
-            "adapter_path": m.adapter_path, "quantization": m.quantization, "params": m.params,
-            "lineage": m.lineage, "runs": [r.id for r in repo.list_runs(s, model=m.name)],
+            "name": m.name,
+            "path": m.path,
+            "backend": m.backend,
+            "base_model": m.base_model,
+            "adapter_path": m.adapter_path,
+            "quantization": m.quantization,
+            "params": m.params,
+            "lineage": m.lineage,
+            "runs": [r.id for r in repo.list_runs(s, model=m.name)],
         }
     typer.echo(json.dumps(doc, ensure_ascii=False, indent=1, default=str))
 
@@ -119,8 +132,8 @@ def export_ceval_submission(
     db: DbOpt = None,
 ) -> None:
     """Write the official C-Eval submission JSON: {subject: {id: letter}}."""
-    from db import repo
     from core.errors import UserError
+    from db import repo
 
     database = open_database(db)
     with database.session() as s:

@@ -14,41 +14,155 @@ from evals.cli.options import DbOpt, JsonOpt, open_database, split_csv, write_js
 @app.command()
 def run(
     suite: Annotated[str, typer.Option("--suite", "-s", help="Suite: ceval (see `evals suites`).")] = "ceval",
-    model: Annotated[Optional[str], typer.Option("--model", "-m", help="Model dir or registered name (default: the embedded tiny model).")] = None,
-    model_name: Annotated[Optional[str], typer.Option("--model-name", help="Name to register the model under (default: dir name).")] = None,
+    model: Annotated[
+        Optional[str],
+        typer.Option("--model", "-m", help="Model dir or registered name (default: the embedded tiny model)."),
+    ] = None,
+    model_name: Annotated[
+        Optional[str], typer.Option("--model-name", help="Name to register the model under (default: dir name).")
+    ] = None,
     backend: Annotated[str, typer.Option(help="Runner backend.")] = "hf",
-    data: Annotated[Optional[Path], typer.Option("--data", help="Data dir in the suite's official layout (default: embedded sample).")] = None,
+    data: Annotated[
+        Optional[Path],
+        typer.Option("--data", help="Data dir in the suite's official layout (default: embedded sample)."),
+    ] = None,
     split: Annotated[Optional[str], typer.Option(help="Split (C-Eval: val | test | dev).")] = None,
     shots: Annotated[int, typer.Option(help="Few-shot exemplars from dev (0 or 5 as published).")] = 0,
-    subjects: Annotated[Optional[str], typer.Option(help="Comma-separated subject handles (default: all in the data).")] = None,
+    subjects: Annotated[
+        Optional[str], typer.Option(help="Comma-separated subject handles (default: all in the data).")
+    ] = None,
     limit: Annotated[Optional[int], typer.Option(help="At most N items per subject.")] = None,
-    chat: Annotated[bool, typer.Option("--chat/--no-chat", help="Wrap prompts in the chat template (chat models).")] = False,
-    template: Annotated[str, typer.Option(help="Chat wrapper: llama2 (CLA2 [INST] <<SYS>>) | auto (the tokenizer's own).")] = "llama2",
+    chat: Annotated[
+        bool, typer.Option("--chat/--no-chat", help="Wrap prompts in the chat template (chat models).")
+    ] = False,
+    template: Annotated[
+        str, typer.Option(help="Chat wrapper: llama2 (CLA2 [INST] <<SYS>>) | auto (the tokenizer's own).")
+    ] = "llama2",
     scoring: Annotated[str, typer.Option(help="cla2 (two-token constrained logits, default) | logprob.")] = "cla2",
-    protocol: Annotated[str, typer.Option(help="CMMLU: cla2 (default) | official (CMMLU's own prompt, bare-letter logits, macro averages).")] = "cla2",
+    protocol: Annotated[
+        str,
+        typer.Option(help="CMMLU: cla2 (default) | official (CMMLU's own prompt, bare-letter logits, macro averages)."),
+    ] = "cla2",
     batch_size: Annotated[int, typer.Option("--batch-size", "-b", min=1, help="Prompts per forward pass.")] = 8,
-    dtype: Annotated[str, typer.Option(help="auto (fp32 on CPU, bf16/fp16 on CUDA) | float32 | bfloat16 | float16.")] = "auto",
+    dtype: Annotated[
+        str, typer.Option(help="auto (fp32 on CPU, bf16/fp16 on CUDA) | float32 | bfloat16 | float16.")
+    ] = "auto",
     quant: Annotated[str, typer.Option(help="Weight quantization: none | int8 | int4.")] = "none",
-    tasks: Annotated[Optional[str], typer.Option("--tasks", help="LongBench: comma-separated datasets (default: the Chinese + code set).")] = None,
-    sampling: Annotated[str, typer.Option(help="LongBench decoding: greedy (official, default) | cla2 (CLA2 sampling settings).")] = "greedy",
-    max_length: Annotated[Optional[int], typer.Option("--max-length", help="LongBench: model context in tokens; prompts are middle-truncated to it minus the task's max_gen (default: the model's max length).")] = None,
-    max_new_tokens: Annotated[Optional[int], typer.Option("--max-new-tokens", help="LongBench debugging override of every task's max_gen (enters the run identity; not comparable to published numbers).")] = None,
-    mode: Annotated[str, typer.Option("--mode", help="PPL: chunks (llama.cpp-compatible, default) | sliding.")] = "chunks",
-    context: Annotated[Optional[int], typer.Option("--context", help="PPL: n_ctx tokens per window (default 4096, clipped to the model's maximum; shrunk to fit a short text unless given).")] = None,
-    stride: Annotated[Optional[int], typer.Option("--stride", help="PPL sliding mode: tokens between window starts (default n_ctx/2; at most n_ctx-1).")] = None,
-    precisions: Annotated[Optional[str], typer.Option("--precisions", help="quant: comma-separated fp32|fp16|bf16|int8|int4 (default fp32,int8,int4 on CPU; fp16,int8,int4 on CUDA).")] = None,
-    sub_suites: Annotated[Optional[str], typer.Option("--suites", help="quant: suites in the table, from ppl,ceval,cmmlu (default ppl,ceval; MC suites run 0- and 5-shot).")] = None,
-    ceval_data: Annotated[Optional[Path], typer.Option("--ceval-data", help="quant: C-Eval data dir for its columns (default: embedded sample; --data is the PPL corpus).")] = None,
-    base_url: Annotated[Optional[str], typer.Option("--base-url", envvar="EVALS_BASE_URL", help="openai backend: API root of an OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1.")] = None,
-    served_model_name: Annotated[Optional[str], typer.Option("--served-model-name", help="openai backend: the model name the server knows (default: --model).")] = None,
-    api_key_env: Annotated[Optional[str], typer.Option("--api-key-env", help="openai backend: env var holding the API key (default: EVALS_API_KEY, then OPENAI_API_KEY).")] = None,
-    concurrency: Annotated[int, typer.Option("--concurrency", min=1, help="openai backend: requests in flight at once.")] = 8,
-    log_exchanges: Annotated[bool, typer.Option("--log-exchanges/--no-log-exchanges", help="openai backend: store every request/response in the database (table api_exchanges; never the API key).")] = True,
-    tensor_parallel: Annotated[int, typer.Option("--tensor-parallel-size", min=1, help="vllm backend: GPUs per model replica (tensor parallel).")] = 1,
-    pipeline_parallel: Annotated[int, typer.Option("--pipeline-parallel-size", min=1, help="vllm backend: pipeline stages (multi-node through Ray).")] = 1,
-    gpu_memory_utilization: Annotated[Optional[float], typer.Option("--gpu-memory-utilization", min=0.01, max=1.0, help="vllm backend: share of GPU memory for weights + KV cache (default 0.9; on vLLM's CPU build a share of node memory, default a 1 GiB KV cache).")] = None,
-    data_parallel: Annotated[int, typer.Option("--data-parallel", min=1, help="Shard items over N worker processes (one replica per GPU; CPU threads split otherwise).")] = 1,
-    lmeval_include: Annotated[Optional[Path], typer.Option("--lmeval-include", help="lmeval:<task> suites: extra dir of lm-eval task YAMLs.")] = None,
+    tasks: Annotated[
+        Optional[str],
+        typer.Option("--tasks", help="LongBench: comma-separated datasets (default: the Chinese + code set)."),
+    ] = None,
+    sampling: Annotated[
+        str, typer.Option(help="LongBench decoding: greedy (official, default) | cla2 (CLA2 sampling settings).")
+    ] = "greedy",
+    max_length: Annotated[
+        Optional[int],
+        typer.Option(
+            "--max-length",
+            help="LongBench: model context in tokens; prompts are middle-truncated to it minus the task's max_gen (default: the model's max length).",
+        ),
+    ] = None,
+    max_new_tokens: Annotated[
+        Optional[int],
+        typer.Option(
+            "--max-new-tokens",
+            help="LongBench debugging override of every task's max_gen (enters the run identity; not comparable to published numbers).",
+        ),
+    ] = None,
+    mode: Annotated[
+        str, typer.Option("--mode", help="PPL: chunks (llama.cpp-compatible, default) | sliding.")
+    ] = "chunks",
+    context: Annotated[
+        Optional[int],
+        typer.Option(
+            "--context",
+            help="PPL: n_ctx tokens per window (default 4096, clipped to the model's maximum; shrunk to fit a short text unless given).",
+        ),
+    ] = None,
+    stride: Annotated[
+        Optional[int],
+        typer.Option(
+            "--stride", help="PPL sliding mode: tokens between window starts (default n_ctx/2; at most n_ctx-1)."
+        ),
+    ] = None,
+    precisions: Annotated[
+        Optional[str],
+        typer.Option(
+            "--precisions",
+            help="quant: comma-separated fp32|fp16|bf16|int8|int4 (default fp32,int8,int4 on CPU; fp16,int8,int4 on CUDA).",
+        ),
+    ] = None,
+    sub_suites: Annotated[
+        Optional[str],
+        typer.Option(
+            "--suites",
+            help="quant: suites in the table, from ppl,ceval,cmmlu (default ppl,ceval; MC suites run 0- and 5-shot).",
+        ),
+    ] = None,
+    ceval_data: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--ceval-data",
+            help="quant: C-Eval data dir for its columns (default: embedded sample; --data is the PPL corpus).",
+        ),
+    ] = None,
+    base_url: Annotated[
+        Optional[str],
+        typer.Option(
+            "--base-url",
+            envvar="EVALS_BASE_URL",
+            help="openai backend: API root of an OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1.",
+        ),
+    ] = None,
+    served_model_name: Annotated[
+        Optional[str],
+        typer.Option("--served-model-name", help="openai backend: the model name the server knows (default: --model)."),
+    ] = None,
+    api_key_env: Annotated[
+        Optional[str],
+        typer.Option(
+            "--api-key-env",
+            help="openai backend: env var holding the API key (default: EVALS_API_KEY, then OPENAI_API_KEY).",
+        ),
+    ] = None,
+    concurrency: Annotated[
+        int, typer.Option("--concurrency", min=1, help="openai backend: requests in flight at once.")
+    ] = 8,
+    log_exchanges: Annotated[
+        bool,
+        typer.Option(
+            "--log-exchanges/--no-log-exchanges",
+            help="openai backend: store every request/response in the database (table api_exchanges; never the API key).",
+        ),
+    ] = True,
+    tensor_parallel: Annotated[
+        int,
+        typer.Option("--tensor-parallel-size", min=1, help="vllm backend: GPUs per model replica (tensor parallel)."),
+    ] = 1,
+    pipeline_parallel: Annotated[
+        int,
+        typer.Option("--pipeline-parallel-size", min=1, help="vllm backend: pipeline stages (multi-node through Ray)."),
+    ] = 1,
+    gpu_memory_utilization: Annotated[
+        Optional[float],
+        typer.Option(
+            "--gpu-memory-utilization",
+            min=0.01,
+            max=1.0,
+            help="vllm backend: share of GPU memory for weights + KV cache (default 0.9; on vLLM's CPU build a share of node memory, default a 1 GiB KV cache).",
+        ),
+    ] = None,
+    data_parallel: Annotated[
+        int,
+        typer.Option(
+            "--data-parallel",
+            min=1,
+            help="Shard items over N worker processes (one replica per GPU; CPU threads split otherwise).",
+        ),
+    ] = 1,
+    lmeval_include: Annotated[
+        Optional[Path], typer.Option("--lmeval-include", help="lmeval:<task> suites: extra dir of lm-eval task YAMLs.")
+    ] = None,
     db: DbOpt = None,
     json_out: JsonOpt = None,
     progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show progress bars.")] = True,
@@ -56,9 +170,9 @@ def run(
     """Run a suite; re-running the same command resumes and finishes only missing items."""
     from rich.console import Console
 
-    from evals.engine import execute
     from core.errors import UserError
     from evals.cli.options import resolve_model_arg
+    from evals.engine import execute
     from evals.registry import get_suite
     from evals.report import render_outcome
     from evals.suite_api import SuiteOptions
@@ -75,19 +189,28 @@ def run(
         raise UserError("--backend openai returns log-probabilities, not raw logits: add --scoring logprob "
                         "(cla2 scoring runs on the hf and vllm backends)")  # fmt: skip
     opts = SuiteOptions(
-        data=data, split=split, shots=shots, subjects=split_csv(subjects), limit=limit, chat=chat,
-        template=template, scoring=scoring, protocol=protocol,
+        data=data,
+        split=split,
+        shots=shots,
+        subjects=split_csv(subjects),
+        limit=limit,
+        chat=chat,
+        template=template,
+        scoring=scoring,
+        protocol=protocol,
     )
     if suite == "longbench":
-        opts.extra.update(tasks=split_csv(tasks), sampling=sampling, max_length=max_length,
-                          max_new_tokens=max_new_tokens)
+        opts.extra.update(
+            tasks=split_csv(tasks), sampling=sampling, max_length=max_length, max_new_tokens=max_new_tokens
+        )
     if suite in ("ppl", "quant"):
         opts.extra.update(mode=mode, context=context, stride=stride)
     if suite == "quant":
         if quant != "none":
             raise UserError("--quant does not apply to the quant suite; choose its rows with --precisions")
-        opts.extra.update(precisions=split_csv(precisions) or None, suites=split_csv(sub_suites) or None,
-                          ceval_data=ceval_data)
+        opts.extra.update(
+            precisions=split_csv(precisions) or None, suites=split_csv(sub_suites) or None, ceval_data=ceval_data
+        )
     if data is not None and not data.exists():
         raise UserError(f"data dir {data} does not exist")
     database = open_database(db)
@@ -114,21 +237,45 @@ def run(
     suite_obj = get_suite(suite)
     if hasattr(suite_obj, "orchestrate"):  # a suite made of other suites' runs (quant)
         outcome = suite_obj.orchestrate(
-            opts, spec, database=database, backend=backend, dtype=dtype, batch_size=batch_size,
-            progress=progress, console=Console(stderr=True),
+            opts,
+            spec,
+            database=database,
+            backend=backend,
+            dtype=dtype,
+            batch_size=batch_size,
+            progress=progress,
+            console=Console(stderr=True),
         )
     elif data_parallel > 1:
         from evals.parallel import execute_parallel
 
         outcome = execute_parallel(
-            suite, opts, spec, n=data_parallel, database=database, backend=backend, dtype=dtype, quant=quant,
-            batch_size=batch_size, runner_kwargs=runner_kwargs, progress=progress, console=Console(stderr=True),
+            suite,
+            opts,
+            spec,
+            n=data_parallel,
+            database=database,
+            backend=backend,
+            dtype=dtype,
+            quant=quant,
+            batch_size=batch_size,
+            runner_kwargs=runner_kwargs,
+            progress=progress,
+            console=Console(stderr=True),
             log_exchanges=log_exchanges,
         )
     else:
         outcome = execute(
-            suite, opts, spec, database=database, backend=backend, dtype=dtype, quant=quant,
-            batch_size=batch_size, progress=progress, runner_kwargs=runner_kwargs,
+            suite,
+            opts,
+            spec,
+            database=database,
+            backend=backend,
+            dtype=dtype,
+            quant=quant,
+            batch_size=batch_size,
+            progress=progress,
+            runner_kwargs=runner_kwargs,
         )
     render_outcome(outcome, Console())
     if json_out:
@@ -139,8 +286,16 @@ def run(
 def outcome_document(outcome) -> dict:
     """The stable `--json` document of DESIGN.md."""
     return {
-        "run_id": outcome.run_id, "suite": outcome.suite, "model": outcome.model, "backend": outcome.backend,
-        "split": outcome.split, "shots": outcome.shots, "metrics": outcome.metrics, "n_items": outcome.n_items,
-        "elapsed_s": round(outcome.elapsed_s, 3), "items_per_s": round(outcome.items_per_s, 3),
-        "config": outcome.config, "items": outcome.items,
+        "run_id": outcome.run_id,
+        "suite": outcome.suite,
+        "model": outcome.model,
+        "backend": outcome.backend,
+        "split": outcome.split,
+        "shots": outcome.shots,
+        "metrics": outcome.metrics,
+        "n_items": outcome.n_items,
+        "elapsed_s": round(outcome.elapsed_s, 3),
+        "items_per_s": round(outcome.items_per_s, 3),
+        "config": outcome.config,
+        "items": outcome.items,
     }

@@ -37,8 +37,7 @@ def score(
         console.print(category_row(result.en, "LongBench English (+code)"))
     console.print(task_table(result))
     avg = "—" if result.avg is None else f"{result.avg:.2f}"
-    console.print(f"longbench  avg {avg}  tasks={len(result.by_task)}  n={len(result.items)}  "
-                  f"{result.elapsed_s:.1f} s")
+    console.print(f"longbench  avg {avg}  tasks={len(result.by_task)}  n={len(result.items)}  {result.elapsed_s:.1f} s")
     if json_out is not None:
         try:
             write_json_atomic(json_out, result.to_json(pred))

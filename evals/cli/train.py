@@ -9,7 +9,9 @@ import typer
 
 from evals.cli.app import app
 
-train_app = typer.Typer(help="Build candidate checkpoints: tiny, pretrain, sft, merge, tokenizer.", no_args_is_help=True)
+train_app = typer.Typer(
+    help="Build candidate checkpoints: tiny, pretrain, sft, merge, tokenizer.", no_args_is_help=True
+)
 app.add_typer(train_app, name="train")
 
 
@@ -63,23 +65,45 @@ def tiny(
 from evals.cli.options import DbOpt, JsonOpt  # noqa: E402
 
 OutOpt = Annotated[Optional[Path], typer.Option("--out", help="Output dir (default: <cache>/trained/<name>).")]
-NameOpt = Annotated[Optional[str], typer.Option("--name", help="Register under this name (default: <base>-<method>-<hash>).")]
-ConfigOpt = Annotated[Optional[Path], typer.Option("--config", help="Hyper-parameter file (JSON or TOML; keys as TrainParams, [lora] table).")]
-PresetOpt = Annotated[str, typer.Option("--preset", help="seeds (CLA2 defaults) | tiny (settings for the tiny model on CPU).")]
-DeepspeedOpt = Annotated[Optional[str], typer.Option("--deepspeed", help="zero2 | zero3: transformers.Trainer + DeepSpeed (needs CUDA and deepspeed).")]
+NameOpt = Annotated[
+    Optional[str], typer.Option("--name", help="Register under this name (default: <base>-<method>-<hash>).")
+]
+ConfigOpt = Annotated[
+    Optional[Path],
+    typer.Option("--config", help="Hyper-parameter file (JSON or TOML; keys as TrainParams, [lora] table)."),
+]
+PresetOpt = Annotated[
+    str, typer.Option("--preset", help="seeds (CLA2 defaults) | tiny (settings for the tiny model on CPU).")
+]
+DeepspeedOpt = Annotated[
+    Optional[str],
+    typer.Option("--deepspeed", help="zero2 | zero3: transformers.Trainer + DeepSpeed (needs CUDA and deepspeed)."),
+]
 StepsOpt = Annotated[Optional[int], typer.Option("--steps", min=1, help="Optimizer steps (overrides --epochs).")]
 EpochsOpt = Annotated[Optional[float], typer.Option("--epochs", min=0.0, help="Epochs over the data.")]
 LrOpt = Annotated[Optional[float], typer.Option("--lr", help="Peak learning rate.")]
 BatchOpt = Annotated[Optional[int], typer.Option("--batch-size", min=1, help="Sequences per micro-batch.")]
 AccumOpt = Annotated[Optional[int], typer.Option("--grad-accum", min=1, help="Micro-batches per optimizer step.")]
-MaxLenOpt = Annotated[Optional[int], typer.Option("--max-length", "--block-size", min=2, help="Tokens per sequence (longer ones are truncated and counted).")]
-WarmupOpt = Annotated[Optional[float], typer.Option("--warmup-ratio", min=0.0, max=1.0, help="Warm-up fraction of the steps.")]
+MaxLenOpt = Annotated[
+    Optional[int],
+    typer.Option(
+        "--max-length", "--block-size", min=2, help="Tokens per sequence (longer ones are truncated and counted)."
+    ),
+]
+WarmupOpt = Annotated[
+    Optional[float], typer.Option("--warmup-ratio", min=0.0, max=1.0, help="Warm-up fraction of the steps.")
+]
 WdOpt = Annotated[Optional[float], typer.Option("--weight-decay", min=0.0, help="AdamW weight decay.")]
 SeedOpt = Annotated[Optional[int], typer.Option("--seed", help="Seed for init, data order and dropout.")]
 LoraROpt = Annotated[Optional[int], typer.Option("--lora-r", min=1, help="LoRA rank (seeds: 64).")]
 LoraAlphaOpt = Annotated[Optional[int], typer.Option("--lora-alpha", min=1, help="LoRA alpha (seeds: 128).")]
-LoraDropOpt = Annotated[Optional[float], typer.Option("--lora-dropout", min=0.0, max=1.0, help="LoRA dropout (seeds: 0.05).")]
-MtsOpt = Annotated[Optional[str], typer.Option("--modules-to-save", help="auto (embed_tokens,lm_head when the vocab grew) | comma list | none.")]
+LoraDropOpt = Annotated[
+    Optional[float], typer.Option("--lora-dropout", min=0.0, max=1.0, help="LoRA dropout (seeds: 0.05).")
+]
+MtsOpt = Annotated[
+    Optional[str],
+    typer.Option("--modules-to-save", help="auto (embed_tokens,lm_head when the vocab grew) | comma list | none."),
+]
 ProgressOpt = Annotated[bool, typer.Option("--progress/--no-progress", help="Progress bar with loss and tokens/s.")]
 
 
@@ -89,14 +113,20 @@ def _params(stage: str, preset: str, config: Optional[Path], flags: dict):
 
     params = C.pretrain_defaults() if stage == "pretrain" else C.sft_defaults()
     if preset == "tiny":
-        params = C.apply_overrides(params, {**(C.TINY_PRETRAIN if stage == "pretrain" else C.TINY_SFT), "lora": C.TINY_LORA}, source="preset tiny")
+        params = C.apply_overrides(
+            params,
+            {**(C.TINY_PRETRAIN if stage == "pretrain" else C.TINY_SFT), "lora": C.TINY_LORA},
+            source="preset tiny",
+        )
     elif preset != "seeds":
         raise UserError(f"unknown --preset {preset!r} (seeds | tiny)")
     if config is not None:
         params = C.apply_overrides(params, C.load_config_file(config), source=str(config))
     mts = flags.pop("lora_modules_to_save", None)
     if mts is not None:
-        flags["lora_modules_to_save"] = "auto" if mts == "auto" else tuple(m for m in mts.split(",") if m and m != "none")
+        flags["lora_modules_to_save"] = (
+            "auto" if mts == "auto" else tuple(m for m in mts.split(",") if m and m != "none")
+        )
     if flags.get("epochs") is not None and flags.get("steps") is None:
         flags["steps"] = None
         params.steps = None  # an explicit --epochs wins over a preset's step count
@@ -116,10 +146,19 @@ def _report(name: str, out: Path, lineage: dict, json_out: Optional[Path]) -> No
 
 # CLI flag -> hyper-parameter field; the shared flags of `pretrain` and `sft` (None = keep the preset's value).
 _HPARAM_FLAGS = {
-    "steps": "steps", "epochs": "epochs", "lr": "learning_rate", "batch_size": "batch_size",
-    "grad_accum": "grad_accum", "max_length": "max_length", "warmup_ratio": "warmup_ratio",
-    "weight_decay": "weight_decay", "seed": "seed", "lora_r": "lora_r", "lora_alpha": "lora_alpha",
-    "lora_dropout": "lora_dropout", "modules_to_save": "lora_modules_to_save",
+    "steps": "steps",
+    "epochs": "epochs",
+    "lr": "learning_rate",
+    "batch_size": "batch_size",
+    "grad_accum": "grad_accum",
+    "max_length": "max_length",
+    "warmup_ratio": "warmup_ratio",
+    "weight_decay": "weight_decay",
+    "seed": "seed",
+    "lora_r": "lora_r",
+    "lora_alpha": "lora_alpha",
+    "lora_dropout": "lora_dropout",
+    "modules_to_save": "lora_modules_to_save",
 }
 
 
@@ -132,12 +171,27 @@ def pretrain_cmd(
     base: Annotated[str, typer.Option("--base", help="Base model dir (or registered name).")],
     corpus: Annotated[Path, typer.Option("--corpus", help="Corpus: .txt (paragraphs) / .jsonl (`text`) file or dir.")],
     method: Annotated[str, typer.Option("--method", help="full | lora.")] = "full",
-    preset: PresetOpt = "seeds", config: ConfigOpt = None, deepspeed: DeepspeedOpt = None,
-    steps: StepsOpt = None, epochs: EpochsOpt = None, lr: LrOpt = None, batch_size: BatchOpt = None,
-    grad_accum: AccumOpt = None, max_length: MaxLenOpt = None, warmup_ratio: WarmupOpt = None,
-    weight_decay: WdOpt = None, seed: SeedOpt = None, lora_r: LoraROpt = None, lora_alpha: LoraAlphaOpt = None,
-    lora_dropout: LoraDropOpt = None, modules_to_save: MtsOpt = None,
-    out: OutOpt = None, name: NameOpt = None, db: DbOpt = None, json_out: JsonOpt = None, progress: ProgressOpt = True,
+    preset: PresetOpt = "seeds",
+    config: ConfigOpt = None,
+    deepspeed: DeepspeedOpt = None,
+    steps: StepsOpt = None,
+    epochs: EpochsOpt = None,
+    lr: LrOpt = None,
+    batch_size: BatchOpt = None,
+    grad_accum: AccumOpt = None,
+    max_length: MaxLenOpt = None,
+    warmup_ratio: WarmupOpt = None,
+    weight_decay: WdOpt = None,
+    seed: SeedOpt = None,
+    lora_r: LoraROpt = None,
+    lora_alpha: LoraAlphaOpt = None,
+    lora_dropout: LoraDropOpt = None,
+    modules_to_save: MtsOpt = None,
+    out: OutOpt = None,
+    name: NameOpt = None,
+    db: DbOpt = None,
+    json_out: JsonOpt = None,
+    progress: ProgressOpt = True,
 ) -> None:
     """Continue pre-training a causal LM on a plain-text corpus; registers the result with its lineage."""
     from evals.cli.options import open_database
@@ -152,15 +206,34 @@ def pretrain_cmd(
 @train_app.command("sft")
 def sft_cmd(
     base: Annotated[str, typer.Option("--base", help="Base model dir (or registered name).")],
-    data: Annotated[Path, typer.Option("--data", help="Llama2-Chinese .csv (`text`) or Alpaca .json/.jsonl, or a dir.")],
+    data: Annotated[
+        Path, typer.Option("--data", help="Llama2-Chinese .csv (`text`) or Alpaca .json/.jsonl, or a dir.")
+    ],
     method: Annotated[str, typer.Option("--method", help="lora | full.")] = "lora",
-    data_format: Annotated[Optional[str], typer.Option("--format", help="llama2-csv | alpaca (default: from the suffix).")] = None,
-    preset: PresetOpt = "seeds", config: ConfigOpt = None, deepspeed: DeepspeedOpt = None,
-    steps: StepsOpt = None, epochs: EpochsOpt = None, lr: LrOpt = None, batch_size: BatchOpt = None,
-    grad_accum: AccumOpt = None, max_length: MaxLenOpt = None, warmup_ratio: WarmupOpt = None,
-    weight_decay: WdOpt = None, seed: SeedOpt = None, lora_r: LoraROpt = None, lora_alpha: LoraAlphaOpt = None,
-    lora_dropout: LoraDropOpt = None, modules_to_save: MtsOpt = None,
-    out: OutOpt = None, name: NameOpt = None, db: DbOpt = None, json_out: JsonOpt = None, progress: ProgressOpt = True,
+    data_format: Annotated[
+        Optional[str], typer.Option("--format", help="llama2-csv | alpaca (default: from the suffix).")
+    ] = None,
+    preset: PresetOpt = "seeds",
+    config: ConfigOpt = None,
+    deepspeed: DeepspeedOpt = None,
+    steps: StepsOpt = None,
+    epochs: EpochsOpt = None,
+    lr: LrOpt = None,
+    batch_size: BatchOpt = None,
+    grad_accum: AccumOpt = None,
+    max_length: MaxLenOpt = None,
+    warmup_ratio: WarmupOpt = None,
+    weight_decay: WdOpt = None,
+    seed: SeedOpt = None,
+    lora_r: LoraROpt = None,
+    lora_alpha: LoraAlphaOpt = None,
+    lora_dropout: LoraDropOpt = None,
+    modules_to_save: MtsOpt = None,
+    out: OutOpt = None,
+    name: NameOpt = None,
+    db: DbOpt = None,
+    json_out: JsonOpt = None,
+    progress: ProgressOpt = True,
 ) -> None:
     """Supervised fine-tuning (loss on answers only); LoRA saves an adapter, full saves a model."""
     from evals.cli.options import open_database
@@ -175,8 +248,13 @@ def sft_cmd(
 @train_app.command("merge")
 def merge_cmd(
     adapter: Annotated[str, typer.Option("--adapter", help="LoRA adapter dir or registered LoRA model name.")],
-    base: Annotated[Optional[str], typer.Option("--base", help="Base model dir/name (default: the adapter's base).")] = None,
-    out: OutOpt = None, name: NameOpt = None, db: DbOpt = None, json_out: JsonOpt = None,
+    base: Annotated[
+        Optional[str], typer.Option("--base", help="Base model dir/name (default: the adapter's base).")
+    ] = None,
+    out: OutOpt = None,
+    name: NameOpt = None,
+    db: DbOpt = None,
+    json_out: JsonOpt = None,
 ) -> None:
     """Merge a LoRA adapter into its base and register the full model."""
     from evals.cli.options import open_database
@@ -191,7 +269,10 @@ def tokenizer_cmd(
     base: Annotated[str, typer.Option("--base", help="Base model dir (or registered name).")],
     corpus: Annotated[Path, typer.Option("--corpus", help="Chinese corpus (.txt / .jsonl file or dir).")],
     add: Annotated[int, typer.Option("--add", min=1, help="Number of Chinese pieces to add.")],
-    out: OutOpt = None, name: NameOpt = None, db: DbOpt = None, json_out: JsonOpt = None,
+    out: OutOpt = None,
+    name: NameOpt = None,
+    db: DbOpt = None,
+    json_out: JsonOpt = None,
 ) -> None:
     """Extend the vocabulary with Chinese pieces, resize embeddings, report characters per token."""
     from evals.cli.options import open_database

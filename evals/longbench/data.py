@@ -131,16 +131,18 @@ def load_data_file(path: str | Path, task: str) -> list[LongBenchItem]:
     items = []
     for lineno, obj in _read_jsonl(path):
         line = _Line(path, lineno, obj)
-        items.append(LongBenchItem(
-            id=str(line.get("_id", (str, int))),
-            task=task,
-            input=line.get("input", str),
-            context=line.get("context", str),
-            answers=line.strings("answers"),  # type: ignore[arg-type]  # required -> never None
-            length=line.get("length", int),
-            all_classes=line.classes(spec),
-            language=line.get("language", str, required=False) or spec.language,
-        ))
+        items.append(
+            LongBenchItem(
+                id=str(line.get("_id", (str, int))),
+                task=task,
+                input=line.get("input", str),
+                context=line.get("context", str),
+                answers=line.strings("answers"),  # type: ignore[arg-type]  # required -> never None
+                length=line.get("length", int),
+                all_classes=line.classes(spec),
+                language=line.get("language", str, required=False) or spec.language,
+            )
+        )
     return items
 
 
@@ -163,15 +165,17 @@ def load_pred_file(path: str | Path, task: str) -> list[PredRecord]:
     for row, (lineno, obj) in enumerate(_read_jsonl(path)):
         line = _Line(path, lineno, obj)
         raw_id = line.get("_id", (str, int), required=False)
-        records.append(PredRecord(
-            id=str(raw_id) if raw_id is not None else f"{task}-{row}",
-            task=task,
-            pred=line.get("pred", str),
-            answers=line.strings("answers"),  # type: ignore[arg-type]
-            length=line.get("length", int),
-            all_classes=line.classes(spec),
-            where=line.where,
-        ))
+        records.append(
+            PredRecord(
+                id=str(raw_id) if raw_id is not None else f"{task}-{row}",
+                task=task,
+                pred=line.get("pred", str),
+                answers=line.strings("answers"),  # type: ignore[arg-type]
+                length=line.get("length", int),
+                all_classes=line.classes(spec),
+                where=line.where,
+            )
+        )
     return records
 
 

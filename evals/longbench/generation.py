@@ -117,8 +117,9 @@ def gen_params(max_new_tokens: int, sampling: str) -> Any:
     if sampling == "greedy":
         return GenParams(max_new_tokens=max_new_tokens, temperature=0.0, seed=42)
     if sampling == "cla2":
-        return GenParams(max_new_tokens=max_new_tokens, temperature=0.2, top_p=0.95, top_k=40,
-                         repetition_penalty=1.1, seed=42)
+        return GenParams(
+            max_new_tokens=max_new_tokens, temperature=0.2, top_p=0.95, top_k=40, repetition_penalty=1.1, seed=42
+        )
     raise UserError(f"unknown --sampling {sampling!r} ({' | '.join(SAMPLINGS)})")
 
 

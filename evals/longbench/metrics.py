@@ -26,9 +26,7 @@ Metric = Callable[..., float]
 
 # Exactly the official CJK set. Note it has "》" but not "《" and ends with an ASCII ".";
 # a faithful copy matters more than a tidy one.
-_CJK_PUNCTUATION = (
-    "！？｡。＂＃＄％＆＇（）＊＋，－／：；＜＝＞＠［＼］＾＿｀｛｜｝～｟｠｢｣､、〃》「」『』【】〔〕〖〗〘〙〚〛〜〝〞〟〰〾〿–—‘’‛“”„‟…‧﹏."
-)
+_CJK_PUNCTUATION = "！？｡。＂＃＄％＆＇（）＊＋，－／：；＜＝＞＠［＼］＾＿｀｛｜｝～｟｠｢｣､、〃》「」『』【】〔〕〖〗〘〙〚〛〜〝〞〟〰〾〿–—‘’‛“”„‟…‧﹏."
 _ZH_PUNCTUATION = frozenset(string.punctuation + _CJK_PUNCTUATION)
 _EN_PUNCTUATION = frozenset(string.punctuation)
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
@@ -116,8 +114,9 @@ def rouge_zh_score(prediction: str, ground_truth: str, **_: object) -> float:
     return _rouge_or_zero(" ".join(_cut(prediction)), " ".join(_cut(ground_truth)), OFFICIAL_MAX_RECON_CALLS_ZH)
 
 
-def classification_score(prediction: str, ground_truth: str, *, all_classes: Sequence[str] | None = None,
-                         **_: object) -> float:
+def classification_score(
+    prediction: str, ground_truth: str, *, all_classes: Sequence[str] | None = None, **_: object
+) -> float:
     """Few-shot classification (lsht, trec) with the official list-mutation quirk.
 
     Classes found in the prediction are collected in `all_classes` order; then every collected

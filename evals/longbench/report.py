@@ -48,6 +48,11 @@ def task_table(result: LongBenchScore) -> Table:
         out.add_column(label, justify="right")
     for task, value in result.by_task.items():
         buckets = result.by_length[task]
-        out.add_row(task, CATEGORIES[TASKS[task].category], str(counts[task]), _fmt(value),
-                    *(_fmt(buckets[label]) for label, _ in LENGTH_BUCKETS))
+        out.add_row(
+            task,
+            CATEGORIES[TASKS[task].category],
+            str(counts[task]),
+            _fmt(value),
+            *(_fmt(buckets[label]) for label, _ in LENGTH_BUCKETS),
+        )
     return out

@@ -83,8 +83,11 @@ class LongBenchScore:
             "by_length": self.by_length,
         }
         if self.en is not None:
-            out["en"] = {"by_category": self.en.by_category, "avg": self.en.avg,
-                         "categories_missing": list(self.en.categories_missing)}
+            out["en"] = {
+                "by_category": self.en.by_category,
+                "avg": self.en.avg,
+                "categories_missing": list(self.en.categories_missing),
+            }
         return out
 
     def to_json(self, pred_dir: str | Path | None = None) -> dict[str, Any]:
@@ -92,13 +95,24 @@ class LongBenchScore:
         doc: dict[str, Any] = {"suite": "longbench"}
         if pred_dir is not None:
             doc["pred_dir"] = str(pred_dir)
-        doc.update({
-            "metrics": self.metrics(),
-            "n_items": len(self.items),
-            "elapsed_s": round(self.elapsed_s, 3),
-            "items": [{"id": it.id, "task": it.task, "pred": it.pred, "answers": list(it.answers),
-                       "length": it.length, "score": it.score} for it in self.items],
-        })
+        doc.update(
+            {
+                "metrics": self.metrics(),
+                "n_items": len(self.items),
+                "elapsed_s": round(self.elapsed_s, 3),
+                "items": [
+                    {
+                        "id": it.id,
+                        "task": it.task,
+                        "pred": it.pred,
+                        "answers": list(it.answers),
+                        "length": it.length,
+                        "score": it.score,
+                    }
+                    for it in self.items
+                ],
+            }
+        )
         return doc
 
 

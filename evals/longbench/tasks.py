@@ -69,7 +69,7 @@ _PROMPTS: dict[str, str] = {
     "lsht": "请判断给定新闻的类别，下面是一些例子。\n\n{context}\n{input}",
     "passage_retrieval_zh": (
         "以下是若干段落文字，以及其中一个段落的摘要。请确定给定的摘要出自哪一段。\n\n{context}\n\n"
-        "下面是一个摘要\n\n{input}\n\n请输入摘要所属段落的编号。答案格式必须是\"段落1\"，\"段落2\"等格式\n\n答案是："
+        '下面是一个摘要\n\n{input}\n\n请输入摘要所属段落的编号。答案格式必须是"段落1"，"段落2"等格式\n\n答案是：'
     ),
     "lcc": "Please complete the code given below. \n{context}Next line of code:\n",
     "repobench-p": "Please complete the code given below. \n{context}{input}Next line of code:\n",
@@ -125,12 +125,33 @@ TASKS: dict[str, TaskSpec] = {
 }
 
 # The seed (CLA2) table: `pred_llama2.py --predict_on zh,code`.
-ZH_TASKS: tuple[str, ...] = ("multifieldqa_zh", "dureader", "vcsum", "lsht", "passage_retrieval_zh", "lcc", "repobench-p")
+ZH_TASKS: tuple[str, ...] = (
+    "multifieldqa_zh",
+    "dureader",
+    "vcsum",
+    "lsht",
+    "passage_retrieval_zh",
+    "lcc",
+    "repobench-p",
+)
 
 # LongBench-E has only these 13 datasets, none of them Chinese (§3.8).
 E_TASKS: frozenset[str] = frozenset(
-    {"qasper", "multifieldqa_en", "hotpotqa", "2wikimqa", "gov_report", "multi_news", "trec",
-     "triviaqa", "samsum", "passage_count", "passage_retrieval_en", "lcc", "repobench-p"}
+    {
+        "qasper",
+        "multifieldqa_en",
+        "hotpotqa",
+        "2wikimqa",
+        "gov_report",
+        "multi_news",
+        "trec",
+        "triviaqa",
+        "samsum",
+        "passage_count",
+        "passage_retrieval_en",
+        "lcc",
+        "repobench-p",
+    }
 )
 
 

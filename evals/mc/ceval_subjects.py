@@ -34,8 +34,14 @@ for _category, _text in _BY_CATEGORY.items():
 
 # C-Eval Hard (CEVAL README): the eight hardest STEM subjects.
 HARD: tuple[str, ...] = (
-    "advanced_mathematics", "discrete_mathematics", "probability_and_statistics", "college_chemistry",
-    "college_physics", "high_school_mathematics", "high_school_chemistry", "high_school_physics",
+    "advanced_mathematics",
+    "discrete_mathematics",
+    "probability_and_statistics",
+    "college_chemistry",
+    "college_physics",
+    "high_school_mathematics",
+    "high_school_chemistry",
+    "high_school_physics",
 )
 
 assert len(SUBJECTS) == 52, len(SUBJECTS)

@@ -78,7 +78,13 @@ def build_prompt(
     # k-shot with_prompt: the SYS block opens the history and is repeated for the test turn;
     # HDR's trailing "\n\n" sits before " [/INST]"; no </s> between turns (§1.3).
     prefix = (
-        "[INST] <<SYS>>\n" + system + "\n<</SYS>>\n\n" + header(subject) + " [/INST]好的，我会结合" + subject + "相关知识回答"
+        "[INST] <<SYS>>\n"
+        + system
+        + "\n<</SYS>>\n\n"
+        + header(subject)
+        + " [/INST]好的，我会结合"
+        + subject
+        + "相关知识回答"
         + "".join("[INST] " + question_block(e) + "\n答案：[/INST]" + str(e.answer) + "\n" for e in exemplars)
     )
     return prefix + llama2_turn(system, test), prefix

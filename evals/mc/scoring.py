@@ -52,7 +52,8 @@ def predict_mc(
         for start in range(0, len(subject_items), chunk):
             part = subject_items[start : start + chunk]
             built = [
-                build(it, shots) if build is not None
+                build(it, shots)
+                if build is not None
                 else build_prompt(it, shots, chat=chat, template=template, system=system, render_chat=render)
                 for it in part
             ]
@@ -105,7 +106,10 @@ def aggregate_mc(
         accuracy_macro=sum(by_subject.values()) / len(by_subject),
         by_category={
             c: sum(per_category[c]) / len(per_category[c])
-            for c in [*[c for c in category_order if c in per_category], *sorted(set(per_category) - set(category_order))]
+            for c in [
+                *[c for c in category_order if c in per_category],
+                *sorted(set(per_category) - set(category_order)),
+            ]
         },
         by_subject=by_subject,
     )

@@ -53,7 +53,9 @@ def load_corpus(path: Path) -> Corpus:
         names = [p.relative_to(path).as_posix() for p in files]
     else:
         if path.suffix.lower() not in SUFFIXES:
-            raise UserError(f"PPL data {path}: unsupported file type {path.suffix or '(none)'!r}; use .txt, .jsonl or a directory")
+            raise UserError(
+                f"PPL data {path}: unsupported file type {path.suffix or '(none)'!r}; use .txt, .jsonl or a directory"
+            )
         files, names = [path], [path.name]
 
     docs: list[Document] = []
@@ -98,9 +100,9 @@ def _jsonl_documents(text: str, file: Path, name: str) -> list[Document]:
         except json.JSONDecodeError as exc:
             raise UserError(f"{file}:{lineno}: invalid JSON ({exc.msg})") from None
         if not isinstance(record, dict) or "text" not in record:
-            raise UserError(f"{file}:{lineno}: expected an object with a \"text\" field")
+            raise UserError(f'{file}:{lineno}: expected an object with a "text" field')
         if not isinstance(record["text"], str):
-            raise UserError(f"{file}:{lineno}: \"text\" must be a string, got {type(record['text']).__name__}")
+            raise UserError(f'{file}:{lineno}: "text" must be a string, got {type(record["text"]).__name__}')
         if record["text"].strip():
             docs.append(Document(_key(f"{name}:{lineno}"), name, record["text"]))
     return docs

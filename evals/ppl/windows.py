@@ -48,9 +48,7 @@ def default_stride(n_ctx: int) -> int:
     return max(1, n_ctx // 2)
 
 
-def resolve_context(
-    requested: int | None, model_max: int, mode: str, shortest: tuple[str, int]
-) -> tuple[int, str]:
+def resolve_context(requested: int | None, model_max: int, mode: str, shortest: tuple[str, int]) -> tuple[int, str]:
     """The n_ctx to use and a note on how it was chosen ("" when it is simply the requested value).
 
     Args:
@@ -71,8 +69,11 @@ def resolve_context(
     if requested is not None:
         raise UserError(
             f"{key}: {n_tokens} tokens, but chunks mode with n_ctx={n_ctx} needs at least {2 * n_ctx} (2·n_ctx); "
-            + (f"use --context {_fitting(n_tokens)} or smaller, or --mode sliding" if n_tokens >= 2 * MIN_CONTEXT
-               else "use --mode sliding")
+            + (
+                f"use --context {_fitting(n_tokens)} or smaller, or --mode sliding"
+                if n_tokens >= 2 * MIN_CONTEXT
+                else "use --mode sliding"
+            )
         )
     fitted = n_ctx
     while fitted > MIN_AUTO_CONTEXT and n_tokens < 2 * fitted:

@@ -10,9 +10,9 @@ from typing import Any
 from core.errors import UserError
 from evals.mc.ceval_subjects import CATEGORIES, SUBJECTS
 from evals.mc.data import MCItem, fingerprint, read_mc_csv
-from evals.mc.selection import choose_subjects, load_items
 from evals.mc.prompts import CEVAL_SYSTEM, PROMPT_VERSION
 from evals.mc.scoring import aggregate_mc, mc_item_json, predict_mc
+from evals.mc.selection import choose_subjects, load_items
 from evals.registry import suite
 from evals.resources import resource
 from evals.suite_api import Plan, SuiteOptions
@@ -28,7 +28,9 @@ def discover_subjects(data: Path, split: str) -> list[str]:
     """Subjects present in `data/{split}/`, in C-Eval's canonical order."""
     folder = data / split
     if not folder.is_dir():
-        raise UserError(f"C-Eval data dir {data} has no {split}/ folder (expected {data}/{split}/{{subject}}_{split}.csv)")
+        raise UserError(
+            f"C-Eval data dir {data} has no {split}/ folder (expected {data}/{split}/{{subject}}_{split}.csv)"
+        )
     found = sorted(p.name[: -len(f"_{split}.csv")] for p in folder.glob(f"*_{split}.csv"))
     unknown = [s for s in found if s not in SUBJECTS]
     if unknown:
@@ -44,7 +46,11 @@ def read_split(data: Path, split: str, subject: str) -> list[MCItem]:
     if not path.is_file():
         raise UserError(f"missing C-Eval file {path}")
     return read_mc_csv(
-        path, subject=subject, id_column="id", question_column="question", answer_column="answer",
+        path,
+        subject=subject,
+        id_column="id",
+        question_column="question",
+        answer_column="answer",
         labelled=split != "test",
     )
 
@@ -69,8 +75,12 @@ class CEval:
             available, opts.subjects, SUBJECTS, suite="C-Eval", handle="ceval", folder=data / split
         )
         items, exemplars, files = load_items(
-            subjects, split, read=partial(read_split, data), path=partial(_subject_file, data),
-            limit=opts.limit, shots=opts.shots,
+            subjects,
+            split,
+            read=partial(read_split, data),
+            path=partial(_subject_file, data),
+            limit=opts.limit,
+            shots=opts.shots,
         )
         if opts.scoring not in ("cla2", "logprob"):
             raise UserError(f"unknown scoring {opts.scoring!r} (cla2 | logprob)")
@@ -87,8 +97,14 @@ class CEval:
     def predict(self, runner: Any, plan: Plan, items: Sequence[MCItem], *, batch_size: int) -> Iterator[list[dict]]:
         opts: SuiteOptions = plan.context["opts"]
         yield from predict_mc(
-            runner, items, plan.context["exemplars"], chat=opts.chat, template=opts.template,
-            system=CEVAL_SYSTEM, scoring=opts.scoring, batch_size=batch_size,
+            runner,
+            items,
+            plan.context["exemplars"],
+            chat=opts.chat,
+            template=opts.template,
+            system=CEVAL_SYSTEM,
+            scoring=opts.scoring,
+            batch_size=batch_size,
         )
 
     def aggregate(self, plan: Plan, rows: Sequence[dict]) -> dict[str, Any]:

@@ -18,9 +18,9 @@ from core.errors import UserError
 from evals.mc.cmmlu_prompts import MAX_LENGTH, OFFICIAL_PROMPT_VERSION, build_official_prompt
 from evals.mc.cmmlu_subjects import CATEGORIES, CLA2_CATEGORY, SUBJECTS
 from evals.mc.data import MCItem, fingerprint, read_mc_csv
-from evals.mc.selection import choose_subjects, load_items
 from evals.mc.prompts import CMMLU_SYSTEM, PROMPT_VERSION
 from evals.mc.scoring import aggregate_mc, mc_item_json, predict_mc
+from evals.mc.selection import choose_subjects, load_items
 from evals.registry import suite
 from evals.resources import resource
 from evals.suite_api import Plan, SuiteOptions
@@ -128,8 +128,12 @@ class CMMLU:
             available, opts.subjects, SUBJECTS, suite="CMMLU", handle="cmmlu", folder=data / split
         )
         items, exemplars, files = load_items(
-            subjects, split, read=partial(read_split, data), path=partial(_subject_file, data),
-            limit=opts.limit, shots=opts.shots,
+            subjects,
+            split,
+            read=partial(read_split, data),
+            path=partial(_subject_file, data),
+            limit=opts.limit,
+            shots=opts.shots,
         )
         official = opts.protocol == "official"
         # Length control runs in predict() (it needs the model's tokenizer); the model fingerprint is
@@ -156,14 +160,26 @@ class CMMLU:
             # Header and exemplars are counted again for every item of a subject: cache them.
             count = lru_cache(maxsize=256)(runner.count_tokens)
             yield from predict_mc(
-                runner, items, plan.context["exemplars"], chat=False, template="none", system="",
-                scoring="bare_logit", batch_size=batch_size,
+                runner,
+                items,
+                plan.context["exemplars"],
+                chat=False,
+                template="none",
+                system="",
+                scoring="bare_logit",
+                batch_size=batch_size,
                 build=partial(build_official_prompt, count_tokens=count, max_length=MAX_LENGTH),
             )
             return
         yield from predict_mc(
-            runner, items, plan.context["exemplars"], chat=opts.chat, template=opts.template,
-            system=CMMLU_SYSTEM, scoring=opts.scoring, batch_size=batch_size,
+            runner,
+            items,
+            plan.context["exemplars"],
+            chat=opts.chat,
+            template=opts.template,
+            system=CMMLU_SYSTEM,
+            scoring=opts.scoring,
+            batch_size=batch_size,
         )
 
     def aggregate(self, plan: Plan, rows: Sequence[dict]) -> dict[str, Any]:

@@ -21,8 +21,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from evals.config import canonical_json
 from core.errors import UserError
+from evals.config import canonical_json
 from evals.suite_api import Plan, SuiteOptions
 from runners.base import ModelInfo
 
@@ -95,14 +95,18 @@ class LMEvalSuite:
         config_hash = hashlib.sha256(canonical_json(configs).encode()).hexdigest()[:16]
         return Plan(
             items=items,
-            split=",".join(sorted({str(c.get("test_split") or c.get("validation_split") or "") for c in configs.values()})),
+            split=",".join(
+                sorted({str(c.get("test_split") or c.get("validation_split") or "") for c in configs.values()})
+            ),
             prompt_version=f"lm-eval {version}",
             data_fingerprint=docs_hash.hexdigest()[:16],
             identity={"lm_eval": version, "task": self.task, "task_config_hash": config_hash, "scoring": "lm-eval"},
             context={"manager": manager, "opts": opts, "leaves": sorted(leaves)},
         )
 
-    def external_runner(self, model: Any, *, backend: str, dtype: str, quant: str, runner_kwargs: dict | None = None) -> LMEvalModel:
+    def external_runner(
+        self, model: Any, *, backend: str, dtype: str, quant: str, runner_kwargs: dict | None = None
+    ) -> LMEvalModel:
         """Describe the model for lm-eval instead of loading a runner (lm-eval loads it itself)."""
         import torch
 
@@ -113,7 +117,11 @@ class LMEvalSuite:
             dtype = ("bfloat16" if torch.cuda.is_bf16_supported() else "float16") if cuda else "float32"
         kwargs = dict(runner_kwargs or {})
         if backend == "hf":
-            lm, args, device = "hf", f"pretrained={model.path},dtype={dtype}", kwargs.get("device") or ("cuda" if cuda else "cpu")
+            lm, args, device = (
+                "hf",
+                f"pretrained={model.path},dtype={dtype}",
+                kwargs.get("device") or ("cuda" if cuda else "cpu"),
+            )
         elif backend == "vllm":
             tp = int(kwargs.get("tensor_parallel_size", 1))
             lm, args, device = "vllm", f"pretrained={model.path},dtype={dtype},tensor_parallel_size={tp}", None

@@ -61,8 +61,10 @@ class LBSettings:
         for t in tasks:
             spec = get_task(t)
             if spec.prompt is None or spec.max_gen is None:
-                raise UserError(f"LongBench task {t!r} has no pinned prompt/generation length yet "
-                                f"(PROTOCOLS.md §3.2); runnable: {', '.join(ZH_TASKS)}")
+                raise UserError(
+                    f"LongBench task {t!r} has no pinned prompt/generation length yet "
+                    f"(PROTOCOLS.md §3.2); runnable: {', '.join(ZH_TASKS)}"
+                )
         sampling = extra.get("sampling") or "greedy"
         if sampling not in gen.SAMPLINGS:
             raise UserError(f"unknown --sampling {sampling!r} ({' | '.join(gen.SAMPLINGS)})")
@@ -76,9 +78,12 @@ class LBSettings:
             raise UserError(f"unknown --template {opts.template!r} ({' | '.join(gen.TEMPLATES)})")
         # Table order whatever order --tasks used: same tasks -> same run identity.
         ordered = tuple(sorted(dict.fromkeys(tasks), key=_TASK_ORDER.__getitem__))
-        return cls(tasks=ordered, sampling=sampling,
-                   max_length=None if max_length is None else int(max_length),
-                   max_new_tokens=None if max_new is None else int(max_new))
+        return cls(
+            tasks=ordered,
+            sampling=sampling,
+            max_length=None if max_length is None else int(max_length),
+            max_new_tokens=None if max_new is None else int(max_new),
+        )
 
 
 def is_oom(exc: BaseException) -> bool:
@@ -109,7 +114,7 @@ def generate_or_skip(runner: Any, texts: Sequence[str], params: Any) -> list[tup
     """
     try:
         return [(p, None) for p in runner.generate(list(texts), params, batch_size=len(texts))]
-    except Exception as exc:  # noqa: BLE001 - only OOM is handled, everything else re-raised
+    except Exception as exc:
         if not is_oom(exc):
             raise
     _free_device_memory()
@@ -120,7 +125,7 @@ def generate_or_skip(runner: Any, texts: Sequence[str], params: Any) -> list[tup
             break
         try:
             out.append((runner.generate([text], params, batch_size=1)[0], None))
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             if not is_oom(exc):
                 raise
             _free_device_memory()
@@ -160,8 +165,11 @@ class LongBench:
             prompt_version=gen.PROMPT_VERSION,
             data_fingerprint=fingerprint(files.values()),
             identity={
-                "scoring": "official", "tasks": list(settings.tasks), "sampling": settings.sampling,
-                "max_length": settings.max_length or "model", "max_new_tokens": settings.max_new_tokens,
+                "scoring": "official",
+                "tasks": list(settings.tasks),
+                "sampling": settings.sampling,
+                "max_length": settings.max_length or "model",
+                "max_new_tokens": settings.max_new_tokens,
                 "template": opts.template if opts.chat else "none",
             },
             context={"opts": opts, "settings": settings},
@@ -172,8 +180,10 @@ class LongBench:
         settings: LBSettings = plan.context["settings"]
         tokenizer = getattr(runner, "tokenizer", None)
         if tokenizer is None:
-            raise UserError(f"backend {getattr(runner, 'backend', '?')} exposes no tokenizer; "
-                            "LongBench needs one for middle truncation")
+            raise UserError(
+                f"backend {getattr(runner, 'backend', '?')} exposes no tokenizer; "
+                "LongBench needs one for middle truncation"
+            )
         max_length = settings.max_length or int(runner.info.max_length)
         by_task: dict[str, list[LBItem]] = {}
         for it in items:
@@ -186,8 +196,9 @@ class LongBench:
             chat = gen.uses_chat(task, opts.chat)
             prepared = []
             for it in group:
-                cut = gen.middle_truncate(tokenizer, gen.request_text({"context": it.item.context,
-                                                                         "input": it.item.input}, task), budget)
+                cut = gen.middle_truncate(
+                    tokenizer, gen.request_text({"context": it.item.context, "input": it.item.input}, task), budget
+                )
                 text = gen.wrap_chat(runner, task, cut.text, chat=opts.chat, template=opts.template)
                 prepared.append((it, cut, text, runner.count_tokens(text)))
             prepared.sort(key=lambda p: -p[3])  # longest first: an OOM shows at once, little padding
@@ -196,8 +207,7 @@ class LongBench:
                 results = generate_or_skip(runner, [p[2] for p in chunk], params)
                 rows = []
                 for (it, cut, _text, n_prompt), (raw, reason) in zip(chunk, results, strict=True):
-                    rows.append(_row(it, cut, n_prompt, raw, reason, chat=chat, max_length=max_length,
-                                     max_gen=max_gen))
+                    rows.append(_row(it, cut, n_prompt, raw, reason, chat=chat, max_length=max_length, max_gen=max_gen))
                 yield rows
 
     def aggregate(self, plan: Plan | None, rows: Sequence[dict]) -> dict[str, Any]:
@@ -209,15 +219,17 @@ class LongBench:
         skipped = [r for r in rows if (r.get("extra") or {}).get("skipped")]
         tokens = [r["extra"].get("prompt_tokens") for r in scored if r["extra"].get("prompt_tokens") is not None]
         skip_tokens = [r["extra"].get("prompt_tokens") for r in skipped if r["extra"].get("prompt_tokens") is not None]
-        metrics.update({
-            "n_items": len(rows),
-            "n_scored": len(scored),
-            "n_skipped": len(skipped),
-            "skipped_by_reason": dict(Counter(r["extra"]["skipped"] for r in skipped)),
-            "skipped_by_task": dict(Counter(r["extra"]["task"] for r in skipped)),
-            "n_truncated": sum(1 for r in rows if (r.get("extra") or {}).get("truncated")),
-            "longest_input_tokens": max(tokens) if tokens else None,
-        })
+        metrics.update(
+            {
+                "n_items": len(rows),
+                "n_scored": len(scored),
+                "n_skipped": len(skipped),
+                "skipped_by_reason": dict(Counter(r["extra"]["skipped"] for r in skipped)),
+                "skipped_by_task": dict(Counter(r["extra"]["task"] for r in skipped)),
+                "n_truncated": sum(1 for r in rows if (r.get("extra") or {}).get("truncated")),
+                "longest_input_tokens": max(tokens) if tokens else None,
+            }
+        )
         if skip_tokens:
             metrics["shortest_skipped_tokens"] = min(skip_tokens)
         lengths = [r["extra"]["max_length"] for r in rows if (r.get("extra") or {}).get("max_length")]
@@ -252,14 +264,31 @@ class LongBench:
         return subject
 
 
-def _row(it: LBItem, cut: gen.Truncated, n_prompt: int, raw: str | None, reason: str | None, *,
-         chat: bool, max_length: int, max_gen: int) -> dict[str, Any]:
+def _row(
+    it: LBItem,
+    cut: gen.Truncated,
+    n_prompt: int,
+    raw: str | None,
+    reason: str | None,
+    *,
+    chat: bool,
+    max_length: int,
+    max_gen: int,
+) -> dict[str, Any]:
     item = it.item
     extra: dict[str, Any] = {
-        "id": item.id, "task": item.task, "index": it.index, "answers": list(item.answers),
-        "all_classes": None if item.all_classes is None else list(item.all_classes), "length": item.length,
-        "input_tokens": cut.n_tokens, "prompt_tokens": n_prompt, "truncated": cut.truncated, "chat": chat,
-        "max_length": max_length, "max_new_tokens": max_gen,
+        "id": item.id,
+        "task": item.task,
+        "index": it.index,
+        "answers": list(item.answers),
+        "all_classes": None if item.all_classes is None else list(item.all_classes),
+        "length": item.length,
+        "input_tokens": cut.n_tokens,
+        "prompt_tokens": n_prompt,
+        "truncated": cut.truncated,
+        "chat": chat,
+        "max_length": max_length,
+        "max_new_tokens": max_gen,
     }
     score = None
     pred = None
@@ -271,8 +300,15 @@ def _row(it: LBItem, cut: gen.Truncated, n_prompt: int, raw: str | None, reason:
             score = score_sample(item.task, pred, item.answers, item.all_classes)
         except ValueError as exc:  # e.g. a retrieval answer without "段落N": aggregate reports it
             extra["score_error"] = str(exc)
-    return {"item_id": it.key, "subject": item.task, "pred": pred, "gold": item.answers[0] if item.answers else "",
-            "correct": None, "score": score, "extra": extra}
+    return {
+        "item_id": it.key,
+        "subject": item.task,
+        "pred": pred,
+        "gold": item.answers[0] if item.answers else "",
+        "correct": None,
+        "score": score,
+        "extra": extra,
+    }
 
 
 def _row_order(row: dict) -> tuple[int, int]:
@@ -290,9 +326,15 @@ def _score_rows(rows: Sequence[dict]) -> tuple[LongBenchScore | None, list[dict]
     records: dict[str, list[PredRecord]] = {}
     for r in scored:
         e = r["extra"]
-        records.setdefault(e["task"], []).append(PredRecord(
-            id=str(e["id"]), task=e["task"], pred=r.get("pred") or "", answers=tuple(e["answers"]),
-            length=int(e["length"]), all_classes=None if e.get("all_classes") is None else tuple(e["all_classes"]),
-            where=f"item {r['item_id']}",
-        ))
+        records.setdefault(e["task"], []).append(
+            PredRecord(
+                id=str(e["id"]),
+                task=e["task"],
+                pred=r.get("pred") or "",
+                answers=tuple(e["answers"]),
+                length=int(e["length"]),
+                all_classes=None if e.get("all_classes") is None else tuple(e["all_classes"]),
+                where=f"item {r['item_id']}",
+            )
+        )
     return (score_records(records) if records else None), scored

@@ -175,7 +175,9 @@ class Quantization:
 
         t0 = time.perf_counter()
         if backend != "hf":
-            raise UserError(f"the quant suite loads local weights at several precisions; it needs --backend hf, not {backend}")
+            raise UserError(
+                f"the quant suite loads local weights at several precisions; it needs --backend hf, not {backend}"
+            )
         extra = opts.extra
         suites = tuple(extra.get("suites") or DEFAULT_SUITES)
         for s in suites:
@@ -198,7 +200,9 @@ class Quantization:
             if console is not None:
                 console.print(f"[bold]{precision}[/]: loading {model.name} (dtype {run_dtype}, quant {quant})")
             runner = open_runner(model, dtype=run_dtype, quant=quant)  # a LoRA model keeps its adapter
-            row = QuantRow(precision, run_dtype, quant, runner.info.weight_bytes, quant_method=describe_quant(quant, runner.device))
+            row = QuantRow(
+                precision, run_dtype, quant, runner.info.weight_bytes, quant_method=describe_quant(quant, runner.device)
+            )
             try:
                 for (s, o), col in zip(sub_opts, columns(suites), strict=True):
                     out = execute(
@@ -208,7 +212,13 @@ class Quantization:
                     row.run_ids[col] = out.run_id
                     row.values[col] = out.metrics.get("ppl" if s == "ppl" else "accuracy")
                     if s == "ppl":
-                        details.setdefault("ppl", {k: out.metrics.get(k) for k in ("mode", "n_ctx", "stride", "scored_tokens", "corpus_sha256")})
+                        details.setdefault(
+                            "ppl",
+                            {
+                                k: out.metrics.get(k)
+                                for k in ("mode", "n_ctx", "stride", "scored_tokens", "corpus_sha256")
+                            },
+                        )
             finally:
                 del runner
                 gc.collect()
@@ -242,5 +252,5 @@ def _empty_cuda_cache() -> None:
 
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
-    except Exception:  # noqa: BLE001 - best effort between precisions
+    except Exception:
         pass

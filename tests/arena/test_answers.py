@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from arena.answers import SYSTEM_PROMPT, gen_params_record, generate_answers, params_hash
-from db import Database, arena_repo, repo
 from core.errors import UserError
+from db import Database, arena_repo, repo
 from runners.base import GenParams
-from tests.arena.store_fixtures import chat_model_dir, database, db_url  # noqa: F401 - fixtures
+from tests.arena.store_fixtures import chat_model_dir, database, db_url
 from tests.evals.cli_helpers import run_cli
 
 PARAMS = GenParams(max_new_tokens=8, temperature=0.7, top_p=0.9, seed=42)

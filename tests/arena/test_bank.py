@@ -21,7 +21,7 @@ from arena.bank import (
 )
 from arena.leaks import LeakChecker
 from db import Database, arena_repo
-from tests.arena.store_fixtures import database, db_url  # noqa: F401 - fixtures
+from tests.arena.store_fixtures import database, db_url
 from tests.evals.cli_helpers import run_cli
 
 
@@ -58,7 +58,7 @@ def test_import_counts_new_duplicate_and_repeated_rows(database: Database, tmp_p
 
 def test_csv_with_bom_and_lang_column(database: Database, tmp_path: Path) -> None:
     path = tmp_path / "q.csv"
-    path.write_text("\ufefftext,category,lang,source\n\"用一句话解释递归, 并举例\",代码编程,zh,csv\n", encoding="utf-8")
+    path.write_text('\ufefftext,category,lang,source\n"用一句话解释递归, 并举例",代码编程,zh,csv\n', encoding="utf-8")
     report = import_bank(database, path)
     assert report.imported == 1
     with database.session(write=False) as s:

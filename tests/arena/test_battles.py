@@ -19,7 +19,7 @@ from arena.ratings import compute_ratings
 from arena.votes import VoteLimits, record_vote
 from db import Database, arena_repo, repo
 from db.models_arena import Battle
-from tests.arena.store_fixtures import add_models_with_answers, database, db_url  # noqa: F401 - fixtures
+from tests.arena.store_fixtures import add_models_with_answers, database, db_url
 from tests.evals.cli_helpers import run_cli
 
 NO_LIMITS = VoteLimits(max_votes=None)

@@ -11,8 +11,8 @@ import httpx
 import pytest
 from sqlalchemy import inspect, text
 
-from db.exchange_log import exchange_logger
 from db import Database, exchange_repo, make_engine, repo, upgrade
+from db.exchange_log import exchange_logger
 from db.migrate import alembic_config
 from runners.base import GenParams
 from tests.dbutil import BACKENDS, backend_url
@@ -64,8 +64,19 @@ def mock_server(fail_first: int = 0, *, seen: list | None = None) -> httpx.MockT
             return httpx.Response(503, json={"error": {"message": "overloaded"}})
         body = json.loads(request.content)
         question = body["messages"][-1]["content"]
-        return httpx.Response(200, json={**CHAT_RESPONSE, "choices": [
-            {"index": 0, "message": {"role": "assistant", "content": f"答：{question}"}, "finish_reason": "stop"}]})
+        return httpx.Response(
+            200,
+            json={
+                **CHAT_RESPONSE,
+                "choices": [
+                    {
+                        "index": 0,
+                        "message": {"role": "assistant", "content": f"答：{question}"},
+                        "finish_reason": "stop",
+                    }
+                ],
+            },
+        )
 
     return httpx.MockTransport(handler)
 
@@ -105,7 +116,9 @@ def test_real_runner_calls_the_hook_without_the_key(database: Database, monkeypa
         on_exchange=exchange_logger(database, "qwen-chat"), concurrency=2,
     )  # fmt: skip
     try:
-        out = runner.generate(["北京是哪个国家的首都？", "1+1=?"], GenParams(max_new_tokens=16), chat=True, system="你好")
+        out = runner.generate(
+            ["北京是哪个国家的首都？", "1+1=?"], GenParams(max_new_tokens=16), chat=True, system="你好"
+        )
     finally:
         runner.close()
     assert out == ["答：北京是哪个国家的首都？", "答：1+1=?"]
@@ -114,7 +127,10 @@ def test_real_runner_calls_the_hook_without_the_key(database: Database, monkeypa
     rows = stored(database, "qwen-chat")
     assert sorted(r["status"] for r in rows) == [200, 200, 503]  # one retried attempt + two answers
     assert all(r["endpoint"] == "/chat/completions" and r["latency_s"] >= 0 for r in rows)
-    assert {r["request"]["messages"][-1]["content"] for r in rows if r["status"] == 200} == {"北京是哪个国家的首都？", "1+1=?"}
+    assert {r["request"]["messages"][-1]["content"] for r in rows if r["status"] == 200} == {
+        "北京是哪个国家的首都？",
+        "1+1=?",
+    }
     assert "overloaded" in next(r["error"] for r in rows if r["status"] == 503)
     with database.engine.connect() as conn:  # ... but never into the database, in any column
         dump = json.dumps([list(r) for r in conn.execute(text("SELECT * FROM api_exchanges"))], default=str)
@@ -194,7 +210,7 @@ def test_cli_run_wires_the_logger(flag: str | None, tmp_path: Path, monkeypatch:
     """`evals run --backend openai` passes the hook to the engine (default on), not with --no-log-exchanges."""
     from typer.testing import CliRunner
 
-    import evals.cli.run  # noqa: F401 - registers the command
+    import evals.cli.run
     import evals.engine
     from evals.cli.app import app
 

@@ -22,10 +22,10 @@ from arena.judge import (
 )
 from arena.snapshots import ratings_from_db
 from arena.votes import VoteLimits, record_vote
-from db import Database, arena_repo, repo
 from core.errors import UserError
+from db import Database, arena_repo, repo
 from runners.base import ModelInfo
-from tests.arena.store_fixtures import add_models_with_answers, chat_model_dir, database, db_url  # noqa: F401
+from tests.arena.store_fixtures import add_models_with_answers, chat_model_dir, database, db_url
 from tests.evals.cli_helpers import run_cli
 
 NO_LIMITS = VoteLimits(max_votes=None, daily_cap=None)

@@ -12,7 +12,7 @@ from arena.battles import battle_records, serve_battle
 from arena.leaks import LeakChecker, load_checker
 from arena.votes import VoteLimits, record_vote, vote_stats
 from db import Database, arena_repo
-from tests.arena.store_fixtures import add_models_with_answers, database, db_url  # noqa: F401 - fixtures
+from tests.arena.store_fixtures import add_models_with_answers, database, db_url
 
 NO_LIMITS = VoteLimits(max_votes=None)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +16,7 @@ from arena.snapshots import NoRatedVotes, ratings_from_db, store_snapshot
 from arena.votes import VoteLimits, record_vote
 from db import Database, arena_repo
 from evals.cli import main
-from tests.arena.store_fixtures import add_models_with_answers, database, db_url  # noqa: F401 - fixtures
+from tests.arena.store_fixtures import add_models_with_answers, database, db_url
 
 MODELS = ("strong", "middle", "weak")
 STRENGTH = {"strong": 2, "middle": 1, "weak": 0}
@@ -112,9 +112,7 @@ def test_import_stores_only_on_request(database: Database, db_url: str, tmp_path
     assert history(database, "elo", "human") == []
 
 
-def test_empty_db_and_wrong_kind_exit_2(
-    database: Database, db_url: str, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_empty_db_and_wrong_kind_exit_2(database: Database, db_url: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert run_cli("--db", db_url) == 2
     err = capsys.readouterr().err
     assert "no rated votes yet (human battles)" in err and err.count("\n") == 1 and "Traceback" not in err
@@ -143,4 +141,4 @@ def test_snapshot_api_skips_unbounded_bt(database: Database) -> None:
 
 
 def utc(t: datetime) -> datetime:
-    return t.replace(tzinfo=timezone.utc) if t.tzinfo is None else t.astimezone(timezone.utc)
+    return t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)

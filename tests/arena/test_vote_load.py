@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from benchmarks.vote_load import run_load
-from tests.arena.store_fixtures import db_url  # noqa: F401 - fixture
+from tests.arena.store_fixtures import db_url
 
 PROCS, VOTES = 4, 50
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import numpy as np
 import pytest
@@ -15,10 +15,10 @@ from arena.errors import RevealRefused, VoteRefused
 from arena.votes import REFUSAL_CODES, VoteLimits, normalize_outcome, record_vote
 from db import Database
 from db.models_arena import Vote
-from tests.arena.store_fixtures import add_models_with_answers, database, db_url  # noqa: F401 - fixtures
+from tests.arena.store_fixtures import add_models_with_answers, database, db_url
 
 NO_LIMITS = VoteLimits(max_votes=None)
-T0 = datetime(2025, 3, 1, 12, 0, tzinfo=timezone.utc)
+T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 
 
 def n_votes(database: Database) -> int:
@@ -88,7 +88,7 @@ def test_double_vote_from_two_connections_at_once(database: Database, db_url: st
             outcomes: list[str] = []
             barrier = threading.Barrier(2)
 
-            def vote(db: Database, choice: str) -> None:
+            def vote(db: Database, choice: str, barrier=barrier, view=view, outcomes=outcomes) -> None:
                 barrier.wait()
                 try:
                     record_vote(db, view.battle_id, "sess", choice, "v", limits=NO_LIMITS)

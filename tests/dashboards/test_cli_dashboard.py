@@ -21,7 +21,16 @@ def test_bad_url_is_a_user_error() -> None:
 def test_dashboard_serves(tmp_path: Path) -> None:
     port = free_port()
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    cmd = [sys.executable, "-m", "evals.cli", "dashboard", "--port", str(port), "--db", f"sqlite:///{tmp_path / 'd.db'}"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "evals.cli",
+        "dashboard",
+        "--port",
+        str(port),
+        "--db",
+        f"sqlite:///{tmp_path / 'd.db'}",
+    ]
     # Own process group: `evals dashboard` starts streamlit as a child, and both must stop.
     proc = subprocess.Popen(cmd, env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
                             start_new_session=True)  # fmt: skip

@@ -6,6 +6,7 @@ The pages read the store named by `EVALS_DB_URL`; votes go through the real `are
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC
 from pathlib import Path
 
 import pytest
@@ -134,7 +135,7 @@ def test_leaderboard_history_and_empty(store: Database) -> None:
 
     from db import arena_repo
 
-    t0 = datetime(2025, 1, 1, tzinfo=timezone.utc)
+    t0 = datetime(2025, 1, 1, tzinfo=UTC)
     with store.session() as s:
         for day, r in enumerate((1000.0, 1010.0)):
             arena_repo.add_rating_snapshot(s, "bt", "human", [{"model": "qwen-base", "rating": r}],
@@ -150,7 +151,9 @@ def test_evals_explorer(seeded: Database) -> None:
     suite_tab, quant_tab = at.tabs
     quant = quant_tab.dataframe[0].value.set_index("quant")
     assert sorted(quant.index) == ["int4", "int8", "none"]
-    assert quant.loc["int8", "size_gib"] == pytest.approx(520_000_000 / 2**30) and quant.loc["int4", "ppl"] == pytest.approx(14.2)
+    assert quant.loc["int8", "size_gib"] == pytest.approx(520_000_000 / 2**30) and quant.loc[
+        "int4", "ppl"
+    ] == pytest.approx(14.2)
     assert quant_tab.get("vega_lite_chart")  # size vs PPL
     overall = suite_tab.dataframe[0].value
     assert set(overall["model"]) == {"qwen-base", "qwen-sft"}

@@ -61,7 +61,9 @@ def server(tmp_path: Path) -> Iterator[tuple[str, Database]]:
     database = Database(db_url)
     add_model(database, "alpha-7b")
     add_model(database, "beta-7b")
-    add_answers(database, {"alpha-7b": [HTML_ANSWER, f"第二题：{HTML_ANSWER}"], "beta-7b": ["**加粗**的回答", "另一个回答"]})
+    add_answers(
+        database, {"alpha-7b": [HTML_ANSWER, f"第二题：{HTML_ANSWER}"], "beta-7b": ["**加粗**的回答", "另一个回答"]}
+    )
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     env.update(EVALS_DB_URL=db_url, STREAMLIT_BROWSER_GATHER_USAGE_STATS="false")

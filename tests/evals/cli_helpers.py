@@ -14,7 +14,11 @@ ROOT = Path(__file__).resolve().parents[2]
 def run_cli(*args: str, env: dict[str, str] | None = None, timeout: int = 300) -> subprocess.CompletedProcess:
     full_env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
     return subprocess.run(
-        [sys.executable, "-m", "evals.cli", *args], capture_output=True, text=True, env=full_env, timeout=timeout,
+        [sys.executable, "-m", "evals.cli", *args],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        timeout=timeout,
         cwd=ROOT,
     )
 

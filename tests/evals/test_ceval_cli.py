@@ -42,8 +42,22 @@ def _csv_ids(path: Path) -> list[str]:
 def test_five_shot_json_document(tiny_model_dir, data_dir, tmp_path):
     out = tmp_path / "out.json"
     db = f"sqlite:///{tmp_path / 'r.db'}"
-    res = run_cli("run", "--suite", "ceval", "--model", str(tiny_model_dir), "--data", str(data_dir),
-                  "--shots", "5", "--db", db, "--json", str(out), "--no-progress")
+    res = run_cli(
+        "run",
+        "--suite",
+        "ceval",
+        "--model",
+        str(tiny_model_dir),
+        "--data",
+        str(data_dir),
+        "--shots",
+        "5",
+        "--db",
+        db,
+        "--json",
+        str(out),
+        "--no-progress",
+    )
     assert res.returncode == 0, res.stderr
     doc = load_json(out)
     for key in ("run_id", "suite", "model", "backend", "split", "shots", "metrics", "n_items", "elapsed_s", "items"):
@@ -69,8 +83,22 @@ def test_five_shot_json_document(tiny_model_dir, data_dir, tmp_path):
 
     # the same command again: everything comes from the store, same numbers
     out2 = tmp_path / "out2.json"
-    res2 = run_cli("run", "--suite", "ceval", "--model", str(tiny_model_dir), "--data", str(data_dir),
-                   "--shots", "5", "--db", db, "--json", str(out2), "--no-progress")
+    res2 = run_cli(
+        "run",
+        "--suite",
+        "ceval",
+        "--model",
+        str(tiny_model_dir),
+        "--data",
+        str(data_dir),
+        "--shots",
+        "5",
+        "--db",
+        db,
+        "--json",
+        str(out2),
+        "--no-progress",
+    )
     assert res2.returncode == 0, res2.stderr
     doc2 = load_json(out2)
     assert doc2["run_id"] == doc["run_id"]
@@ -78,8 +106,22 @@ def test_five_shot_json_document(tiny_model_dir, data_dir, tmp_path):
     assert doc2["items"] == doc["items"]
 
     # a different shot count is a different run
-    res3 = run_cli("run", "--suite", "ceval", "--model", str(tiny_model_dir), "--data", str(data_dir),
-                   "--shots", "0", "--db", db, "--json", str(tmp_path / "o3.json"), "--no-progress")
+    res3 = run_cli(
+        "run",
+        "--suite",
+        "ceval",
+        "--model",
+        str(tiny_model_dir),
+        "--data",
+        str(data_dir),
+        "--shots",
+        "0",
+        "--db",
+        db,
+        "--json",
+        str(tmp_path / "o3.json"),
+        "--no-progress",
+    )
     assert res3.returncode == 0, res3.stderr
     assert load_json(tmp_path / "o3.json")["run_id"] != doc["run_id"]
 
@@ -88,9 +130,22 @@ def test_batching_and_prefix_reuse_do_not_change_predictions(tiny_model_dir, dat
     docs = []
     for bs in ("1", "7"):
         out = tmp_path / f"b{bs}.json"
-        res = run_cli("run", "--model", str(tiny_model_dir), "--data", str(data_dir), "--shots", "5",
-                      "--batch-size", bs, "--db", f"sqlite:///{tmp_path / ('b' + bs + '.db')}",
-                      "--json", str(out), "--no-progress")
+        res = run_cli(
+            "run",
+            "--model",
+            str(tiny_model_dir),
+            "--data",
+            str(data_dir),
+            "--shots",
+            "5",
+            "--batch-size",
+            bs,
+            "--db",
+            f"sqlite:///{tmp_path / ('b' + bs + '.db')}",
+            "--json",
+            str(out),
+            "--no-progress",
+        )
         assert res.returncode == 0, res.stderr
         docs.append(load_json(out))
     a, b = docs
@@ -103,11 +158,27 @@ def test_batching_and_prefix_reuse_do_not_change_predictions(tiny_model_dir, dat
 def test_resume_after_kill(tiny_model_dir, data_dir, tmp_path):
     """Kill -9 a run mid-way; the same command finishes only the missing items, same final numbers."""
     db_file = tmp_path / "kill.db"
-    args = ["run", "--model", str(tiny_model_dir), "--data", str(data_dir), "--shots", "5", "--batch-size", "1",
-            "--db", f"sqlite:///{db_file}", "--no-progress"]
-    proc = subprocess.Popen([sys.executable, "-m", "evals.cli", *args], cwd=ROOT,
-                            env={**os.environ, "PYTHONPATH": str(ROOT)},
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    args = [
+        "run",
+        "--model",
+        str(tiny_model_dir),
+        "--data",
+        str(data_dir),
+        "--shots",
+        "5",
+        "--batch-size",
+        "1",
+        "--db",
+        f"sqlite:///{db_file}",
+        "--no-progress",
+    ]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "evals.cli", *args],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     stored = 0
     deadline = time.time() + 240
     while time.time() < deadline and proc.poll() is None:
@@ -135,8 +206,20 @@ def test_resume_after_kill(tiny_model_dir, data_dir, tmp_path):
     assert f"{doc['n_items'] - partial} computed, {partial} from the store" in res.stdout
 
     fresh = tmp_path / "fresh.json"
-    res = run_cli("run", "--model", str(tiny_model_dir), "--data", str(data_dir), "--shots", "5",
-                  "--db", f"sqlite:///{tmp_path / 'fresh.db'}", "--json", str(fresh), "--no-progress")
+    res = run_cli(
+        "run",
+        "--model",
+        str(tiny_model_dir),
+        "--data",
+        str(data_dir),
+        "--shots",
+        "5",
+        "--db",
+        f"sqlite:///{tmp_path / 'fresh.db'}",
+        "--json",
+        str(fresh),
+        "--no-progress",
+    )
     assert res.returncode == 0, res.stderr
     ref = load_json(fresh)
     assert [i["pred"] for i in doc["items"]] == [i["pred"] for i in ref["items"]]
@@ -146,8 +229,20 @@ def test_resume_after_kill(tiny_model_dir, data_dir, tmp_path):
 def test_test_split_and_submission_export(tiny_model_dir, data_dir, tmp_path):
     db = f"sqlite:///{tmp_path / 't.db'}"
     out = tmp_path / "t.json"
-    res = run_cli("run", "--model", str(tiny_model_dir), "--data", str(data_dir), "--split", "test",
-                  "--db", db, "--json", str(out), "--no-progress")
+    res = run_cli(
+        "run",
+        "--model",
+        str(tiny_model_dir),
+        "--data",
+        str(data_dir),
+        "--split",
+        "test",
+        "--db",
+        db,
+        "--json",
+        str(out),
+        "--no-progress",
+    )
     assert res.returncode == 0, res.stderr
     doc = load_json(out)
     assert "accuracy" not in doc["metrics"]
@@ -201,8 +296,15 @@ def test_bad_input_is_one_line_exit_2(tiny_model_dir, data_dir, tmp_path):
     _assert_user_error(run_cli("run", "--model", str(bert), "--data", str(data_dir), "--db", db), "not a causal LM")
 
     _assert_user_error(
-        run_cli("run", "--model", str(tiny_model_dir), "--data", str(data_dir),
-                "--db", "postgresql+psycopg://nobody:secret@127.0.0.1:1/none"),
+        run_cli(
+            "run",
+            "--model",
+            str(tiny_model_dir),
+            "--data",
+            str(data_dir),
+            "--db",
+            "postgresql+psycopg://nobody:secret@127.0.0.1:1/none",
+        ),
         "cannot connect",
     )
     # nothing was half-written: no run was created by the failed commands
@@ -213,8 +315,20 @@ def test_bad_input_is_one_line_exit_2(tiny_model_dir, data_dir, tmp_path):
 @pytest.mark.pg
 def test_postgresql_store(tiny_model_dir, data_dir, tmp_path, pg_url):
     out = tmp_path / "pg.json"
-    res = run_cli("run", "--model", str(tiny_model_dir), "--data", str(data_dir), "--limit", "3",
-                  "--db", pg_url, "--json", str(out), "--no-progress")
+    res = run_cli(
+        "run",
+        "--model",
+        str(tiny_model_dir),
+        "--data",
+        str(data_dir),
+        "--limit",
+        "3",
+        "--db",
+        pg_url,
+        "--json",
+        str(out),
+        "--no-progress",
+    )
     assert res.returncode == 0, res.stderr
     doc = load_json(out)
     assert doc["n_items"] == 3 * len(SUBJECTS)
@@ -230,16 +344,31 @@ def test_cli_without_model_imports_no_torch(tmp_path):
         "heavy = [m for m in ('torch', 'transformers', 'streamlit') if m in sys.modules]\n"
         "assert not heavy, heavy\n"
     )
-    res = subprocess.run([sys.executable, "-c", code, f"sqlite:///{tmp_path / 'x.db'}"], capture_output=True,
-                         text=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    res = subprocess.run(
+        [sys.executable, "-c", code, f"sqlite:///{tmp_path / 'x.db'}"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     assert res.returncode == 0, res.stderr
 
 
 def test_embedded_default_needs_no_arguments(tiny_model_dir, tmp_path):
     """`evals run --suite ceval` alone: the tiny model (cached) and our sample data, all 4 categories."""
     out = tmp_path / "default.json"
-    res = run_cli("run", "--suite", "ceval", "--limit", "2", "--db", f"sqlite:///{tmp_path / 'd.db'}",
-                  "--json", str(out), "--no-progress")
+    res = run_cli(
+        "run",
+        "--suite",
+        "ceval",
+        "--limit",
+        "2",
+        "--db",
+        f"sqlite:///{tmp_path / 'd.db'}",
+        "--json",
+        str(out),
+        "--no-progress",
+    )
     assert res.returncode == 0, res.stderr
     doc = load_json(out)
     assert doc["model"] == "tiny-zh-llama"

@@ -49,7 +49,11 @@ def test_subject_table_counts_match_protocols() -> None:
     official = Counter(c for _, cats in SUBJECTS.values() for c in cats)
     assert official == {"STEM": 17, "Humanities": 13, "Social Science": 22, "Other": 15, "China specific": 15}
     assert Counter(CLA2_CATEGORY.values()) == {
-        "STEM": 17, "Humanities": 11, "Social Science": 13, "Other": 11, "China specific": 15
+        "STEM": 17,
+        "Humanities": 11,
+        "Social Science": 13,
+        "Other": 11,
+        "China specific": 15,
     }
     assert SUBJECTS["chinese_driving_rule"] == ("中国驾驶规则", ("Other", "China specific"))
     assert CLA2_CATEGORY["chinese_driving_rule"] == "China specific"
@@ -82,29 +86,71 @@ def test_zero_shot_needs_no_dev_folder(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("setup", "kw", "message"),
     [
-        (lambda d: write_csv(d / "test" / "economics.csv", [r[:-1] for r in good_rows(2)], HEADER[:-1]),
-         {}, "missing column(s) Answer"),
-        (lambda d: write_csv(d / "test" / "economics.csv", [r[:2] + r[3:] for r in good_rows(2)],
-                             HEADER[:2] + HEADER[3:]), {}, "missing column(s) A"),
-        (lambda d: write_csv(d / "test" / "economics.csv", [["0", "题？", "1", "2", "3", "4", "E"]]),
-         {}, "is not one of A, B, C, D"),
-        (lambda d: write_csv(d / "test" / "economics.csv", [["0", "题？", "1", "2", "3", "4", ""]]),
-         {}, "is not one of A, B, C, D"),
-        (lambda d: write_csv(d / "test" / "rocket_science.csv", good_rows(2)), {}, "unknown CMMLU subject 'rocket_science'"),
+        (
+            lambda d: write_csv(d / "test" / "economics.csv", [r[:-1] for r in good_rows(2)], HEADER[:-1]),
+            {},
+            "missing column(s) Answer",
+        ),
+        (
+            lambda d: write_csv(
+                d / "test" / "economics.csv", [r[:2] + r[3:] for r in good_rows(2)], HEADER[:2] + HEADER[3:]
+            ),
+            {},
+            "missing column(s) A",
+        ),
+        (
+            lambda d: write_csv(d / "test" / "economics.csv", [["0", "题？", "1", "2", "3", "4", "E"]]),
+            {},
+            "is not one of A, B, C, D",
+        ),
+        (
+            lambda d: write_csv(d / "test" / "economics.csv", [["0", "题？", "1", "2", "3", "4", ""]]),
+            {},
+            "is not one of A, B, C, D",
+        ),
+        (
+            lambda d: write_csv(d / "test" / "rocket_science.csv", good_rows(2)),
+            {},
+            "unknown CMMLU subject 'rocket_science'",
+        ),
         (lambda d: write_csv(d / "test" / "economics.csv", good_rows(2)), {"shots": 5}, "missing CMMLU file"),
-        (lambda d: (write_csv(d / "test" / "economics.csv", good_rows(2)), write_csv(d / "dev" / "economics.csv", good_rows(3))),
-         {"shots": 5}, "has 3 rows; --shots 5 needs more"),
+        (
+            lambda d: (
+                write_csv(d / "test" / "economics.csv", good_rows(2)),
+                write_csv(d / "dev" / "economics.csv", good_rows(3)),
+            ),
+            {"shots": 5},
+            "has 3 rows; --shots 5 needs more",
+        ),
         (lambda d: (d / "test").mkdir(), {}, "no *.csv files"),
         (lambda d: None, {}, "has no test/ folder"),
         (lambda d: write_csv(d / "test" / "economics.csv", good_rows(2)), {"subjects": ("nutrition",)}, "has no file"),
-        (lambda d: write_csv(d / "test" / "economics.csv", good_rows(2)), {"subjects": ("physics",)}, "unknown CMMLU subject"),
-        (lambda d: write_csv(d / "test" / "economics.csv", good_rows(2)), {"protocol": "mmlu"}, "unknown CMMLU protocol"),
+        (
+            lambda d: write_csv(d / "test" / "economics.csv", good_rows(2)),
+            {"subjects": ("physics",)},
+            "unknown CMMLU subject",
+        ),
+        (
+            lambda d: write_csv(d / "test" / "economics.csv", good_rows(2)),
+            {"protocol": "mmlu"},
+            "unknown CMMLU protocol",
+        ),
         (lambda d: write_csv(d / "test" / "economics.csv", good_rows(2)), {"split": "val"}, "unknown CMMLU split"),
-        (lambda d: write_csv(d / "dev" / "economics.csv", good_rows(5)), {"split": "dev", "shots": 1}, "its own exemplars"),
-        (lambda d: write_csv(d / "test" / "economics.csv", good_rows(2)),
-         {"protocol": "official", "chat": True}, "drop --chat"),
-        (lambda d: write_csv(d / "test" / "economics.csv", good_rows(2)),
-         {"protocol": "official", "scoring": "logprob"}, "--scoring does not apply"),
+        (
+            lambda d: write_csv(d / "dev" / "economics.csv", good_rows(5)),
+            {"split": "dev", "shots": 1},
+            "its own exemplars",
+        ),
+        (
+            lambda d: write_csv(d / "test" / "economics.csv", good_rows(2)),
+            {"protocol": "official", "chat": True},
+            "drop --chat",
+        ),
+        (
+            lambda d: write_csv(d / "test" / "economics.csv", good_rows(2)),
+            {"protocol": "official", "scoring": "logprob"},
+            "--scoring does not apply",
+        ),
     ],
 )
 def test_loader_rejects_bad_input_with_one_line(tmp_path: Path, setup, kw: dict, message: str) -> None:
@@ -133,8 +179,12 @@ def test_run_identity_captures_protocol() -> None:
     cla2 = get_suite("cmmlu").plan(SuiteOptions(shots=5))
     official = get_suite("cmmlu").plan(SuiteOptions(shots=5, protocol="official"))
     assert cla2.identity == {"protocol": "cla2", "scoring": "cla2", "template": "none"}
-    assert official.identity == {"protocol": "official", "scoring": "bare_logit", "template": "none",
-                                 "max_length": MAX_LENGTH}
+    assert official.identity == {
+        "protocol": "official",
+        "scoring": "bare_logit",
+        "template": "none",
+        "max_length": MAX_LENGTH,
+    }
     assert official.prompt_version != cla2.prompt_version
     chat = get_suite("cmmlu").plan(SuiteOptions(chat=True, template="auto", scoring="logprob"))
     assert chat.identity == {"protocol": "cla2", "scoring": "logprob", "template": "auto"}
@@ -171,7 +221,12 @@ def test_cla2_base_prompts() -> None:
     two, _ = build_prompt(make_item(), SHOTS, chat=False, system=CMMLU_SYSTEM)
     assert two == (
         "以下是中国关于computer_science考试的单项选择题，请选出其中的正确答案。\n\n"
-        + EX1_Q + "\n答案：A\n\n" + EX2_Q + "\n答案：C\n\n" + TEST_Q + "\n答案："
+        + EX1_Q
+        + "\n答案：A\n\n"
+        + EX2_Q
+        + "\n答案：C\n\n"
+        + TEST_Q
+        + "\n答案："
     )
 
 
@@ -184,8 +239,7 @@ def test_cla2_chat_prompts_use_the_chinese_only_system_prompt() -> None:
         sys_block + "以下是中国关于computer_science考试的单项选择题，请选出其中的正确答案。\n\n [/INST]"
         "好的，我会结合computer_science相关知识回答"
         "[INST] " + EX1_Q + "\n答案：[/INST]A\n"
-        "[INST] " + EX2_Q + "\n答案：[/INST]C\n"
-        + sys_block + TEST_Q + "\n答案： [/INST]"
+        "[INST] " + EX2_Q + "\n答案：[/INST]C\n" + sys_block + TEST_Q + "\n答案： [/INST]"
     )
 
 
@@ -249,7 +303,12 @@ def test_length_control_without_room_for_header_keeps_test_only() -> None:
 
 def test_build_official_prompt_applies_length_control_with_a_counter() -> None:
     long_shot = make_item("长" * 400, "A", id="1")
-    shots = (make_item("短", "B", id="0"), long_shot, make_item("长" * 400, "D", id="2"), make_item("中" * 50, "C", id="3"))
+    shots = (
+        make_item("短", "B", id="0"),
+        long_shot,
+        make_item("长" * 400, "D", id="2"),
+        make_item("中" * 50, "C", id="3"),
+    )
     prompt, prefix = build_official_prompt(make_item(), shots, count_tokens=len, max_length=600)
     assert "长" not in prompt and prompt.count("题目：") == 3
     assert prefix.endswith("中" * 50 + "\nA. 甲\nB. 乙\nC. 丙\nD. 丁\n答案是：C\n\n")
@@ -262,17 +321,27 @@ def test_build_official_prompt_applies_length_control_with_a_counter() -> None:
 
 
 def _rows() -> list[dict]:
-    spec = {"computer_science": [True, False], "chinese_history": [True, True, True, False],
-            "ancient_chinese": [True, True], "nutrition": [False, False]}
+    spec = {
+        "computer_science": [True, False],
+        "chinese_history": [True, True, True, False],
+        "ancient_chinese": [True, True],
+        "nutrition": [False, False],
+    }
     return [
         {"item_id": f"{s}/{i}", "subject": s, "pred": "A", "gold": "A" if ok else "B", "correct": ok}
-        for s, oks in spec.items() for i, ok in enumerate(oks)
+        for s, oks in spec.items()
+        for i, ok in enumerate(oks)
     ]
 
 
 def test_aggregate_cla2_disjoint_micro() -> None:
     m = aggregate_cmmlu(_rows(), "cla2")
-    assert m["by_subject"] == {"ancient_chinese": 1.0, "chinese_history": 0.75, "computer_science": 0.5, "nutrition": 0.0}
+    assert m["by_subject"] == {
+        "ancient_chinese": 1.0,
+        "chinese_history": 0.75,
+        "computer_science": 0.5,
+        "nutrition": 0.0,
+    }
     assert m["by_category"] == {"STEM": 0.5, "Other": 0.0, "China specific": pytest.approx(5 / 6)}
     assert list(m["by_category"]) == ["STEM", "Other", "China specific"]
     assert m["accuracy"] == m["accuracy_micro"] == pytest.approx(0.6)
@@ -282,7 +351,11 @@ def test_aggregate_cla2_disjoint_micro() -> None:
 def test_aggregate_official_overlapping_macro() -> None:
     m = aggregate_cmmlu(_rows(), "official")
     assert m["by_category"] == {
-        "STEM": 0.5, "Humanities": 0.75, "Social Science": 1.0, "Other": 0.0, "China specific": pytest.approx(0.875)
+        "STEM": 0.5,
+        "Humanities": 0.75,
+        "Social Science": 1.0,
+        "Other": 0.0,
+        "China specific": pytest.approx(0.875),
     }
     assert m["accuracy"] == m["accuracy_macro"] == pytest.approx(0.5625)
     assert m["accuracy_micro"] == pytest.approx(0.6)
@@ -308,8 +381,24 @@ def test_end_to_end_on_tiny_model(tiny_model_dir: Path, tmp_path: Path, protocol
 
     out = tmp_path / "cmmlu.json"
     # --limit 3 keeps it quick on CPU while every subject, hence every category, is still present.
-    args = ["run", "--suite", "cmmlu", "--model", str(tiny_model_dir), "--shots", str(shots), "--limit", "3",
-            "--protocol", protocol, "--db", f"sqlite:///{tmp_path / 'e2e.db'}", "--json", str(out), "--no-progress"]
+    args = [
+        "run",
+        "--suite",
+        "cmmlu",
+        "--model",
+        str(tiny_model_dir),
+        "--shots",
+        str(shots),
+        "--limit",
+        "3",
+        "--protocol",
+        protocol,
+        "--db",
+        f"sqlite:///{tmp_path / 'e2e.db'}",
+        "--json",
+        str(out),
+        "--no-progress",
+    ]
     main(args + (["--chat"] if chat else []))
     doc = json.loads(out.read_text(encoding="utf-8"))
     assert doc["suite"] == "cmmlu" and doc["split"] == "test" and doc["shots"] == shots

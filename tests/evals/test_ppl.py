@@ -155,7 +155,9 @@ def test_jsonl_directory_aggregates_per_document_and_resumes(spec, runner, datab
     (corpus / "sub").mkdir(parents=True)
     (corpus / "a.txt").write_text(TEXT[:300], encoding="utf-8")
     lines = [{"text": TEXT[300:500]}, {"text": ""}, {"text": TEXT[500:], "meta": 1}]
-    (corpus / "sub" / "b.jsonl").write_text("\n".join(json.dumps(x, ensure_ascii=False) for x in lines) + "\n\n", encoding="utf-8")
+    (corpus / "sub" / "b.jsonl").write_text(
+        "\n".join(json.dumps(x, ensure_ascii=False) for x in lines) + "\n\n", encoding="utf-8"
+    )
     (corpus / "notes.md").write_text("ignored", encoding="utf-8")
 
     first = _run(spec, runner, database, corpus, mode="sliding", context=N_CTX)
@@ -225,7 +227,9 @@ def test_bad_corpus_dirs_and_encoding(tmp_path):
 def test_text_shorter_than_two_windows(spec, runner, database, tmp_path):
     short = tmp_path / "short.txt"
     short.write_text(TEXT[:100], encoding="utf-8")
-    with pytest.raises(UserError, match=r"short\.txt: \d+ tokens, but chunks mode with n_ctx=64 needs at least 128.*--context \d+"):
+    with pytest.raises(
+        UserError, match=r"short\.txt: \d+ tokens, but chunks mode with n_ctx=64 needs at least 128.*--context \d+"
+    ):
         _run(spec, runner, database, short, mode="chunks", context=N_CTX)
     # Sliding mode scores a text shorter than one window in a single window.
     out = _run(spec, runner, database, short, mode="sliding", context=4096)
@@ -251,9 +255,26 @@ def test_bad_options():
 
 def test_cli_json_and_table(tiny_model_dir, text_file, tmp_path):
     out = tmp_path / "ppl.json"
-    res = run_cli("run", "--suite", "ppl", "--model", str(tiny_model_dir), "--data", str(text_file),
-                  "--mode", "sliding", "--context", str(N_CTX), "--stride", "32",
-                  "--db", f"sqlite:///{tmp_path / 'cli.db'}", "--json", str(out), "--no-progress")
+    res = run_cli(
+        "run",
+        "--suite",
+        "ppl",
+        "--model",
+        str(tiny_model_dir),
+        "--data",
+        str(text_file),
+        "--mode",
+        "sliding",
+        "--context",
+        str(N_CTX),
+        "--stride",
+        "32",
+        "--db",
+        f"sqlite:///{tmp_path / 'cli.db'}",
+        "--json",
+        str(out),
+        "--no-progress",
+    )
     assert res.returncode == 0, res.stderr
     doc = load_json(out)
     assert doc["suite"] == "ppl"
@@ -267,8 +288,20 @@ def test_cli_json_and_table(tiny_model_dir, text_file, tmp_path):
 
     short = tmp_path / "short.txt"
     short.write_text(TEXT[:100], encoding="utf-8")
-    bad = run_cli("run", "--suite", "ppl", "--model", str(tiny_model_dir), "--data", str(short), "--context", "64",
-                  "--db", f"sqlite:///{tmp_path / 'cli.db'}", "--no-progress")
+    bad = run_cli(
+        "run",
+        "--suite",
+        "ppl",
+        "--model",
+        str(tiny_model_dir),
+        "--data",
+        str(short),
+        "--context",
+        "64",
+        "--db",
+        f"sqlite:///{tmp_path / 'cli.db'}",
+        "--no-progress",
+    )
     assert bad.returncode == 2
     assert bad.stderr.strip().startswith("error: short.txt:") and "--context" in bad.stderr
     assert len(bad.stderr.strip().splitlines()) == 1

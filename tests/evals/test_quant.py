@@ -21,8 +21,24 @@ def test_quant_table_end_to_end(tiny_model_dir, tmp_path):
     corpus.write_text(TEXT, encoding="utf-8")
     db_file = tmp_path / "q.db"
     out = tmp_path / "quant.json"
-    args = ("run", "--suite", "quant", "--model", str(tiny_model_dir), "--data", str(corpus), "--context", "64",
-            "--subjects", "computer_network", "--limit", "2", "--db", f"sqlite:///{db_file}", "--no-progress")
+    args = (
+        "run",
+        "--suite",
+        "quant",
+        "--model",
+        str(tiny_model_dir),
+        "--data",
+        str(corpus),
+        "--context",
+        "64",
+        "--subjects",
+        "computer_network",
+        "--limit",
+        "2",
+        "--db",
+        f"sqlite:///{db_file}",
+        "--no-progress",
+    )
     res = run_cli(*args, "--json", str(out))
     assert res.returncode == 0, res.stderr
     doc = load_json(out)
@@ -67,8 +83,18 @@ def test_unsupported_precision_names_what_is_supported(tiny_model_dir, tmp_path)
         check_precisions(("fp32", "fp16"), cpu)
     with pytest.raises(UserError, match=r"precision int3 not supported on cpu \(unknown precision\)"):
         check_precisions(("int3",), cpu)
-    res = run_cli("run", "--suite", "quant", "--model", str(tiny_model_dir), "--precisions", "fp32,fp16",
-                  "--db", f"sqlite:///{tmp_path / 'x.db'}", "--no-progress")
+    res = run_cli(
+        "run",
+        "--suite",
+        "quant",
+        "--model",
+        str(tiny_model_dir),
+        "--precisions",
+        "fp32,fp16",
+        "--db",
+        f"sqlite:///{tmp_path / 'x.db'}",
+        "--no-progress",
+    )
     assert res.returncode == 2
     assert res.stderr.strip() == "error: precision fp16 not supported on cpu; supported: fp32, int8, int4"
 
@@ -80,7 +106,10 @@ def test_runner_quant_errors_and_cuda_without_bitsandbytes(tiny_model_dir, monke
     with pytest.raises(ModelLoadError, match=r"quantization int3 not supported on cpu; supported: none, int8, int4"):
         HFRunner(str(tiny_model_dir), device="cpu", quant="int3")
     monkeypatch.setattr(_quant, "bnb_available", lambda: False)
-    with pytest.raises(ModelLoadError, match=r"quantization int4 not supported on cuda \(bitsandbytes is not installed\); supported: none"):
+    with pytest.raises(
+        ModelLoadError,
+        match=r"quantization int4 not supported on cuda \(bitsandbytes is not installed\); supported: none",
+    ):
         _quant.check_quant("int4", torch.device("cuda"))
 
 

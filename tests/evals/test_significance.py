@@ -123,13 +123,29 @@ def test_compare_without_common_items_fails() -> None:
 
 def test_verdict_line() -> None:
     cmp = Comparison(
-        n=1000, accuracy_a=0.5, accuracy_b=0.532, diff=0.032, ci_low=0.005, ci_high=0.059, confidence=0.95,
-        resamples=10_000, seed=0, mcnemar=McNemar(40, 72, 0.021, "chi2", 8.6),
+        n=1000,
+        accuracy_a=0.5,
+        accuracy_b=0.532,
+        diff=0.032,
+        ci_low=0.005,
+        ci_high=0.059,
+        confidence=0.95,
+        resamples=10_000,
+        seed=0,
+        mcnemar=McNemar(40, 72, 0.021, "chi2", 8.6),
     )
     assert verdict(cmp) == "B − A = +3.2 pts, 95% CI [+0.5, +5.9], McNemar p = 0.021 → significant at 5%"
     worse = Comparison(
-        n=10, accuracy_a=0.6, accuracy_b=0.5, diff=-0.1, ci_low=-0.3, ci_high=0.1, confidence=0.95,
-        resamples=10, seed=0, mcnemar=McNemar(2, 1, 1.0, "exact"),
+        n=10,
+        accuracy_a=0.6,
+        accuracy_b=0.5,
+        diff=-0.1,
+        ci_low=-0.3,
+        ci_high=0.1,
+        confidence=0.95,
+        resamples=10,
+        seed=0,
+        mcnemar=McNemar(2, 1, 1.0, "exact"),
     )
     assert verdict(worse) == "B − A = -10.0 pts, 95% CI [-30.0, +10.0], McNemar p = 1.000 → not significant at 5%"
 
@@ -137,15 +153,26 @@ def test_verdict_line() -> None:
 # --- `evals compare` on a real store ---------------------------------------------------------
 
 
-def _store_run(database: Database, run_id: str, model: str, outcomes: dict[str, bool | None], *,
-               suite: str = "cmmlu", split: str = "test") -> None:
+def _store_run(
+    database: Database,
+    run_id: str,
+    model: str,
+    outcomes: dict[str, bool | None],
+    *,
+    suite: str = "cmmlu",
+    split: str = "test",
+) -> None:
     with database.session() as s:
         m = repo.upsert_model(s, model, f"/models/{model}")
         repo.start_run(s, run_id, suite, m.id, {"split": split, "shots": 0}, {})
-        repo.add_item_results(s, run_id, [
-            {"item_id": k, "subject": k.split("/")[0], "pred": "A", "gold": "A" if ok else "B", "correct": ok}
-            for k, ok in outcomes.items()
-        ])
+        repo.add_item_results(
+            s,
+            run_id,
+            [
+                {"item_id": k, "subject": k.split("/")[0], "pred": "A", "gold": "A" if ok else "B", "correct": ok}
+                for k, ok in outcomes.items()
+            ],
+        )
         repo.finish_run(s, run_id, elapsed_s=1.0, n_items=len(outcomes))
 
 
@@ -217,7 +244,13 @@ def test_cli_compare_never_imports_torch(store) -> None:
         f"main(['compare', 'cccc', 'dddd', '--db', {url!r}, '--bootstrap', '200'])\n"
         "assert 'torch' not in sys.modules, 'torch imported'\n"
     )
-    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
-                          env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "McNemar p" in proc.stdout

@@ -30,8 +30,18 @@ CASES: dict[str, list[str]] = {
     "ppl_chunks": ["--suite", "ppl", "--context", "128"],
     "ppl_sliding": ["--suite", "ppl", "--context", "128", "--mode", "sliding", "--stride", "64"],
     "longbench": ["--suite", "longbench", "--max-new-tokens", "8", "--max-length", "256"],
-    "quant": ["--suite", "quant", "--precisions", "fp32,int8", "--suites", "ppl,ceval", "--context", "128",
-              "--limit", "2"],
+    "quant": [
+        "--suite",
+        "quant",
+        "--precisions",
+        "fp32,int8",
+        "--suites",
+        "ppl,ceval",
+        "--context",
+        "128",
+        "--limit",
+        "2",
+    ],
 }
 
 
@@ -48,16 +58,30 @@ def _round(x: Any) -> Any:
 def run_case(args: list[str], workdir: Path) -> dict[str, Any]:
     out = workdir / "out.json"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    cmd = [sys.executable, "-m", "evals.cli", "run", *args, "--no-progress", "--json", str(out),
-           "--db", f"sqlite:///{workdir / 'golden.db'}"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "evals.cli",
+        "run",
+        *args,
+        "--no-progress",
+        "--json",
+        str(out),
+        "--db",
+        f"sqlite:///{workdir / 'golden.db'}",
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT, timeout=900)
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(args)} failed:\n{proc.stderr[-3000:]}")
     doc = json.loads(out.read_text(encoding="utf-8"))
     items = [{k: v for k, v in it.items() if k not in {"elapsed_s"}} for it in doc.get("items", [])]
     rows = [{k: v for k, v in r.items() if k != "run_ids"} for r in doc.get("rows", [])]  # the quant table
-    return {"metrics": _round(doc.get("metrics", {})), "items": _round(items), "n_items": doc.get("n_items"),
-            "rows": _round(rows)}
+    return {
+        "metrics": _round(doc.get("metrics", {})),
+        "items": _round(items),
+        "n_items": doc.get("n_items"),
+        "rows": _round(rows),
+    }
 
 
 def record(names: list[str] | None = None) -> dict[str, Any]:
@@ -72,5 +96,6 @@ def record(names: list[str] | None = None) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    GOLDEN.write_text(json.dumps(record(sys.argv[1:] or None), ensure_ascii=False, indent=1, sort_keys=True) + "\n",
-                      encoding="utf-8")
+    GOLDEN.write_text(
+        json.dumps(record(sys.argv[1:] or None), ensure_ascii=False, indent=1, sort_keys=True) + "\n", encoding="utf-8"
+    )

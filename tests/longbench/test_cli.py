@@ -11,10 +11,11 @@ import pytest
 from .conftest import REPO, SAMPLE_PRED, make_pred, run_cli, write_jsonl
 
 
-def test_scores_the_sample_pred_dir(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:  # noqa: ANN001
+def test_scores_the_sample_pred_dir(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
     out_json = tmp_path / "lb.json"
-    code, out, err = run_cli(["score", "--suite", "longbench", "--pred", str(SAMPLE_PRED), "--json", str(out_json)],
-                             capsys)
+    code, out, err = run_cli(
+        ["score", "--suite", "longbench", "--pred", str(SAMPLE_PRED), "--json", str(out_json)], capsys
+    )
     assert code == 0, err
     for header in ("单文档QA", "多文档QA", "摘要", "Few-shot学习", "代码补全", "合成任务", "Avg", "0-4k", "8k+"):
         assert header in out
@@ -40,10 +41,12 @@ def test_scores_the_sample_pred_dir(tmp_path, capsys: pytest.CaptureFixture[str]
     assert m["by_length"]["vcsum"] == {"0-4k": m["by_task"]["vcsum"], "4-8k": None, "8k+": None}
 
 
-def test_tasks_option_and_partial_avg(capsys: pytest.CaptureFixture[str], tmp_path) -> None:  # noqa: ANN001
+def test_tasks_option_and_partial_avg(capsys: pytest.CaptureFixture[str], tmp_path) -> None:
     out_json = tmp_path / "lb.json"
-    code, out, _ = run_cli(["score", "--suite", "longbench", "--pred", str(SAMPLE_PRED), "--tasks", "lcc,lsht",
-                            "--json", str(out_json)], capsys)
+    code, out, _ = run_cli(
+        ["score", "--suite", "longbench", "--pred", str(SAMPLE_PRED), "--tasks", "lcc,lsht", "--json", str(out_json)],
+        capsys,
+    )
     assert code == 0
     assert "Avg over 2/6 categories" in out
     m = json.loads(out_json.read_text(encoding="utf-8"))["metrics"]
@@ -53,11 +56,14 @@ def test_tasks_option_and_partial_avg(capsys: pytest.CaptureFixture[str], tmp_pa
 
 @pytest.mark.parametrize(
     ("row", "needle"),
-    [('{"pred": "x", "answers": ["x"]', "lcc.jsonl:2: invalid JSON: "),
-     ({"answers": ["x"], "length": 3}, "lcc.jsonl:2: field 'pred' is missing")],
+    [
+        ('{"pred": "x", "answers": ["x"]', "lcc.jsonl:2: invalid JSON: "),
+        ({"answers": ["x"], "length": 3}, "lcc.jsonl:2: field 'pred' is missing"),
+    ],
 )
-def test_bad_prediction_file_exits_2_with_one_line(tmp_path, capsys: pytest.CaptureFixture[str], row: object,
-                                                   needle: str) -> None:  # noqa: ANN001
+def test_bad_prediction_file_exits_2_with_one_line(
+    tmp_path, capsys: pytest.CaptureFixture[str], row: object, needle: str
+) -> None:
     write_jsonl(tmp_path / "lcc.jsonl", [make_pred("x", ["x"]), row])
     code, _, err = run_cli(["score", "--suite", "longbench", "--pred", str(tmp_path)], capsys)
     assert code == 2
@@ -76,7 +82,7 @@ def test_user_errors_exit_2(capsys: pytest.CaptureFixture[str], argv: list[str],
     assert code == 2 and needle in err
 
 
-def test_module_entry_point_and_no_torch(tmp_path) -> None:  # noqa: ANN001
+def test_module_entry_point_and_no_torch(tmp_path) -> None:
     # `python -m evals.cli` works, and scoring never imports torch or transformers.
     probe = (
         "import sys; from evals.cli import main\n"

@@ -9,17 +9,25 @@ from evals.longbench.data import find_task_files, item_length, load_data_dir, lo
 
 from .conftest import SAMPLE_DATA, SAMPLE_PRED, make_pred, write_jsonl
 
-DATA_ROW = {"input": "问", "context": "文", "answers": ["答"], "length": 3, "dataset": "multifieldqa_zh",
-            "language": "zh", "all_classes": None, "_id": "abc"}
+DATA_ROW = {
+    "input": "问",
+    "context": "文",
+    "answers": ["答"],
+    "length": 3,
+    "dataset": "multifieldqa_zh",
+    "language": "zh",
+    "all_classes": None,
+    "_id": "abc",
+}
 
 
-def test_loads_data_rows(tmp_path) -> None:  # noqa: ANN001
+def test_loads_data_rows(tmp_path) -> None:
     path = write_jsonl(tmp_path / "multifieldqa_zh.jsonl", [DATA_ROW, ""])  # blank line tolerated
     (item,) = load_data_file(path, "multifieldqa_zh")
     assert (item.id, item.input, item.answers, item.length, item.all_classes) == ("abc", "问", ("答",), 3, None)
 
 
-def test_malformed_json_names_file_and_line(tmp_path) -> None:  # noqa: ANN001
+def test_malformed_json_names_file_and_line(tmp_path) -> None:
     path = write_jsonl(tmp_path / "lsht.jsonl", [make_pred("a", ["a"], all_classes=["a"]), '{"pred": "x",'])
     with pytest.raises(UserError) as err:
         load_pred_file(path, "lsht")
@@ -28,7 +36,7 @@ def test_malformed_json_names_file_and_line(tmp_path) -> None:  # noqa: ANN001
 
 
 @pytest.mark.parametrize("field", ["input", "context", "answers", "length", "_id"])
-def test_missing_data_field(tmp_path, field: str) -> None:  # noqa: ANN001
+def test_missing_data_field(tmp_path, field: str) -> None:
     row = {k: v for k, v in DATA_ROW.items() if k != field}
     path = write_jsonl(tmp_path / "multifieldqa_zh.jsonl", [DATA_ROW, row])
     with pytest.raises(UserError, match=rf"multifieldqa_zh.jsonl:2: field '{field}' is missing"):
@@ -36,7 +44,7 @@ def test_missing_data_field(tmp_path, field: str) -> None:  # noqa: ANN001
 
 
 @pytest.mark.parametrize("field", ["pred", "answers", "length"])
-def test_missing_pred_field(tmp_path, field: str) -> None:  # noqa: ANN001
+def test_missing_pred_field(tmp_path, field: str) -> None:
     row = make_pred("a", ["a"])
     del row[field]
     path = write_jsonl(tmp_path / "dureader.jsonl", [row])
@@ -44,28 +52,29 @@ def test_missing_pred_field(tmp_path, field: str) -> None:  # noqa: ANN001
         load_pred_file(path, "dureader")
 
 
-def test_classification_needs_classes(tmp_path) -> None:  # noqa: ANN001
+def test_classification_needs_classes(tmp_path) -> None:
     path = write_jsonl(tmp_path / "lsht.jsonl", [make_pred("a", ["a"], all_classes=None)])
     with pytest.raises(UserError, match=r"lsht.jsonl:1: field 'all_classes' must be a list"):
         load_pred_file(path, "lsht")
 
 
-@pytest.mark.parametrize(("field", "value"), [("answers", "答"), ("answers", [1]), ("length", "9"), ("length", True),
-                                              ("pred", None)])
-def test_wrong_types(tmp_path, field: str, value: object) -> None:  # noqa: ANN001
+@pytest.mark.parametrize(
+    ("field", "value"), [("answers", "答"), ("answers", [1]), ("length", "9"), ("length", True), ("pred", None)]
+)
+def test_wrong_types(tmp_path, field: str, value: object) -> None:
     row = make_pred("a", ["a"]) | {field: value}
     path = write_jsonl(tmp_path / "dureader.jsonl", [row])
     with pytest.raises(UserError, match=rf"dureader.jsonl:1: field '{field}' must be"):
         load_pred_file(path, "dureader")
 
 
-def test_non_object_line(tmp_path) -> None:  # noqa: ANN001
+def test_non_object_line(tmp_path) -> None:
     path = write_jsonl(tmp_path / "dureader.jsonl", ["[1, 2]"])
     with pytest.raises(UserError, match=r"dureader.jsonl:1: expected a JSON object"):
         load_pred_file(path, "dureader")
 
 
-def test_find_task_files(tmp_path) -> None:  # noqa: ANN001
+def test_find_task_files(tmp_path) -> None:
     with pytest.raises(UserError, match="not a directory"):
         find_task_files(tmp_path / "nope")
     with pytest.raises(UserError, match="no LongBench files"):
@@ -82,14 +91,17 @@ def test_find_task_files(tmp_path) -> None:  # noqa: ANN001
 
 def test_item_length_rule() -> None:
     assert item_length("问题", "上下文", ["答案"], "zh") == 7  # characters
-    assert item_length("a b", "def f():\n    return 1", ["x = 1"], "python") == 2 + 4 + 3  # split() words: a b / def f(): return 1 / x = 1
+    assert (
+        item_length("a b", "def f():\n    return 1", ["x = 1"], "python") == 2 + 4 + 3
+    )  # split() words: a b / def f(): return 1 / x = 1
 
 
 class TestSampleResources:
     def test_sample_data_is_official_layout_with_true_lengths(self) -> None:
         data = load_data_dir(SAMPLE_DATA)
-        assert sorted(data) == sorted(["multifieldqa_zh", "dureader", "vcsum", "lsht", "passage_retrieval_zh",
-                                       "lcc", "repobench-p"])
+        assert sorted(data) == sorted(
+            ["multifieldqa_zh", "dureader", "vcsum", "lsht", "passage_retrieval_zh", "lcc", "repobench-p"]
+        )
         ids = set()
         for task, items in data.items():
             assert 4 <= len(items) <= 6, task

@@ -15,14 +15,15 @@ from .conftest import run_cli
 FAST = ["--limit", "2", "--max-new-tokens", "8", "--batch-size", "2", "--no-progress"]
 
 
-def _run(model: Path, db: str, out: Path, capsys, *extra: str) -> tuple[dict, str]:  # noqa: ANN001
-    code, stdout, err = run_cli(["run", "--suite", "longbench", "--model", str(model), "--db", db,
-                                 "--json", str(out), *FAST, *extra], capsys)
+def _run(model: Path, db: str, out: Path, capsys, *extra: str) -> tuple[dict, str]:
+    code, stdout, err = run_cli(
+        ["run", "--suite", "longbench", "--model", str(model), "--db", db, "--json", str(out), *FAST, *extra], capsys
+    )
     assert code == 0, err
     return json.loads(out.read_text(encoding="utf-8")), stdout
 
 
-def test_run_resume_rescore(tiny_model_dir, tmp_path, capsys: pytest.CaptureFixture[str]) -> None:  # noqa: ANN001
+def test_run_resume_rescore(tiny_model_dir, tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
     db = f"sqlite:///{tmp_path / 'lb.db'}"
     doc, out = _run(tiny_model_dir, db, tmp_path / "a.json", capsys)
 
@@ -34,11 +35,18 @@ def test_run_resume_rescore(tiny_model_dir, tmp_path, capsys: pytest.CaptureFixt
     # --json shape
     assert doc["suite"] == "longbench" and doc["split"] == "test"
     m = doc["metrics"]
-    assert set(m) >= {"by_task", "by_category", "avg", "by_length", "n_skipped", "skipped_by_reason",
-                      "longest_input_tokens", "max_length"}
+    assert set(m) >= {
+        "by_task",
+        "by_category",
+        "avg",
+        "by_length",
+        "n_skipped",
+        "skipped_by_reason",
+        "longest_input_tokens",
+        "max_length",
+    }
     assert list(m["by_task"]) == list(ZH_TASKS)
-    assert set(m["by_category"]) == {"single_doc_qa", "multi_doc_qa", "summarization", "few_shot", "code",
-                                     "synthetic"}
+    assert set(m["by_category"]) == {"single_doc_qa", "multi_doc_qa", "summarization", "few_shot", "code", "synthetic"}
     assert m["avg"] == round(sum(m["by_category"].values()) / 6, 2)
     assert m["n_skipped"] == 0 and m["skipped_by_reason"] == {}
     assert doc["n_items"] == len(doc["items"]) == 2 * len(ZH_TASKS)
@@ -66,15 +74,41 @@ def test_run_resume_rescore(tiny_model_dir, tmp_path, capsys: pytest.CaptureFixt
     assert "metrics replaced" in out3
 
     # a different max_new_tokens is a different run
-    code, _, err = run_cli(["run", "--suite", "longbench", "--model", str(tiny_model_dir), "--db", db,
-                            "--tasks", "lsht", "--limit", "1", "--max-new-tokens", "4", "--no-progress"], capsys)
+    code, _, err = run_cli(
+        [
+            "run",
+            "--suite",
+            "longbench",
+            "--model",
+            str(tiny_model_dir),
+            "--db",
+            db,
+            "--tasks",
+            "lsht",
+            "--limit",
+            "1",
+            "--max-new-tokens",
+            "4",
+            "--no-progress",
+        ],
+        capsys,
+    )
     assert code == 0, err
 
 
-def test_truncation_and_chat(tiny_model_dir, tmp_path, capsys: pytest.CaptureFixture[str]) -> None:  # noqa: ANN001
+def test_truncation_and_chat(tiny_model_dir, tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
     db = f"sqlite:///{tmp_path / 'lb.db'}"
-    doc, out = _run(tiny_model_dir, db, tmp_path / "a.json", capsys, "--tasks", "multifieldqa_zh,lsht",
-                    "--max-length", "136", "--chat")
+    doc, out = _run(
+        tiny_model_dir,
+        db,
+        tmp_path / "a.json",
+        capsys,
+        "--tasks",
+        "multifieldqa_zh,lsht",
+        "--max-length",
+        "136",
+        "--chat",
+    )
     m = doc["metrics"]
     assert m["max_length"] == 136 and m["n_truncated"] == len(doc["items"]) == 4
     by_task: dict[str, list[dict]] = {}
@@ -88,10 +122,23 @@ def test_truncation_and_chat(tiny_model_dir, tmp_path, capsys: pytest.CaptureFix
     assert doc["config"]["template"] == "llama2"
 
 
-def test_user_errors(tiny_model_dir, tmp_path, capsys: pytest.CaptureFixture[str]) -> None:  # noqa: ANN001
+def test_user_errors(tiny_model_dir, tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
     db = f"sqlite:///{tmp_path / 'lb.db'}"
-    code, _, err = run_cli(["run", "--suite", "longbench", "--model", str(tiny_model_dir), "--db", db,
-                            "--tasks", "hotpotqa", "--no-progress"], capsys)
+    code, _, err = run_cli(
+        [
+            "run",
+            "--suite",
+            "longbench",
+            "--model",
+            str(tiny_model_dir),
+            "--db",
+            db,
+            "--tasks",
+            "hotpotqa",
+            "--no-progress",
+        ],
+        capsys,
+    )
     assert code == 2 and "no pinned prompt" in err
     code, _, err = run_cli(["rescore", "deadbeef", "--db", db], capsys)
     assert code == 2 and "no run" in err

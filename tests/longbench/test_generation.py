@@ -31,8 +31,9 @@ class CharTokenizer:
         return {"input_ids": [self.bos] + [ord(c) + 10 for c in text]}
 
     def decode(self, ids: list[int], skip_special_tokens: bool = False) -> str:
-        return "".join("<s>" if i == self.bos else chr(i - 10) for i in ids
-                       if not (skip_special_tokens and i == self.bos))
+        return "".join(
+            "<s>" if i == self.bos else chr(i - 10) for i in ids if not (skip_special_tokens and i == self.bos)
+        )
 
 
 @dataclass
@@ -54,13 +55,13 @@ class FakeRunner:
     def count_tokens(self, text: str) -> int:
         return len(self.tokenizer(text)["input_ids"])
 
-    def generate(self, prompts, params, *, chat=False, system=None, batch_size=8, progress=False):  # noqa: ANN001
+    def generate(self, prompts, params, *, chat=False, system=None, batch_size=8, progress=False):
         self.calls.append((len(prompts), params))
         if (self.batch_ooms and len(prompts) > 1) or any(len(p) > self.oom_over for p in prompts):
             raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
         return ["段落1\n其他" for _ in prompts]
 
-    def apply_chat_template(self, messages, *, add_generation_prompt=None):  # noqa: ANN001
+    def apply_chat_template(self, messages, *, add_generation_prompt=None):
         return f"<user>{messages[-1]['content']}</user><assistant>"
 
 
@@ -79,7 +80,7 @@ class TestMiddleTruncation:
         # head = BOS (skipped) + 9 chars, tail = the last 10 chars
         assert cut.text == text[:9] + text[-10:]
 
-    def test_real_tokenizer(self, tiny_model_dir) -> None:  # noqa: ANN001
+    def test_real_tokenizer(self, tiny_model_dir) -> None:
         from transformers import AutoTokenizer
 
         tok = AutoTokenizer.from_pretrained(str(tiny_model_dir))
@@ -132,8 +133,14 @@ class TestChat:
 
     def test_truncation_happens_before_the_template(self) -> None:
         items_dir = SAMPLE_DATA
-        plan = LongBench().plan(SuiteOptions(data=items_dir, limit=1, chat=True,
-                                             extra={"tasks": ("dureader",), "max_length": 60, "max_new_tokens": 8}))
+        plan = LongBench().plan(
+            SuiteOptions(
+                data=items_dir,
+                limit=1,
+                chat=True,
+                extra={"tasks": ("dureader",), "max_length": 60, "max_new_tokens": 8},
+            )
+        )
         runner = FakeRunner()
         rows = [r for chunk in LongBench().predict(runner, plan, plan.items, batch_size=4) for r in chunk]
         (row,) = rows
@@ -150,7 +157,13 @@ def test_gen_params() -> None:
     assert (g.max_new_tokens, g.temperature, g.repetition_penalty) == (64, 0.0, 1.0)
     c = gen.gen_params(512, "cla2")
     assert (c.max_new_tokens, c.temperature, c.top_p, c.top_k, c.repetition_penalty, c.seed) == (
-        512, 0.2, 0.95, 40, 1.1, 42)
+        512,
+        0.2,
+        0.95,
+        40,
+        1.1,
+        42,
+    )
     with pytest.raises(UserError):
         gen.gen_params(8, "beam")
 
@@ -191,7 +204,7 @@ class TestOutOfMemory:
 
     def test_other_errors_propagate(self) -> None:
         class Broken(FakeRunner):
-            def generate(self, *a, **k):  # noqa: ANN002, ANN003
+            def generate(self, *a, **k):
                 raise RuntimeError("shape mismatch")
 
         with pytest.raises(RuntimeError, match="shape"):
@@ -200,8 +213,10 @@ class TestOutOfMemory:
     def test_items_that_do_not_fit_are_skipped_and_counted(self) -> None:
         suite = LongBench()
         plan = suite.plan(SuiteOptions(data=SAMPLE_DATA, extra={"tasks": ("passage_retrieval_zh",)}))
-        lengths = sorted(len(gen.request_text({"context": i.item.context, "input": i.item.input},
-                                              "passage_retrieval_zh")) for i in plan.items)
+        lengths = sorted(
+            len(gen.request_text({"context": i.item.context, "input": i.item.input}, "passage_retrieval_zh"))
+            for i in plan.items
+        )
         runner = FakeRunner(oom_over=lengths[-2])  # only the longest prompt does not fit
         rows = [r for chunk in suite.predict(runner, plan, plan.items, batch_size=2) for r in chunk]
         skipped = [r for r in rows if r["extra"].get("skipped")]
@@ -227,11 +242,25 @@ def test_aggregate_equals_official_scorer_whatever_the_row_order() -> None:
     rows = []
     for task in ZH_TASKS:
         for i, rec in enumerate(load_pred_file(SAMPLE_PRED / f"{task}.jsonl", task)):
-            rows.append({"item_id": f"{task}/{rec.id}", "subject": task, "pred": rec.pred, "gold": "",
-                         "correct": None, "score": None,
-                         "extra": {"id": rec.id, "task": task, "index": i, "answers": list(rec.answers),
-                                   "all_classes": None if rec.all_classes is None else list(rec.all_classes),
-                                   "length": rec.length, "prompt_tokens": 10}})
+            rows.append(
+                {
+                    "item_id": f"{task}/{rec.id}",
+                    "subject": task,
+                    "pred": rec.pred,
+                    "gold": "",
+                    "correct": None,
+                    "score": None,
+                    "extra": {
+                        "id": rec.id,
+                        "task": task,
+                        "index": i,
+                        "answers": list(rec.answers),
+                        "all_classes": None if rec.all_classes is None else list(rec.all_classes),
+                        "length": rec.length,
+                        "prompt_tokens": 10,
+                    },
+                }
+            )
     random.Random(0).shuffle(rows)
     got = LongBench().aggregate(None, rows)
     for key in ("by_task", "by_category", "avg", "by_length", "categories_missing"):

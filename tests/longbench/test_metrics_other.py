@@ -114,8 +114,12 @@ class TestCodeSim:
 
     def test_near_miss(self) -> None:
         # 42 of 46 chars kept: 100*84/88 = 95.45 -> 95
-        assert code_sim_score("        return items.remove(items.size());",
-                              "        return items.remove(items.size() - 1);") == 0.95
+        assert (
+            code_sim_score(
+                "        return items.remove(items.size());", "        return items.remove(items.size() - 1);"
+            )
+            == 0.95
+        )
 
 
 class TestEnglish:

@@ -45,21 +45,47 @@ class TestTaskAndBuckets:
 
 class TestAggregation:
     def test_full_zh_table(self) -> None:
-        by_task = {"multifieldqa_zh": 40.0, "dureader": 20.0, "vcsum": 10.0, "lsht": 30.0,
-                   "passage_retrieval_zh": 90.0, "lcc": 50.0, "repobench-p": 61.0}
+        by_task = {
+            "multifieldqa_zh": 40.0,
+            "dureader": 20.0,
+            "vcsum": 10.0,
+            "lsht": 30.0,
+            "passage_retrieval_zh": 90.0,
+            "lcc": 50.0,
+            "repobench-p": 61.0,
+        }
         table = category_table(by_task, ("zh", "code"))
         # code = (50 + 61)/2 = 55.5; Avg = (40+20+10+30+55.5+90)/6 = 245.5/6 = 40.9166… -> 40.92
-        assert table.by_category == {"single_doc_qa": 40.0, "multi_doc_qa": 20.0, "summarization": 10.0,
-                                     "few_shot": 30.0, "code": 55.5, "synthetic": 90.0}
-        assert list(table.by_category) == ["single_doc_qa", "multi_doc_qa", "summarization", "few_shot",
-                                           "code", "synthetic"]  # the seed's column order
+        assert table.by_category == {
+            "single_doc_qa": 40.0,
+            "multi_doc_qa": 20.0,
+            "summarization": 10.0,
+            "few_shot": 30.0,
+            "code": 55.5,
+            "synthetic": 90.0,
+        }
+        assert list(table.by_category) == [
+            "single_doc_qa",
+            "multi_doc_qa",
+            "summarization",
+            "few_shot",
+            "code",
+            "synthetic",
+        ]  # the seed's column order
         assert table.avg == 40.92
         assert table.categories_missing == ()
 
     def test_seed_row_arithmetic(self) -> None:
         # PROTOCOLS.md §3.1: Chinese-Alpaca-2-7B-64K (44.7+28.1+14.4+39.0+44.6+5.0)/6 = 29.3
-        by_task = {"multifieldqa_zh": 44.7, "dureader": 28.1, "vcsum": 14.4, "lsht": 39.0,
-                   "lcc": 44.0, "repobench-p": 45.2, "passage_retrieval_zh": 5.0}
+        by_task = {
+            "multifieldqa_zh": 44.7,
+            "dureader": 28.1,
+            "vcsum": 14.4,
+            "lsht": 39.0,
+            "lcc": 44.0,
+            "repobench-p": 45.2,
+            "passage_retrieval_zh": 5.0,
+        }
         table = category_table(by_task, ("zh", "code"))
         assert table.by_category["code"] == 44.6
         assert table.avg == 29.3
@@ -75,9 +101,10 @@ class TestAggregation:
         assert table.by_category == {} and table.avg is None
 
 
-def test_score_predictions_with_english_and_e_files(tmp_path) -> None:  # noqa: ANN001
-    write_jsonl(tmp_path / "lcc_e.jsonl", [make_pred("x = 1", ["x = 1"], length=5000),
-                                           make_pred("", ["y"], length=100)])
+def test_score_predictions_with_english_and_e_files(tmp_path) -> None:
+    write_jsonl(
+        tmp_path / "lcc_e.jsonl", [make_pred("x = 1", ["x = 1"], length=5000), make_pred("", ["y"], length=100)]
+    )
     write_jsonl(tmp_path / "hotpotqa.jsonl", [make_pred("Paris", ["paris"])])
     write_jsonl(tmp_path / "notes.jsonl", ["not a task, ignored"])
     result = score_predictions(tmp_path)
@@ -88,10 +115,14 @@ def test_score_predictions_with_english_and_e_files(tmp_path) -> None:  # noqa: 
     assert [it.id for it in result.items] == ["lcc-0", "lcc-1", "hotpotqa-0"]
 
 
-def test_last_lines_class_list_applies_to_the_whole_file(tmp_path) -> None:  # noqa: ANN001
+def test_last_lines_class_list_applies_to_the_whole_file(tmp_path) -> None:
     # Official eval.py scores every line with the all_classes of the file's last line.
-    write_jsonl(tmp_path / "lsht.jsonl", [make_pred("财经", ["财经"], all_classes=["财经", "体育"]),
-                                          make_pred("体育", ["体育"], all_classes=["体育", "财经体育"])])
+    write_jsonl(
+        tmp_path / "lsht.jsonl",
+        [
+            make_pred("财经", ["财经"], all_classes=["财经", "体育"]),
+            make_pred("体育", ["体育"], all_classes=["体育", "财经体育"]),
+        ],
+    )
     # Line 1 against [体育, 财经体育]: nothing matches "财经" -> 0; line 2: [体育] -> 1.
     assert score_predictions(tmp_path).by_task["lsht"] == 50.0
-

@@ -232,7 +232,7 @@ def test_prefix_cache_reused_across_calls(runner: HFRunner) -> None:
     runner.clear_prefix_cache()
     before = dict(runner.stats)
     first = runner.choice_logprobs(prompts[:4], LETTERS, scoring="cla2", prefixes=hints[:4], batch_size=2)
-    (cached_prefix, kv), = runner._prefix_cache.items()
+    ((cached_prefix, kv),) = runner._prefix_cache.items()
     snapshot = [(k.clone(), v.clone()) for k, v in kv]
     second = runner.choice_logprobs(prompts[4:], LETTERS, scoring="cla2", prefixes=hints[4:], batch_size=2)
     assert runner.stats["prefix_misses"] == before["prefix_misses"] + 1  # one prefix pass for both calls
@@ -324,7 +324,7 @@ def test_rolling_equals_single_window_when_text_fits(runner: HFRunner) -> None:
     with torch.inference_mode():
         logp = torch.log_softmax(runner.model(input_ids=torch.tensor([ids])).logits[0].float(), dim=-1)
     direct = sum(float(logp[p - 1, ids[p]]) for p in range(1, len(ids)))
-    (total, n), = runner.rolling_loglikelihood([text], max_length=len(ids) + 5)
+    ((total, n),) = runner.rolling_loglikelihood([text], max_length=len(ids) + 5)
     assert n == len(ids) - 1 and abs(total - direct) <= TOL
 
 

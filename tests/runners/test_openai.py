@@ -121,7 +121,9 @@ def server(request, tmp_path_factory) -> Iterator[Served]:
                ["--gpu-memory-utilization", "0.2"]  # fmt: skip
 
         def tokenize(text: str) -> list[int]:
-            return httpx.post(f"{root}/tokenize", json={"model": SERVED, "prompt": text}, headers=auth, timeout=30).json()["tokens"]
+            return httpx.post(
+                f"{root}/tokenize", json={"model": SERVED, "prompt": text}, headers=auth, timeout=30
+            ).json()["tokens"]
 
         served = Served("vllm", url, tokenize, first_scored=1)  # vLLM echoes BOS (no log-prob), scores the rest
         startup_s = 600.0
@@ -132,7 +134,9 @@ def server(request, tmp_path_factory) -> Iterator[Served]:
                "--api_key", API_KEY, "--verbose", "false"]  # fmt: skip
 
         def tokenize(text: str) -> list[int]:
-            return httpx.post(f"{root}/extras/tokenize", json={"input": text, "model": SERVED}, headers=auth, timeout=30).json()["tokens"]
+            return httpx.post(
+                f"{root}/extras/tokenize", json={"input": text, "model": SERVED}, headers=auth, timeout=30
+            ).json()["tokens"]
 
         # llama.cpp echoes no BOS and gives the first text token no log-prob; its default repeat
         # penalty 1.1 is no greedy decoding
@@ -179,7 +183,7 @@ def test_loglikelihood_matches_hf_on_the_servers_tokens(remote, runner, server):
     assert got[-1] == (0.0, True)
     for (ctx, cont), (value, greedy) in zip(PAIRS, got):
         full, head = server.tokenize(ctx + cont), server.tokenize(ctx)
-        (logprobs, is_greedy), = runner.token_logprobs([(full, _common(full, head))], with_greedy=True)
+        ((logprobs, is_greedy),) = runner.token_logprobs([(full, _common(full, head))], with_greedy=True)
         assert value == pytest.approx(float(logprobs.double().sum()), abs=2e-3)
         assert greedy == bool(is_greedy.all())
 
@@ -187,7 +191,9 @@ def test_loglikelihood_matches_hf_on_the_servers_tokens(remote, runner, server):
 def test_choice_logprobs_rolling_and_counts(remote, runner, server):
     prompt = "以下是中国关于法学考试的单项选择题，请选出其中的正确答案。\n\n宪法是什么？\nA. 根本法\nB. 普通法\nC. 习惯\nD. 判例\n答案："
     got = remote.choice_logprobs([prompt], ["A", "B", "C", "D"])[0]
-    assert [got[c] for c in "ABCD"] == pytest.approx([v for v, _ in remote.loglikelihood([(prompt, c) for c in "ABCD"])])
+    assert [got[c] for c in "ABCD"] == pytest.approx(
+        [v for v, _ in remote.loglikelihood([(prompt, c) for c in "ABCD"])]
+    )
     head = server.tokenize(prompt)
     for c in "ABCD":
         full = server.tokenize(prompt + c)
@@ -197,7 +203,7 @@ def test_choice_logprobs_rolling_and_counts(remote, runner, server):
         remote.choice_logprobs([prompt], ["A"], scoring="cla2")
     text = "中华人民共和国成立于一九四九年。"
     ids = server.tokenize(text)
-    (lp, n), = remote.rolling_loglikelihood([text], max_length=512)
+    ((lp, n),) = remote.rolling_loglikelihood([text], max_length=512)
     assert n == len(ids) - server.first_scored
     assert lp == pytest.approx(float(runner.token_logprobs([(ids, server.first_scored)])[0].double().sum()), abs=2e-3)
     assert remote.count_tokens(text) == len(ids)
@@ -223,7 +229,7 @@ def test_generate_plain_and_chat(remote, runner, server):
 def test_exchanges_are_logged_without_the_key(remote):
     remote.exchanges.clear()
     remote.generate(["你好"], __import__("runners.base", fromlist=["GenParams"]).GenParams(max_new_tokens=2))
-    (request, response, latency), = remote.exchanges
+    ((request, response, latency),) = remote.exchanges
     assert request["endpoint"] == "/completions" and request["prompt"] == "你好" and request["model"] == SERVED
     assert "choices" in response and latency > 0
     assert API_KEY not in repr(remote.exchanges)

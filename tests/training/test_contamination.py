@@ -15,7 +15,10 @@ def test_copied_question_is_flagged(tmp_path):
 
     items = suite_items("ceval")
     victim = items[3]
-    corpus = [RES.joinpath("heldout_zh.txt").read_text(encoding="utf-8"), "网上题库：" + victim.question + " " + " ".join(victim.options)]
+    corpus = [
+        RES.joinpath("heldout_zh.txt").read_text(encoding="utf-8"),
+        "网上题库：" + victim.question + " " + " ".join(victim.options),
+    ]
     rows = check(corpus, items)
     bad = [r.key for r in rows if r.contaminated]
     assert bad == [victim.key]

@@ -31,7 +31,9 @@ def test_shipped_samples_parse():
 
 
 def test_llama2_multiturn_parsing():
-    turns = D.parse_llama2_text("<s>Human: 你好\n</s><s>Assistant: 你好！\n</s><s>Human: 再见\n</s><s>Assistant: 再见。</s>")
+    turns = D.parse_llama2_text(
+        "<s>Human: 你好\n</s><s>Assistant: 你好！\n</s><s>Human: 再见\n</s><s>Assistant: 再见。</s>"
+    )
     assert turns == (("user", "你好"), ("assistant", "你好！"), ("user", "再见"), ("assistant", "再见。"))
 
 
@@ -62,7 +64,9 @@ def test_errors_name_file_line_field(tmp_path):
     with pytest.raises(D.DataError, match=r":1: invalid JSON"):
         D.load_sft(bad)
     arr = tmp_path / "b.json"
-    arr.write_text(json.dumps([{"instruction": "问", "output": "答"}, {"instruction": "", "output": "答"}]), encoding="utf-8")
+    arr.write_text(
+        json.dumps([{"instruction": "问", "output": "答"}, {"instruction": "", "output": "答"}]), encoding="utf-8"
+    )
     with pytest.raises(D.DataError, match=r"\(item 1\) field 'instruction': empty"):
         D.load_sft(arr)
     csvf = tmp_path / "c.csv"
@@ -90,7 +94,9 @@ def test_alpaca_masking_matches_cla2(tok):
     conv = D.Conversation((("user", "写一句话\n关于春天"), ("assistant", "春天来了。")), "x", "alpaca")
     enc = D.encode_sft(tok, [conv], 512)
     ids, labels = enc.input_ids[0], enc.labels[0]
-    src = [tok.bos_token_id] + tok(D.CLA2_TEMPLATE.format(instruction="写一句话\n关于春天"), add_special_tokens=False).input_ids
+    src = [tok.bos_token_id] + tok(
+        D.CLA2_TEMPLATE.format(instruction="写一句话\n关于春天"), add_special_tokens=False
+    ).input_ids
     assert ids[: len(src)] == src and ids.count(tok.bos_token_id) == 1
     assert labels[: len(src)] == [D.IGNORE_INDEX] * len(src)
     assert labels[len(src) :] == ids[len(src) :] and ids[-1] == tok.eos_token_id
@@ -98,7 +104,9 @@ def test_alpaca_masking_matches_cla2(tok):
 
 
 def test_llama2_masking_multiturn_no_double_bos(tok):
-    turns = D.parse_llama2_text("<s>Human: 问一\n</s><s>Assistant: 答一\n</s><s>Human: 问二\n</s><s>Assistant: 答二\n</s>")
+    turns = D.parse_llama2_text(
+        "<s>Human: 问一\n</s><s>Assistant: 答一\n</s><s>Human: 问二\n</s><s>Assistant: 答二\n</s>"
+    )
     enc = D.encode_sft(tok, [D.Conversation(turns, "x", "llama2-csv")], 512)
     ids, labels = enc.input_ids[0], enc.labels[0]
     assert ids[0] == tok.bos_token_id and ids[1] != tok.bos_token_id  # one BOS, not two

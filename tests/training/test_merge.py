@@ -17,7 +17,9 @@ def test_merge_equals_adapter(tiny_model_dir, tmp_path):
     from training.sft import sft
 
     database = open_db(f"sqlite:///{tmp_path / 'm.db'}")
-    params = apply_overrides(sft_defaults(), {**TINY_SFT, "lora": TINY_LORA, "steps": 2, "learning_rate": 5e-3}, source="t")
+    params = apply_overrides(
+        sft_defaults(), {**TINY_SFT, "lora": TINY_LORA, "steps": 2, "learning_rate": 5e-3}, source="t"
+    )
     lname, adir, _ = sft(tiny_model_dir, RES / "alpaca_sample.jsonl", params=params, out=tmp_path / "a", database=database,
                          progress=False, log=lambda *a: None)  # fmt: skip
     mname, mdir, lin = merge(lname, out=tmp_path / "merged", database=database, log=lambda *a: None)

@@ -49,12 +49,16 @@ def test_continued_pretraining_lowers_heldout_nll(young_base, database, tmp_path
         lin = row.lineage
         assert lin["stage"] == "pretrain" and lin["method"] == "full" and lin["steps"] == 30
         assert len(lin["loss_curve"]) == 30 and lin["loss_curve"][0][0] == 1
-        assert lin["data"]["sha256"] and lin["hparams"]["learning_rate"] == 1e-3 and lin["final_loss"] < lin["loss_curve"][0][1]
+        assert (
+            lin["data"]["sha256"]
+            and lin["hparams"]["learning_rate"] == 1e-3
+            and lin["final_loss"] < lin["loss_curve"][0][1]
+        )
         assert repo.get_model(s, young_base.name) is not None  # the base became the lineage root
     assert (out / "leitai_train.json").is_file() and (out / "model.safetensors").is_file()
 
 
-def test_pretrain_cli_and_bad_input(tiny_model_dir, tmp_path):
+def test_pretrain_cli_and_bad_input(tiny_model_dir, tmp_path, capsys):
     from evals.cli import main
 
     db = f"sqlite:///{tmp_path / 'cli.db'}"
@@ -70,6 +74,7 @@ def test_pretrain_cli_and_bad_input(tiny_model_dir, tmp_path):
         with pytest.raises(SystemExit) as e:
             main(["train", "pretrain", *args, "--db", db, "--no-progress"])
         assert e.value.code == 2
+        assert msg in capsys.readouterr().err
     (tmp_path / "empty.txt").write_text("", encoding="utf-8")
     from training.pretrain import pretrain
 
@@ -100,7 +105,9 @@ def test_trainer_path_runs_on_cpu(tiny_model_dir, tmp_path):
     model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
     ids = [[1, 300, 301, 302, 303, 2]] * 4
     params = TrainParams(steps=2, batch_size=2, grad_accum=1, learning_rate=1e-3)
-    res = train_trainer(model, ids, ids, params, pad_id=2, output_dir=tmp_path / "t", deepspeed_config=None, progress=False)
+    res = train_trainer(
+        model, ids, ids, params, pad_id=2, output_dir=tmp_path / "t", deepspeed_config=None, progress=False
+    )
     assert res.steps == 2 and res.engine == "trainer" and len(res.loss_curve) == 2
 
 
@@ -117,7 +124,7 @@ def test_config_file_and_unknown_keys(tmp_path):
     from training.configs import load_config_file, sft_defaults
 
     f = tmp_path / "h.toml"
-    f.write_text('learning_rate = 5e-4\nsteps = 7\n[lora]\nr = 4\n', encoding="utf-8")
+    f.write_text("learning_rate = 5e-4\nsteps = 7\n[lora]\nr = 4\n", encoding="utf-8")
     p = apply_overrides(sft_defaults(), load_config_file(f), source=str(f))
     assert (p.learning_rate, p.steps, p.lora.r, p.lora.alpha) == (5e-4, 7, 4, 128)
     with pytest.raises(UserError, match="unknown hyper-parameter 'lr_max'"):

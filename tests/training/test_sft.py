@@ -105,5 +105,12 @@ def test_oom_becomes_hint(tiny_model_dir, monkeypatch, tmp_path):
     from training.sft import sft
 
     with pytest.raises(loop.TrainingError, match="smaller --batch-size"):
-        sft(tiny_model_dir, RES / "alpaca_sample.jsonl", params=_params(steps=1), out=tmp_path / "o", progress=False, log=lambda *a: None)
+        sft(
+            tiny_model_dir,
+            RES / "alpaca_sample.jsonl",
+            params=_params(steps=1),
+            out=tmp_path / "o",
+            progress=False,
+            log=lambda *a: None,
+        )
     assert not (tmp_path / "o").exists()  # nothing half-written

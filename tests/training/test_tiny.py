@@ -21,26 +21,64 @@ ROOT = Path(__file__).resolve().parents[2]
 # The 52 C-Eval subject handles by category (C-Eval subject_mapping.json), used to check the sample.
 CEVAL_CATEGORIES: dict[str, set[str]] = {
     "STEM": {
-        "computer_network", "operating_system", "computer_architecture", "college_programming",
-        "college_physics", "college_chemistry", "advanced_mathematics", "probability_and_statistics",
-        "discrete_mathematics", "electrical_engineer", "metrology_engineer", "high_school_mathematics",
-        "high_school_physics", "high_school_chemistry", "high_school_biology", "middle_school_mathematics",
-        "middle_school_biology", "middle_school_physics", "middle_school_chemistry", "veterinary_medicine",
+        "computer_network",
+        "operating_system",
+        "computer_architecture",
+        "college_programming",
+        "college_physics",
+        "college_chemistry",
+        "advanced_mathematics",
+        "probability_and_statistics",
+        "discrete_mathematics",
+        "electrical_engineer",
+        "metrology_engineer",
+        "high_school_mathematics",
+        "high_school_physics",
+        "high_school_chemistry",
+        "high_school_biology",
+        "middle_school_mathematics",
+        "middle_school_biology",
+        "middle_school_physics",
+        "middle_school_chemistry",
+        "veterinary_medicine",
     },
     "Social Science": {
-        "college_economics", "business_administration", "marxism", "mao_zedong_thought", "education_science",
-        "teacher_qualification", "high_school_politics", "high_school_geography", "middle_school_politics",
+        "college_economics",
+        "business_administration",
+        "marxism",
+        "mao_zedong_thought",
+        "education_science",
+        "teacher_qualification",
+        "high_school_politics",
+        "high_school_geography",
+        "middle_school_politics",
         "middle_school_geography",
     },
     "Humanities": {
-        "modern_chinese_history", "ideological_and_moral_cultivation", "logic", "law",
-        "chinese_language_and_literature", "art_studies", "professional_tour_guide", "legal_professional",
-        "high_school_chinese", "high_school_history", "middle_school_history",
+        "modern_chinese_history",
+        "ideological_and_moral_cultivation",
+        "logic",
+        "law",
+        "chinese_language_and_literature",
+        "art_studies",
+        "professional_tour_guide",
+        "legal_professional",
+        "high_school_chinese",
+        "high_school_history",
+        "middle_school_history",
     },
     "Other": {
-        "civil_servant", "sports_science", "plant_protection", "basic_medicine", "clinical_medicine",
-        "urban_and_rural_planner", "accountant", "fire_engineer", "environmental_impact_assessment_engineer",
-        "tax_accountant", "physician",
+        "civil_servant",
+        "sports_science",
+        "plant_protection",
+        "basic_medicine",
+        "clinical_medicine",
+        "urban_and_rural_planner",
+        "accountant",
+        "fire_engineer",
+        "environmental_impact_assessment_engineer",
+        "tax_accountant",
+        "physician",
     },
 }
 CEVAL_COLUMNS = ["id", "question", "A", "B", "C", "D", "answer", "explanation"]
@@ -235,8 +273,14 @@ def test_cli_reports_existing_checkpoint(tiny_model_dir: Path, tmp_path: Path) -
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
 
     def cli(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "evals.cli", "train", "tiny", *args],
-                              capture_output=True, text=True, env=env, cwd=ROOT, timeout=300)
+        return subprocess.run(
+            [sys.executable, "-m", "evals.cli", "train", "tiny", *args],
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=ROOT,
+            timeout=300,
+        )
 
     res = cli("--out", str(tiny_model_dir))
     assert res.returncode == 0, res.stderr

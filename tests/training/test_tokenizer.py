@@ -15,7 +15,9 @@ def test_extend_vocab_and_lora_modules_to_save(tiny_model_dir, tmp_path):
     from training.tokenizer_ext import chars_per_token, extend
 
     corpus = tmp_path / "c.txt"
-    corpus.write_text("\n\n".join(["量子纠缠实验室里，研究员观测光子偏振。", "鲲鹏展翅九万里，扶摇直上。"] * 10), encoding="utf-8")
+    corpus.write_text(
+        "\n\n".join(["量子纠缠实验室里，研究员观测光子偏振。", "鲲鹏展翅九万里，扶摇直上。"] * 10), encoding="utf-8"
+    )
     name, out, lin = extend(tiny_model_dir, corpus, 20, out=tmp_path / "ext", log=lambda *a: None)
     old, new = AutoTokenizer.from_pretrained(tiny_model_dir), AutoTokenizer.from_pretrained(out)
     assert lin["added"] == 20 and len(new) == len(old) + 20
@@ -24,12 +26,16 @@ def test_extend_vocab_and_lora_modules_to_save(tiny_model_dir, tmp_path):
     assert chars_per_token(new, texts) > chars_per_token(old, texts)
     # text the base already handles is tokenised unchanged (new merges rank after the old ones)
     plain = "清晨六点，城市还没有完全醒来。"
-    assert old.decode(old(plain).input_ids, skip_special_tokens=True) == new.decode(new(plain).input_ids, skip_special_tokens=True)
+    assert old.decode(old(plain).input_ids, skip_special_tokens=True) == new.decode(
+        new(plain).input_ids, skip_special_tokens=True
+    )
     model = AutoModelForCausalLM.from_pretrained(out)
     assert model.get_input_embeddings().num_embeddings == len(new)
     # LoRA on the extended base trains embed_tokens and lm_head (CLA2's modules_to_save)
     params = apply_overrides(sft_defaults(), {**TINY_SFT, "lora": TINY_LORA, "steps": 1}, source="t")
-    _, adir, slin = sft(out, RES / "alpaca_sample.jsonl", params=params, out=tmp_path / "a", progress=False, log=lambda *a: None)
+    _, adir, slin = sft(
+        out, RES / "alpaca_sample.jsonl", params=params, out=tmp_path / "a", progress=False, log=lambda *a: None
+    )
     assert slin["modules_to_save"] == ["embed_tokens", "lm_head"] and slin["vocab_grew"]
     from runners.hf import HFRunner
 
