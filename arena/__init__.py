@@ -85,30 +85,42 @@ def __dir__() -> list[str]:
     return sorted(set(globals()) | set(_EXPORTS))
 
 
-if TYPE_CHECKING:  # static checkers see plain imports
-    from arena.answers import DEFAULT_PARAMS, SYSTEM_PROMPT, AnswerReport, generate_answers
-    from arena.bank import (
-        CATEGORIES,
-        BankError,
-        ImportReport,
-        import_bank,
-        import_starter_bank,
-        normalize_text,
-        read_bank,
-        starter_bank_path,
-    )
-    from arena.battle_log import BattleLogError, Battles, read_battle_log, write_battle_log
-    from arena.battles import BattleView, battle_records, reveal, serve_battle
-    from arena.errors import ArenaRefusal, NoBattleAvailable, RevealRefused, VoteRefused
-    from arena.leaks import LeakChecker, load_checker
-    from arena.matchmaking import choose_pair, pair_probabilities
-    from arena.ratings import RatingParams, Ratings, compute_ratings
-    from arena.votes import (
-        OUTCOMES,
-        VoteLimits,
-        VoteResult,
-        VoteStats,
-        normalize_outcome,
-        record_vote,
-        vote_stats,
-    )
+if TYPE_CHECKING:  # static checkers see plain imports; `X as X` marks a re-export
+    from arena.answers import DEFAULT_PARAMS as DEFAULT_PARAMS
+    from arena.answers import SYSTEM_PROMPT as SYSTEM_PROMPT
+    from arena.answers import AnswerReport as AnswerReport
+    from arena.answers import generate_answers as generate_answers
+    from arena.bank import CATEGORIES as CATEGORIES
+    from arena.bank import BankError as BankError
+    from arena.bank import ImportReport as ImportReport
+    from arena.bank import import_bank as import_bank
+    from arena.bank import import_starter_bank as import_starter_bank
+    from arena.bank import normalize_text as normalize_text
+    from arena.bank import read_bank as read_bank
+    from arena.bank import starter_bank_path as starter_bank_path
+    from arena.battle_log import BattleLogError as BattleLogError
+    from arena.battle_log import Battles as Battles
+    from arena.battle_log import read_battle_log as read_battle_log
+    from arena.battle_log import write_battle_log as write_battle_log
+    from arena.battles import BattleView as BattleView
+    from arena.battles import battle_records as battle_records
+    from arena.battles import reveal as reveal
+    from arena.battles import serve_battle as serve_battle
+    from arena.errors import ArenaRefusal as ArenaRefusal
+    from arena.errors import NoBattleAvailable as NoBattleAvailable
+    from arena.errors import RevealRefused as RevealRefused
+    from arena.errors import VoteRefused as VoteRefused
+    from arena.leaks import LeakChecker as LeakChecker
+    from arena.leaks import load_checker as load_checker
+    from arena.matchmaking import choose_pair as choose_pair
+    from arena.matchmaking import pair_probabilities as pair_probabilities
+    from arena.ratings import RatingParams as RatingParams
+    from arena.ratings import Ratings as Ratings
+    from arena.ratings import compute_ratings as compute_ratings
+    from arena.votes import OUTCOMES as OUTCOMES
+    from arena.votes import VoteLimits as VoteLimits
+    from arena.votes import VoteResult as VoteResult
+    from arena.votes import VoteStats as VoteStats
+    from arena.votes import normalize_outcome as normalize_outcome
+    from arena.votes import record_vote as record_vote
+    from arena.votes import vote_stats as vote_stats

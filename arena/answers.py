@@ -22,6 +22,7 @@ from runners.base import GenParams
 if TYPE_CHECKING:
     from core.model_spec import ModelSpec
     from db import Database
+    from db.arena_repo import AnswerRow
     from runners.base import Runner
 
 # The system prompt of the Chinese-LLaMA-Alpaca-2 serving template (PROTOCOLS.md §6.2).
@@ -49,6 +50,7 @@ class AnswerReport:
     skipped: int
 
 
+# dict[str, Any]: a JSON object (GenParams fields + chat, system), hashed and stored as is.
 def gen_params_record(params: GenParams, system: str = SYSTEM_PROMPT) -> dict[str, Any]:
     """The JSON stored with every answer: sampling parameters plus chat mode and system prompt."""
     record = asdict(params)
@@ -135,16 +137,19 @@ def generate_answers(
                     texts = runner.generate(
                         [p.text for p in batch], params, chat=True, system=SYSTEM_PROMPT, batch_size=batch_size
                     )
-                    rows = [
-                        {"prompt_id": p.id, "model_id": model_id, "text": t, "gen_params": record, "params_hash": key}
-                        for p, t in zip(batch, texts, strict=True)
-                    ]
+                    rows = [_answer_row(p.id, model_id, t, record, key) for p, t in zip(batch, texts, strict=True)]
                     with database.session() as s:
                         arena_repo.add_answers(s, rows)
                     advance(len(batch))
             del runner  # free the weights before loading the next model
         reports.append(AnswerReport(spec.name, key, len(todo), len(prompts) - len(todo)))
     return reports
+
+
+def _answer_row(prompt_id: int, model_id: int, text: str, record: dict[str, Any], key: str) -> AnswerRow:
+    from db.arena_repo import AnswerRow
+
+    return AnswerRow(prompt_id=prompt_id, model_id=model_id, text=text, gen_params=record, params_hash=key)
 
 
 def _resolve(database: Database, name: str) -> tuple[ModelSpec, int]:

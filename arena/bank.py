@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from db import Database
+    from db.arena_repo import PromptRow
 
 # The eight categories our users vote in; the English aliases are accepted in files.
 CATEGORIES: tuple[str, ...] = (
@@ -68,6 +69,14 @@ class BankRow:
     lang: str
     source: str
     norm_hash: str
+
+    def prompt_row(self) -> PromptRow:
+        """The row `db.arena_repo.add_prompts` stores."""
+        from db.arena_repo import PromptRow
+
+        return PromptRow(
+            text=self.text, norm_hash=self.norm_hash, category=self.category, lang=self.lang, source=self.source
+        )
 
 
 @dataclass(slots=True)
@@ -190,11 +199,7 @@ def _store(database: Database, rows: list[BankRow], problems: list[str]) -> Impo
         unique.setdefault(r.norm_hash, r)  # first occurrence in the file wins
     with database.session() as s:
         known = arena_repo.existing_prompt_hashes(s, unique)
-        fresh = [
-            {"text": r.text, "norm_hash": h, "category": r.category, "lang": r.lang, "source": r.source}
-            for h, r in unique.items()
-            if h not in known
-        ]
+        fresh = [r.prompt_row() for h, r in unique.items() if h not in known]
         report.imported = arena_repo.add_prompts(s, fresh)
     report.duplicate = len(rows) - report.imported
     return report

@@ -18,7 +18,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, NotRequired, TypedDict
 
 import numpy as np
 
@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
     from db import Database
+    from db.arena_repo import VotedBattleRow
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +58,21 @@ class BattleView:
     answer_a: str
     answer_b: str
     kind: str = "human"
+
+
+class BattleRecord(TypedDict):
+    """A voted battle in FastChat's clean-battle format (what `battle_records` returns)."""
+
+    model_a: str
+    model_b: str
+    winner: str  # "model_a" | "model_b" | "tie" | "tie (bothbad)"
+    tstamp: float  # vote time, Unix seconds
+    question_id: str  # prompt id as a string
+    voter: str
+    battle_id: str
+    anony: bool  # always True: names were hidden when the vote was cast
+    excluded: NotRequired[bool]  # only with include_excluded
+    excluded_reason: NotRequired[str | None]
 
 
 def serve_battle(
@@ -151,7 +167,7 @@ def reveal(database: Database, battle_id: str, session_id: str) -> tuple[str, st
         return names[battle.model_a_id], names[battle.model_b_id]
 
 
-def battle_records(database: Database, kind: str = "human", include_excluded: bool = False) -> list[dict[str, Any]]:
+def battle_records(database: Database, kind: str = "human", include_excluded: bool = False) -> list[BattleRecord]:
     """Voted battles as FastChat clean-battle records, oldest vote first.
 
     The records feed `arena.battle_log.Battles.from_records` and `evals arena export`.
@@ -163,28 +179,30 @@ def battle_records(database: Database, kind: str = "human", include_excluded: bo
             `excluded` and `excluded_reason` fields — for admins, never for ratings.
 
     Returns:
-        Dicts {"model_a", "model_b", "winner", "tstamp" (vote time, Unix seconds),
+        Records {"model_a", "model_b", "winner", "tstamp" (vote time, Unix seconds),
         "question_id" (prompt id as a string), "voter", "battle_id", "anony": True}.
     """
     with database.session(write=False) as s:
         rows = arena_repo.battle_rows(s, kind, include_excluded)
-    out = []
-    for r in rows:
-        rec: dict[str, Any] = {
-            "model_a": r["model_a"],
-            "model_b": r["model_b"],
-            "winner": r["outcome"],
-            "tstamp": _epoch(r["voted_at"]),
-            "question_id": str(r["prompt_id"]),
-            "voter": r["voter_id"],
-            "battle_id": r["battle_id"],
-            "anony": True,
-        }
-        if include_excluded:
-            rec["excluded"] = bool(r["excluded"])
-            rec["excluded_reason"] = r["excluded_reason"]
-        out.append(rec)
-    return out
+    return [battle_record(r, include_excluded) for r in rows]
+
+
+def battle_record(row: VotedBattleRow, include_excluded: bool = False) -> BattleRecord:
+    """The clean-battle record of a stored, voted battle (the one place such a record is built)."""
+    rec = BattleRecord(
+        model_a=row["model_a"],
+        model_b=row["model_b"],
+        winner=row["outcome"],
+        tstamp=_epoch(row["voted_at"]),
+        question_id=str(row["prompt_id"]),
+        voter=row["voter_id"],
+        battle_id=row["battle_id"],
+        anony=True,
+    )
+    if include_excluded:
+        rec["excluded"] = bool(row["excluded"])
+        rec["excluded_reason"] = row["excluded_reason"]
+    return rec
 
 
 def _model_ids(s: Session, names: Sequence[str]) -> list[int]:

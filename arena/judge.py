@@ -34,14 +34,17 @@ import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from itertools import combinations
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Final, TypedDict
 
 import numpy as np
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
     from core.model_spec import ModelSpec
     from db import Database
-    from runners.base import Runner
+    from db.arena_repo import VotedBattleRow
+    from runners.base import ChoiceScoring, Runner
 
 JUDGE_SYSTEM = (
     "你是一位公正、严谨的评审员，负责比较两个AI助手对同一个用户问题的回答质量。"
@@ -64,7 +67,7 @@ JUDGE_LABELS: tuple[str, ...] = ("A", "B", "C")
 FIRST_ORDER: dict[str, str] = {"A": "model_a", "B": "model_b", "C": "tie"}
 # ... and when the two answers are swapped (second order): 回答A is the battle's B answer.
 SWAPPED_ORDER: dict[str, str] = {"A": "model_b", "B": "model_a", "C": "tie"}
-SCORING = "logprob"
+SCORING: Final[ChoiceScoring] = "logprob"
 TRUNCATION_MARK = "……（回答过长，以下省略）"
 SESSION_PREFIX = "judge:"
 
@@ -101,6 +104,42 @@ class Verdict:
     def consistent(self) -> bool:
         """Both orders gave the same verdict (no position bias on this battle)."""
         return self.first == self.second
+
+
+@dataclass(frozen=True, slots=True)
+class JudgeBattle:
+    """A battle about to be judged, with the texts and names the judge's prompt and verdict need."""
+
+    battle_id: str
+    prompt_id: int
+    question: str
+    answer_a: str  # the answer shown as A in the battle
+    answer_b: str
+    model_a: str
+    model_b: str
+
+
+class PairAgreement(TypedDict):
+    """Judge-human agreement on one model pair."""
+
+    compared: int
+    agree: int
+    agreement: float  # agree / compared (a pair is only listed once compared)
+
+
+class Agreement(TypedDict):
+    """What `judge_human_agreement` returns; agreement values are fractions, None when nothing was compared."""
+
+    judge: str | None
+    human_votes: int
+    judge_votes: int
+    compared: int
+    agree: int
+    agreement: float | None
+    compared_no_ties: int
+    agree_no_ties: int
+    agreement_no_ties: float | None
+    by_pair: dict[str, PairAgreement]  # "<model> vs <model>" (names sorted) -> counts
 
 
 @dataclass(slots=True)
@@ -170,7 +209,7 @@ def judge_prompt(runner: Runner, question: str, answer_a: str, answer_b: str) ->
     without one, the system text, the user text and `PLAIN_CUE` are joined as plain text.
     """
     user = judge_user_prompt(question, answer_a, answer_b)
-    render = getattr(runner, "apply_chat_template", None)
+    render: Callable[[list[dict[str, str]]], str] | None = getattr(runner, "apply_chat_template", None)
     if render is not None and runner.info.has_chat_template:
         try:
             return render([{"role": "system", "content": JUDGE_SYSTEM}, {"role": "user", "content": user}])
@@ -344,12 +383,13 @@ def _sample(database: Database, todo: list[_Candidate], n: int, rng: np.random.G
 
 def _open_battles(
     database: Database, batch: list[_Candidate], session_id: str, rng: np.random.Generator
-) -> list[dict[str, Any]]:
+) -> list[JudgeBattle]:
     """Create the batch's new battles (random sides) and return every battle with its texts."""
     from db import arena_repo
     from db.models import utcnow
+    from db.models_arena import Battle
 
-    out = []
+    opened: list[Battle] = []
     with database.session() as s:
         for c in batch:
             if c.battle_id is not None:
@@ -363,23 +403,21 @@ def _open_battles(
                     s, id=secrets.token_urlsafe(16), prompt_id=c.prompt_id, model_a_id=ma, model_b_id=mb,
                     answer_a_id=aa, answer_b_id=ab, session_id=session_id, served_at=utcnow(), kind="judge",
                 )  # fmt: skip
-            out.append({
-                "battle_id": battle.id, "prompt_id": battle.prompt_id, "model_a_id": battle.model_a_id,
-                "model_b_id": battle.model_b_id, "answer_a_id": battle.answer_a_id, "answer_b_id": battle.answer_b_id,
-            })  # fmt: skip
-        texts = arena_repo.answer_texts(s, [x for b in out for x in (b["answer_a_id"], b["answer_b_id"])])
-        questions = {p.id: p.text for p in arena_repo.list_prompts(s, ids=sorted({b["prompt_id"] for b in out}))}
-        names = arena_repo.model_names(s, [x for b in out for x in (b["model_a_id"], b["model_b_id"])])
-    for b in out:
-        b.update(
-            question=questions[b["prompt_id"]], answer_a=texts[b["answer_a_id"]], answer_b=texts[b["answer_b_id"]],
-            model_a=names[b["model_a_id"]], model_b=names[b["model_b_id"]],
-        )  # fmt: skip
-    return out
+            opened.append(battle)
+        texts = arena_repo.answer_texts(s, [x for b in opened for x in (b.answer_a_id, b.answer_b_id)])
+        questions = {p.id: p.text for p in arena_repo.list_prompts(s, ids=sorted({b.prompt_id for b in opened}))}
+        names = arena_repo.model_names(s, [x for b in opened for x in (b.model_a_id, b.model_b_id)])
+    return [
+        JudgeBattle(
+            battle_id=b.id, prompt_id=b.prompt_id, question=questions[b.prompt_id], answer_a=texts[b.answer_a_id],
+            answer_b=texts[b.answer_b_id], model_a=names[b.model_a_id], model_b=names[b.model_b_id],
+        )
+        for b in opened
+    ]  # fmt: skip
 
 
 def _judge_batch(
-    database: Database, runner: Runner, battles: list[dict[str, Any]], report: JudgeReport, batch_size: int
+    database: Database, runner: Runner, battles: list[JudgeBattle], report: JudgeReport, batch_size: int
 ) -> None:
     """Score both orders of every battle in one call, then record each combined vote."""
     from arena.errors import VoteRefused
@@ -387,9 +425,9 @@ def _judge_batch(
 
     prompts: list[str] = []
     for b in battles:
-        a, c = fit_answers(runner, b["question"], b["answer_a"], b["answer_b"])
-        prompts.append(judge_prompt(runner, b["question"], a, c))  # battle order
-        prompts.append(judge_prompt(runner, b["question"], c, a))  # swapped
+        a, c = fit_answers(runner, b.question, b.answer_a, b.answer_b)
+        prompts.append(judge_prompt(runner, b.question, a, c))  # battle order
+        prompts.append(judge_prompt(runner, b.question, c, a))  # swapped
     scores = runner.choice_logprobs(prompts, JUDGE_LABELS, scoring=SCORING, batch_size=batch_size)
     no_limits = VoteLimits(max_votes=None, daily_cap=None)
     for k, b in enumerate(battles):
@@ -398,16 +436,16 @@ def _judge_batch(
         second = SWAPPED_ORDER[verdict_label(s2)]
         outcome = combine(first, second)
         try:
-            result = record_vote(database, b["battle_id"], report.session_id, outcome, report.judge, limits=no_limits)
+            result = record_vote(database, b.battle_id, report.session_id, outcome, report.judge, limits=no_limits)
         except VoteRefused:
             report.refused += 1  # e.g. a concurrent run of the same judge voted first
             continue
         report.verdicts.append(
             Verdict(
-                battle_id=b["battle_id"],
-                prompt_id=b["prompt_id"],
-                model_a=b["model_a"],
-                model_b=b["model_b"],
+                battle_id=b.battle_id,
+                prompt_id=b.prompt_id,
+                model_a=b.model_a,
+                model_b=b.model_b,
                 first=first,
                 second=second,
                 outcome=outcome,
@@ -417,7 +455,7 @@ def _judge_batch(
         )
 
 
-def judge_human_agreement(database: Database, judge: str | None = None) -> dict[str, Any]:
+def judge_human_agreement(database: Database, judge: str | None = None) -> Agreement:
     """How often the judge agrees with human voters on the same prompt and model pair.
 
     Every rated human vote is compared with every rated judge vote on the same prompt between
@@ -430,10 +468,8 @@ def judge_human_agreement(database: Database, judge: str | None = None) -> dict[
         judge: Only this judge's votes (its name, i.e. the voter id); None: every judge.
 
     Returns:
-        {"judge", "human_votes", "judge_votes", "compared", "agree", "agreement",
-        "compared_no_ties", "agree_no_ties", "agreement_no_ties",
-        "by_pair": {"<model> vs <model>": {"compared", "agree", "agreement"}}};
-        agreement values are fractions in 0–1, None when nothing was compared.
+        The counts and agreement fractions (0–1, None when nothing was compared), overall and
+        per model pair.
     """
     from db import arena_repo
 
@@ -446,7 +482,7 @@ def judge_human_agreement(database: Database, judge: str | None = None) -> dict[
     for r in judged:
         by_key.setdefault(_pair_key(r), []).append(_winner(r))
     compared = agree = compared_nt = agree_nt = 0
-    by_pair: dict[str, dict[str, Any]] = {}
+    pair_counts: dict[str, list[int]] = {}  # label -> [compared, agree]
     for r in human:
         key = _pair_key(r)
         hw = _winner(r)
@@ -457,31 +493,30 @@ def judge_human_agreement(database: Database, judge: str | None = None) -> dict[
             if hw is not None and jw is not None:
                 compared_nt += 1
                 agree_nt += same
-            label = " vs ".join(sorted(key[1]))
-            entry = by_pair.setdefault(label, {"compared": 0, "agree": 0})
-            entry["compared"] += 1
-            entry["agree"] += same
-    for entry in by_pair.values():
-        entry["agreement"] = entry["agree"] / entry["compared"]
-    return {
-        "judge": judge,
-        "human_votes": len(human),
-        "judge_votes": len(judged),
-        "compared": compared,
-        "agree": agree,
-        "agreement": agree / compared if compared else None,
-        "compared_no_ties": compared_nt,
-        "agree_no_ties": agree_nt,
-        "agreement_no_ties": agree_nt / compared_nt if compared_nt else None,
-        "by_pair": dict(sorted(by_pair.items())),
-    }
+            counts = pair_counts.setdefault(" vs ".join(sorted(key[1])), [0, 0])
+            counts[0] += 1
+            counts[1] += same
+    return Agreement(
+        judge=judge,
+        human_votes=len(human),
+        judge_votes=len(judged),
+        compared=compared,
+        agree=agree,
+        agreement=agree / compared if compared else None,
+        compared_no_ties=compared_nt,
+        agree_no_ties=agree_nt,
+        agreement_no_ties=agree_nt / compared_nt if compared_nt else None,
+        by_pair={
+            label: PairAgreement(compared=n, agree=k, agreement=k / n) for label, (n, k) in sorted(pair_counts.items())
+        },
+    )
 
 
-def _pair_key(row: dict[str, Any]) -> tuple[int, frozenset[str]]:
+def _pair_key(row: VotedBattleRow) -> tuple[int, frozenset[str]]:
     return int(row["prompt_id"]), frozenset((row["model_a"], row["model_b"]))
 
 
-def _winner(row: dict[str, Any]) -> str | None:
+def _winner(row: VotedBattleRow) -> str | None:
     """Winning model name, or None for either tie kind."""
     if row["outcome"] == "model_a":
         return str(row["model_a"])
@@ -490,7 +525,7 @@ def _winner(row: dict[str, Any]) -> str | None:
     return None
 
 
-def _model_ids(s: Any, names: Sequence[str]) -> list[int]:
+def _model_ids(s: Session, names: Sequence[str]) -> list[int]:
     from core.errors import UserError
     from db import repo
 

@@ -69,7 +69,8 @@ def strength_covariance(wins: np.ndarray, theta: np.ndarray, *, prior: float = P
     lap = np.diag(a.sum(axis=1)) - a
     # Pseudo-inverse of a connected graph's Laplacian: invert after adding the projector on 1.
     ones = np.full((m, m), 1.0 / m)
-    return np.linalg.inv(lap + ones) - ones
+    cov: np.ndarray = np.linalg.inv(lap + ones) - ones
+    return cov
 
 
 def pair_gains(wins: np.ndarray, *, theta: np.ndarray | None = None, prior: float = PRIOR_PAIR_COUNT) -> np.ndarray:
@@ -99,7 +100,7 @@ def pair_gains(wins: np.ndarray, *, theta: np.ndarray | None = None, prior: floa
     resistance = dc[:, None] + dc[None, :] - 2.0 * cov  # (M, M) R_ij
     p = 1.0 / (1.0 + np.exp(theta[None, :] - theta[:, None]))
     wgt = p * (1.0 - p)
-    gains = np.clip(wgt / (1.0 + wgt * resistance) * shrink, 0.0, None)
+    gains: np.ndarray = np.clip(wgt / (1.0 + wgt * resistance) * shrink, 0.0, None)
     np.fill_diagonal(gains, 0.0)
     return gains
 
@@ -131,11 +132,12 @@ def pair_probabilities(
         return np.zeros((m, m))
     g = np.where(mask, pair_gains(wins, theta=theta), 0.0)
     g = (g / max(g.max(), 1e-300)) ** sharpness  # rescaled first: gains can be tiny
-    uniform = mask / mask.sum()
+    uniform: np.ndarray = mask / mask.sum()
     total = g.sum()
     if total <= 0 or not np.isfinite(total):
         return uniform
-    return (1.0 - explore) * g / total + explore * uniform
+    probs: np.ndarray = (1.0 - explore) * g / total + explore * uniform
+    return probs
 
 
 def choose_pair(

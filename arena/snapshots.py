@@ -14,8 +14,9 @@ from typing import TYPE_CHECKING
 from db.models_arena import BATTLE_KINDS
 
 if TYPE_CHECKING:
-    from arena.ratings import RatingParams, Ratings
+    from arena.ratings import RatingParams, RatingRow, Ratings
     from db import Database
+    from db.arena_repo import SnapshotRow
 
 SNAPSHOT_METHODS: tuple[str, ...] = ("elo", "bt")
 
@@ -69,10 +70,17 @@ def store_snapshot(
     rows = ratings.rows()
     with database.session() as s:
         for method in SNAPSHOT_METHODS:
-            picked = [r._asdict() for r in rows if r.method == method and r.rating is not None]
+            picked = [_snapshot_row(r, r.rating) for r in rows if r.method == method and r.rating is not None]
             if picked:
                 arena_repo.add_rating_snapshot(s, method, kind, picked, computed_at=at)
     return at
+
+
+def _snapshot_row(row: RatingRow, rating: float) -> SnapshotRow:
+    """The stored form of a rated row (`rating` is its rating, known not to be None)."""
+    from db.arena_repo import SnapshotRow
+
+    return SnapshotRow(model=row.model, rating=rating, ci_low=row.ci_low, ci_high=row.ci_high, n_battles=row.n_battles)
 
 
 def _check_kind(kind: str) -> None:

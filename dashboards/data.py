@@ -8,11 +8,16 @@ Rating maths is `arena.compute_ratings`; this module only shapes its result into
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 import streamlit as st
+
+if TYPE_CHECKING:
+    from arena import Ratings
+    from arena.battles import BattleRecord
+    from db import Database
 
 # Static-suite headline columns shown next to arena ratings: (suite, metric) -> column title.
 HEADLINES: dict[tuple[str, str], str] = {
@@ -29,13 +34,13 @@ def db_url() -> str | None:
     return os.environ.get("EVALS_DB_URL") or None
 
 
-def database(url: str | None = None) -> Any:
+def database(url: str | None = None) -> Database:
     """The store at `url` (default `db_url()`), opened and migrated once per process and URL."""
     return _open(url or db_url())
 
 
 @st.cache_resource(show_spinner=False)
-def _open(url: str | None) -> Any:
+def _open(url: str | None) -> Database:
     from db import open_db
 
     return open_db(url)
@@ -44,7 +49,7 @@ def _open(url: str | None) -> Any:
 # --- runs and metrics ---------------------------------------------------------------------
 
 
-def runs_frame(db: Any, suite: str | None = None) -> pd.DataFrame:
+def runs_frame(db: Database, suite: str | None = None) -> pd.DataFrame:
     """One row per run: id, suite, model, split, shots, status, items, headline metrics."""
     from db import repo
 
@@ -66,7 +71,7 @@ def runs_frame(db: Any, suite: str | None = None) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def run_metrics_frame(db: Any, run_id: str) -> pd.DataFrame:
+def run_metrics_frame(db: Database, run_id: str) -> pd.DataFrame:
     """All metrics of one run as rows (metric, subset, value)."""
     from db import repo
 
@@ -75,7 +80,7 @@ def run_metrics_frame(db: Any, run_id: str) -> pd.DataFrame:
     return pd.DataFrame([{"metric": n, "subset": sub, "value": v} for (n, sub), v in sorted(metrics.items())])
 
 
-def finished_suites(db: Any) -> list[str]:
+def finished_suites(db: Database) -> list[str]:
     """Suites with at least one finished run, sorted."""
     from db import repo
 
@@ -83,7 +88,7 @@ def finished_suites(db: Any) -> list[str]:
         return sorted({r.suite for r in repo.list_runs(s, status="finished")})
 
 
-def suite_metrics(db: Any, suites: str | tuple[str, ...], latest: bool = True) -> pd.DataFrame:
+def suite_metrics(db: Database, suites: str | tuple[str, ...], latest: bool = True) -> pd.DataFrame:
     """Metrics of finished runs as a long frame.
 
     Args:
@@ -141,7 +146,7 @@ def length_buckets(metrics: pd.DataFrame) -> pd.DataFrame:
     return rows[["model", "task", "bucket", "value"]].reset_index(drop=True)
 
 
-def quant_table(db: Any) -> pd.DataFrame:
+def quant_table(db: Database) -> pd.DataFrame:
     """Every finished run with a perplexity: model, quant, size in GiB, ppl (newest per model+quant)."""
     m = suite_metrics(db, tuple(finished_suites(db)))
     ppl = m[(m["name"] == "ppl") & (m["subset"] == "")].drop_duplicates(["model", "quant"])
@@ -149,7 +154,7 @@ def quant_table(db: Any) -> pd.DataFrame:
     return out[["model", "quant", "suite", "size_gib", "value"]].rename(columns={"value": "ppl"}).reset_index(drop=True)
 
 
-def headline_table(db: Any) -> pd.DataFrame:
+def headline_table(db: Database) -> pd.DataFrame:
     """Static-suite headlines per model (unquantized runs, newest first), indexed by model."""
     m = suite_metrics(db, tuple({suite for suite, _ in HEADLINES}))
     m = m[(m["subset"] == "") & (m["quant"] == "none")]
@@ -164,7 +169,7 @@ def headline_table(db: Any) -> pd.DataFrame:
 # --- models -------------------------------------------------------------------------------
 
 
-def models_frame(db: Any) -> pd.DataFrame:
+def models_frame(db: Database) -> pd.DataFrame:
     """One row per model: name, base_model, backend, quantization, n_params, created, lineage (dict)."""
     from db import repo
 
@@ -207,7 +212,7 @@ def lineage_lines(models: pd.DataFrame) -> list[str]:
     return lines
 
 
-def loss_curve(lineage: dict[str, Any]) -> pd.DataFrame:
+def loss_curve(lineage: dict[str, Any]) -> pd.DataFrame:  # Any: lineage is free-form JSON
     """`lineage["loss_curve"]` ([[step, loss], ...]) as a frame; empty when absent or malformed."""
     points = [p for p in lineage.get("loss_curve") or [] if isinstance(p, (list, tuple)) and len(p) >= 2]
     return pd.DataFrame([{"step": float(p[0]), "loss": float(p[1])} for p in points], columns=["step", "loss"])
@@ -216,14 +221,14 @@ def loss_curve(lineage: dict[str, Any]) -> pd.DataFrame:
 # --- arena --------------------------------------------------------------------------------
 
 
-def battle_records(db: Any, kind: str = "human") -> list[dict[str, Any]]:
+def battle_records(db: Database, kind: str = "human") -> list[BattleRecord]:
     """Rated votes as FastChat clean-battle dicts (via `arena.battle_records`)."""
     from arena import battle_records as records
 
     return records(db, kind=kind)
 
 
-def compute_ratings(records: list[dict[str, Any]], n_bootstrap: int = 100) -> Any:
+def compute_ratings(records: list[BattleRecord], n_bootstrap: int = 100) -> Ratings:
     """`arena.compute_ratings` on the records; the dashboard never rates by itself."""
     from arena import Battles, RatingParams
     from arena import compute_ratings as rate
@@ -231,7 +236,7 @@ def compute_ratings(records: list[dict[str, Any]], n_bootstrap: int = 100) -> An
     return rate(Battles.from_records(records), RatingParams(n_bootstrap=n_bootstrap))
 
 
-def leaderboard_frame(ratings: Any, headlines: pd.DataFrame, models: pd.DataFrame) -> pd.DataFrame:
+def leaderboard_frame(ratings: Ratings, headlines: pd.DataFrame, models: pd.DataFrame) -> pd.DataFrame:
     """Rank, model, BT with CI, Elo, win rate, battles, static headlines and base model."""
     base = {m: b for m, b in zip(models["model"], models["base_model"]) if isinstance(b, str)}
     rows = []
@@ -247,7 +252,7 @@ def leaderboard_frame(ratings: Any, headlines: pd.DataFrame, models: pd.DataFram
     return pd.DataFrame(rows)
 
 
-def win_rate_long(ratings: Any) -> pd.DataFrame:
+def win_rate_long(ratings: Ratings) -> pd.DataFrame:
     """Pairwise observed win rate (row model beats column model) as model_a, model_b, win_rate, battles."""
     names = ratings.models
     return pd.DataFrame(
@@ -257,7 +262,7 @@ def win_rate_long(ratings: Any) -> pd.DataFrame:
     )  # fmt: skip
 
 
-def rating_history(db: Any, method: str = "bt", kind: str = "human") -> pd.DataFrame:
+def rating_history(db: Database, method: str = "bt", kind: str = "human") -> pd.DataFrame:
     """Stored rating snapshots: computed_at, model, rating, ci_low, ci_high, n_battles."""
     from db import arena_repo
 
@@ -270,6 +275,6 @@ def rating_history(db: Any, method: str = "bt", kind: str = "human") -> pd.DataF
     return pd.DataFrame(rows, columns=["computed_at", "model", "rating", "ci_low", "ci_high", "n_battles"])
 
 
-def _num(x: Any) -> float | None:
+def _num(x: float) -> float | None:
     x = float(x)
     return None if np.isnan(x) else x

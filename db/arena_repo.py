@@ -7,14 +7,63 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, NotRequired, TypedDict
 
 from sqlalchemy import and_, func, insert, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, aliased
 
-from db.models import Model, utcnow
+from db.models import Base, Model, utcnow
 from db.models_arena import ArenaAnswer, ArenaPrompt, Battle, RatingSnapshot, Vote
+
+# --- rows crossing the seam to arena/ -----------------------------------------------------
+
+
+class PromptRow(TypedDict):
+    """A new bank question, as `add_prompts` stores it."""
+
+    text: str
+    norm_hash: str
+    category: str
+    lang: str
+    source: str
+    created_at: NotRequired[datetime]
+
+
+class AnswerRow(TypedDict):
+    """A generated answer, as `add_answers` stores it."""
+
+    prompt_id: int
+    model_id: int
+    text: str
+    gen_params: dict[str, Any]  # JSON: sampling parameters + chat mode and system prompt
+    params_hash: str
+    created_at: NotRequired[datetime]
+
+
+class VotedBattleRow(TypedDict):
+    """A voted battle with its model names, as `battle_rows` returns it."""
+
+    battle_id: str
+    model_a: str
+    model_b: str
+    outcome: str
+    voted_at: datetime
+    prompt_id: int
+    voter_id: str
+    excluded: bool
+    excluded_reason: str | None
+
+
+class SnapshotRow(TypedDict):
+    """One model's rating in a snapshot, as `add_rating_snapshot` stores it."""
+
+    model: str
+    rating: float
+    ci_low: NotRequired[float | None]
+    ci_high: NotRequired[float | None]
+    n_battles: NotRequired[int]
+
 
 # --- prompts ------------------------------------------------------------------------------
 
@@ -29,12 +78,12 @@ def existing_prompt_hashes(s: Session, hashes: Iterable[str]) -> set[str]:
     return found
 
 
-def add_prompts(s: Session, rows: Sequence[dict[str, Any]]) -> int:
+def add_prompts(s: Session, rows: Sequence[PromptRow]) -> int:
     """Insert prompts, skipping rows whose `norm_hash` is already stored (even by a concurrent import).
 
     Args:
         s: Session.
-        rows: Dicts with text, norm_hash, category, lang, source.
+        rows: The new questions.
 
     Returns:
         Number of rows actually inserted.
@@ -42,7 +91,7 @@ def add_prompts(s: Session, rows: Sequence[dict[str, Any]]) -> int:
     if not rows:
         return 0
     before = s.scalar(select(func.count()).select_from(ArenaPrompt)) or 0
-    values = [{**r, "created_at": r.get("created_at") or utcnow()} for r in rows]
+    values: list[dict[str, Any]] = [{**r, "created_at": r.get("created_at") or utcnow()} for r in rows]
     _insert_ignoring(s, ArenaPrompt, values, ["norm_hash"])
     after = s.scalar(select(func.count()).select_from(ArenaPrompt)) or 0
     return int(after - before)
@@ -80,15 +129,15 @@ def answered_prompt_ids(s: Session, model_id: int, params_hash: str) -> set[int]
     return set(s.scalars(query))
 
 
-def add_answers(s: Session, rows: Sequence[dict[str, Any]]) -> None:
+def add_answers(s: Session, rows: Sequence[AnswerRow]) -> None:
     """Insert answers; a row whose (prompt_id, model_id, params_hash) exists is skipped (idempotent).
 
     Args:
         s: Session.
-        rows: Dicts with prompt_id, model_id, text, gen_params, params_hash.
+        rows: The answers.
     """
     if rows:
-        values = [{**r, "created_at": r.get("created_at") or utcnow()} for r in rows]
+        values: list[dict[str, Any]] = [{**r, "created_at": r.get("created_at") or utcnow()} for r in rows]
         _insert_ignoring(s, ArenaAnswer, values, ["prompt_id", "model_id", "params_hash"])
 
 
@@ -263,13 +312,8 @@ def lock_voter(s: Session, voter_id: str) -> None:
 _VOTER_LOCK_NS = 0x4C54  # "LT": keeps our advisory keys apart from the migration lock's
 
 
-def battle_rows(s: Session, kind: str = "human", include_excluded: bool = False) -> list[dict[str, Any]]:
-    """Voted battles with model names, oldest vote first.
-
-    Returns:
-        Dicts with battle_id, model_a, model_b, outcome, voted_at, prompt_id, voter_id,
-        excluded, excluded_reason.
-    """
+def battle_rows(s: Session, kind: str = "human", include_excluded: bool = False) -> list[VotedBattleRow]:
+    """Voted battles with model names, oldest vote first."""
     ma, mb = aliased(Model), aliased(Model)
     query = (
         select(
@@ -284,11 +328,14 @@ def battle_rows(s: Session, kind: str = "human", include_excluded: bool = False)
     )  # fmt: skip
     if not include_excluded:
         query = query.where(Vote.excluded.is_(False))
-    keys = (
-        "battle_id", "model_a", "model_b", "outcome", "voted_at", "prompt_id", "voter_id", "excluded",
-        "excluded_reason",
-    )  # fmt: skip
-    return [dict(zip(keys, row, strict=True)) for row in s.execute(query)]
+    return [
+        VotedBattleRow(
+            battle_id=battle_id, model_a=model_a, model_b=model_b, outcome=outcome, voted_at=voted_at,
+            prompt_id=prompt_id, voter_id=voter_id, excluded=excluded, excluded_reason=excluded_reason,
+        )
+        for battle_id, model_a, model_b, outcome, voted_at, prompt_id, voter_id, excluded, excluded_reason
+        in s.execute(query)
+    ]  # fmt: skip
 
 
 def excluded_vote_counts(s: Session, kind: str | None = None) -> dict[str, int]:
@@ -312,7 +359,7 @@ def vote_totals(s: Session) -> dict[str, int]:
 
 
 def add_rating_snapshot(
-    s: Session, method: str, kind: str, rows: Sequence[dict[str, Any]], *, computed_at: datetime | None = None
+    s: Session, method: str, kind: str, rows: Sequence[SnapshotRow], *, computed_at: datetime | None = None
 ) -> datetime:
     """Store one computation's ratings; every row gets the same `computed_at`.
 
@@ -320,7 +367,7 @@ def add_rating_snapshot(
         s: Session.
         method: Rating method, e.g. "bt" or "elo".
         kind: "human" or "judge".
-        rows: Dicts with model, rating and optionally ci_low, ci_high (None when unknown) and n_battles.
+        rows: Model and rating, optionally ci_low, ci_high (None or NaN when unknown) and n_battles.
         computed_at: Time of the computation (default: now).
 
     Returns:
@@ -372,14 +419,14 @@ def snapshot_history(s: Session, method: str, kind: str = "human") -> list[Ratin
 # --- helpers ------------------------------------------------------------------------------
 
 
-def _opt_float(x: Any) -> float | None:
+def _opt_float(x: float | None) -> float | None:
     if x is None:
         return None
     f = float(x)
     return None if f != f else f  # NaN (no CI) is stored as NULL
 
 
-def _insert_ignoring(s: Session, table: Any, values: list[dict[str, Any]], keys: list[str]) -> None:
+def _insert_ignoring(s: Session, table: type[Base], values: list[dict[str, Any]], keys: list[str]) -> None:
     """INSERT ... ON CONFLICT DO NOTHING on `keys`, so concurrent or repeated writers are harmless."""
     dialect = s.get_bind().dialect.name
     if dialect in ("sqlite", "postgresql"):

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import platformdirs
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 
@@ -120,7 +120,7 @@ def _ensure_sqlite_dir(url: URL) -> None:
 
 def _tune_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+    def _on_connect(dbapi_conn: sqlite3.Connection, _record: object) -> None:
         # pysqlite's legacy implicit transactions skip DDL and savepoints; take BEGIN over ourselves
         # (SQLAlchemy's documented recipe) so migrations and nested sessions are really transactional.
         dbapi_conn.isolation_level = None
@@ -131,13 +131,13 @@ def _tune_sqlite(engine: Engine) -> None:
         cur.close()
 
     @event.listens_for(engine, "begin")
-    def _on_begin(conn: Any) -> None:
+    def _on_begin(conn: Connection) -> None:
         # `sqlite_begin="IMMEDIATE"` takes the write lock up front (used by migrations).
         mode = conn.get_execution_options().get(SQLITE_BEGIN_OPTION, "")
         conn.exec_driver_sql(f"BEGIN {mode}".strip())
 
 
-def _enable_wal(cur: Any) -> None:
+def _enable_wal(cur: sqlite3.Cursor) -> None:
     """Switch the file to WAL, so readers (dashboard) never block the writer.
 
     WAL is sticky, so this is a read after the first time. The switch itself needs an exclusive

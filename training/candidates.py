@@ -15,13 +15,32 @@ application layer trains them here, then evaluates them through the evals and ar
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, TypedDict
 
 from training.configs import TINY_LORA, TINY_PRETRAIN, TINY_SFT, apply_overrides, pretrain_defaults, sft_defaults
+
+if TYPE_CHECKING:
+    from db import Database
+    from training.common import Log
 
 RES = Path(__file__).resolve().parent / "resources"
 BASE_STEPS = 60
 PREFIX = "tiny-s60"
+
+
+class Candidate(TypedDict):
+    """One trained candidate, as `build` returns it (the application measures these)."""
+
+    name: str  # registered model name
+    path: str  # checkpoint dir (for a LoRA candidate: its base)
+    adapter_path: str | None  # LoRA adapter dir, or None for a full checkpoint
+    stage: str  # "base" | "pretrain" | "sft-lora" | "sft-full"
+
+
+def candidate(name: str, path: Path, stage: str, adapter_path: Path | None = None) -> Candidate:
+    return Candidate(
+        name=name, path=str(path), adapter_path=str(adapter_path) if adapter_path is not None else None, stage=stage
+    )
 
 
 def heldout_nll(
@@ -39,8 +58,8 @@ def heldout_nll(
     return -sum(s for s, _ in res) / n, n
 
 
-def build(database: Any, *, quick: bool = False, root: Path | None = None, log: Any = print) -> list[dict[str, Any]]:
-    """Train and register the four candidates; returns [{name, path, adapter_path, stage}, ...]."""
+def build(database: Database, *, quick: bool = False, root: Path | None = None, log: Log = print) -> list[Candidate]:
+    """Train and register the four candidates (base, continued pre-training, LoRA SFT, full SFT)."""
     from training.pretrain import pretrain
     from training.register import register
     from training.sft import sft
@@ -61,25 +80,23 @@ def build(database: Any, *, quick: bool = False, root: Path | None = None, log: 
         "hparams": {k: meta.get(k) for k in ("batch_size", "block_size", "learning_rate", "weight_decay", "attention_dropout")},
     }, params={"n_params": meta["params"]})  # fmt: skip
     steps = {"pt": 4, "sft": 3} if quick else {}
-    out: list[dict[str, Any]] = [
-        {"name": base_name, "path": str(base_dir.resolve()), "adapter_path": None, "stage": "base"}
-    ]
+    out = [candidate(base_name, base_dir.resolve(), "base")]
 
     pt_params = apply_overrides(
         pretrain_defaults(), {**TINY_PRETRAIN, "steps": steps.get("pt", TINY_PRETRAIN["steps"])}, source="candidates"
     )
     pt_name, pt_dir, _ = pretrain(base_dir, RES / "corpus_zh.txt", params=pt_params, name=f"{base_name}-pt",
                                   out=root / f"{base_name}-pt", database=database, progress=not quick, log=log)  # fmt: skip
-    out.append({"name": pt_name, "path": str(pt_dir), "adapter_path": None, "stage": "pretrain"})
+    out.append(candidate(pt_name, pt_dir, "pretrain"))
 
     sft_over = {**TINY_SFT, "lora": TINY_LORA, "steps": steps.get("sft", TINY_SFT["steps"])}
     lora_name, lora_dir, _ = sft(pt_dir, RES / "alpaca_sample.jsonl", method="lora", params=apply_overrides(sft_defaults(), sft_over, source="candidates"),
                                  name=f"{base_name}-pt-sft-lora", out=root / f"{base_name}-pt-sft-lora", database=database,
                                  progress=not quick, log=log)  # fmt: skip
-    out.append({"name": lora_name, "path": str(pt_dir), "adapter_path": str(lora_dir), "stage": "sft-lora"})
+    out.append(candidate(lora_name, pt_dir, "sft-lora", adapter_path=lora_dir))
     full_over = {**TINY_SFT, "learning_rate": 3e-4, "steps": steps.get("sft", TINY_SFT["steps"])}
     full_name, full_dir, _ = sft(pt_dir, RES / "sft_sample.csv", method="full", params=apply_overrides(sft_defaults(), full_over, source="candidates"),
                                  name=f"{base_name}-pt-sft-full", out=root / f"{base_name}-pt-sft-full", database=database,
                                  progress=not quick, log=log)  # fmt: skip
-    out.append({"name": full_name, "path": str(full_dir), "adapter_path": None, "stage": "sft-full"})
+    out.append(candidate(full_name, full_dir, "sft-full"))
     return out

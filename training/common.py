@@ -9,13 +9,36 @@ import os
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeAlias, cast
 
 from core.errors import UserError
 from training.configs import LoraParams, TrainParams
 from training.register import META_FILE, now_iso, read_meta, register, versions, write_meta
+
+if TYPE_CHECKING:
+    import torch
+    from peft import PeftModel
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+    from db import Database
+    from training.loop import TrainResult
+
+    # What a training loop updates and saves: a plain checkpoint, or it wrapped with a LoRA adapter.
+    TrainableModel: TypeAlias = PreTrainedModel | PeftModel
+
+# Where the commands report progress lines (`print` by default; tests pass a silent one).
+Log = Callable[[str], object]
+
+
+class Trained(NamedTuple):
+    """What every training command returns (a tuple, so `name, path, lineage = ...` keeps working)."""
+
+    name: str  # the registered model name
+    path: Path  # the output directory
+    lineage: dict[str, Any]  # Any: free-form JSON, as stored in `models.lineage` (see training/register.py)
 
 
 @dataclass(slots=True)
@@ -26,7 +49,7 @@ class Base:
     meta: dict[str, Any] | None  # its leitai_train.json, if it is one of ours
 
 
-def resolve_base(spec: str | Path, database: Any = None) -> Base:
+def resolve_base(spec: str | Path, database: Database | None = None) -> Base:
     """`--base DIR` or a registered (non-adapter) model name -> Base; clear errors otherwise."""
     from core.model_spec import TINY_NAME, weights_fingerprint
 
@@ -74,13 +97,13 @@ def resolve_base(spec: str | Path, database: Any = None) -> Base:
     return Base(name=name, path=path, fingerprint=weights_fingerprint(path), meta=meta)
 
 
-def training_device() -> Any:
+def training_device() -> torch.device:
     import torch
 
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
-def load_for_training(base: Base, *, notes: list[str]) -> tuple[Any, Any, bool]:
+def load_for_training(base: Base, *, notes: list[str]) -> tuple[PreTrainedModel, PreTrainedTokenizerBase, bool]:
     """Load tokenizer + fp32 model; fix a missing pad token; resize embeddings if the tokenizer grew.
 
     Returns:
@@ -109,17 +132,25 @@ def load_for_training(base: Base, *, notes: list[str]) -> tuple[Any, Any, bool]:
         raise UserError(
             f"cannot load model weights from {base.path}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
         ) from None
-    n_emb = model.get_input_embeddings().num_embeddings
+    n_emb = input_vocab(model)
     grew = bool(base.meta and base.meta.get("stage") == "tokenizer")
     if len(tok) > n_emb:
         model.resize_token_embeddings(len(tok), mean_resizing=True)
         notes.append(f"resized embeddings {n_emb} -> {len(tok)} to match the tokenizer")
         grew = True
-    model.to(training_device())
+    # nn.Module.to's signature: transformers' decorator on PreTrainedModel.to hides it from mypy.
+    cast("torch.nn.Module", model).to(training_device())
     return model, tok, grew
 
 
-def apply_lora(model: Any, lora: LoraParams, vocab_grew: bool) -> tuple[Any, list[str]]:
+def input_vocab(model: PreTrainedModel) -> int:
+    """Rows of the model's input embedding matrix."""
+    rows = model.get_input_embeddings().num_embeddings
+    assert isinstance(rows, int)  # an nn.Embedding's row count
+    return rows
+
+
+def apply_lora(model: PreTrainedModel, lora: LoraParams, vocab_grew: bool) -> tuple[PeftModel, list[str]]:
     """Wrap `model` with a peft LoRA adapter; returns (peft model, modules_to_save used)."""
     from peft import LoraConfig, TaskType, get_peft_model
 
@@ -144,13 +175,13 @@ def apply_lora(model: Any, lora: LoraParams, vocab_grew: bool) -> tuple[Any, lis
     return get_peft_model(model, cfg), mts
 
 
-def count_params(model: Any) -> tuple[int, int]:
+def count_params(model: torch.nn.Module) -> tuple[int, int]:
     total = sum(p.numel() for p in model.parameters())
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     return total, trainable
 
 
-def short_hash(*parts: Any) -> str:
+def short_hash(*parts: object) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:6]
 
 
@@ -189,7 +220,7 @@ class OutputDir:
 
 def finish(
     *,
-    database: Any,
+    database: Database | None,
     name: str,
     out: OutputDir,
     lineage: dict[str, Any],
@@ -217,7 +248,7 @@ def hparams_dict(params: TrainParams, method: str) -> dict[str, Any]:
     return d
 
 
-def ensure_registered(database: Any, base: Base) -> None:
+def ensure_registered(database: Database | None, base: Base) -> None:
     """Register an unregistered base under its name, so the lineage tree has a root."""
     if database is None:
         return
@@ -239,17 +270,13 @@ def train_run(
     params: TrainParams,
     out: Path | None = None,
     name: str | None = None,
-    database: Any = None,
+    database: Database | None = None,
     deepspeed: str | None = None,
     data_format: str | None = None,
     progress: bool = True,
-    log: Any = print,
-) -> tuple[str, Path, dict[str, Any]]:
-    """Shared body of `evals train pretrain` and `evals train sft`.
-
-    Returns:
-        (registered name, output dir, lineage).
-    """
+    log: Log = print,
+) -> Trained:
+    """Shared body of `evals train pretrain` and `evals train sft`."""
     from training import data as D
     from training import loop as L
 
@@ -273,6 +300,7 @@ def train_run(
     target = OutputDir(out if out is not None else default_out_dir(name))
     try:
         notes: list[str] = []
+        model: TrainableModel
         model, tok, grew = load_for_training(base, notes=notes)
         if stage == "pretrain":
             enc = D.pack_corpus(tok, samples, params.max_length)
@@ -313,10 +341,10 @@ def train_run(
                        params={"n_params": total, "trainable": trainable, "method": method, "stage": stage})  # fmt: skip
     finally:
         target.cleanup()
-    return name, final, lineage
+    return Trained(name, final, lineage)
 
 
-def _save(model: Any, tok: Any, out_dir: Path, result: Any) -> None:
+def _save(model: TrainableModel, tok: PreTrainedTokenizerBase, out_dir: Path, result: TrainResult) -> None:
     """save_pretrained: the adapter for LoRA, the full model otherwise; plus the tokenizer."""
     import shutil as _sh
 
@@ -325,7 +353,7 @@ def _save(model: Any, tok: Any, out_dir: Path, result: Any) -> None:
         _sh.rmtree(out_dir / "_trainer", ignore_errors=True)
         (out_dir / "training_args.bin").unlink(missing_ok=True)
     else:
-        model.save_pretrained(out_dir, safe_serialization=True)
+        model.save_pretrained(str(out_dir), safe_serialization=True)
     tok.save_pretrained(out_dir)
 
 

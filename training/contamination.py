@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Protocol
 
 DEFAULT_N = 13
 DEFAULT_THRESHOLD = 0.5
@@ -58,9 +58,22 @@ class ItemOverlap:
     snippet: str
 
 
+class ExamItem(Protocol):
+    """What `check` reads of a benchmark item (evals' multiple-choice items have these fields)."""
+
+    @property
+    def key(self) -> str: ...
+    @property
+    def subject(self) -> str: ...
+    @property
+    def question(self) -> str: ...
+    @property
+    def options(self) -> Sequence[str]: ...
+
+
 def check(
     corpus_texts: list[str],
-    items: list[Any],
+    items: Sequence[ExamItem],
     *,
     n: int = DEFAULT_N,
     threshold: float = DEFAULT_THRESHOLD,

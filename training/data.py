@@ -21,9 +21,12 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core.errors import UserError
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
 
 # CLA2 build_dataset.py / prompts/alpaca-2.txt
 SYSTEM_PROMPT = "You are a helpful assistant. 你是一个乐于助人的助手。"
@@ -67,7 +70,7 @@ class Encoded:
     dropped: int = 0  # examples with no trainable token left after truncation
     n_tokens: int = 0
     n_label_tokens: int = 0
-    extra: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)  # Any: JSON, merged into the lineage's data
 
     def stats(self) -> dict[str, Any]:
         return {
@@ -159,7 +162,7 @@ def load_corpus(path: Path) -> tuple[list[str], list[Path]]:
     return samples, files
 
 
-def pack_corpus(tok: Any, samples: Sequence[str], block_size: int) -> Encoded:
+def pack_corpus(tok: PreTrainedTokenizerBase, samples: Sequence[str], block_size: int) -> Encoded:
     """Tokenise each sample as `<s> text </s>`, concatenate, cut into `block_size` blocks.
 
     The remainder shorter than a block is dropped (CLA2 group_texts); a corpus shorter than one
@@ -313,13 +316,14 @@ def _read_alpaca(path: Path) -> list[Conversation]:
     return out
 
 
-def _segments(conv: Conversation, tok: Any) -> list[tuple[list[int], bool]]:
+def _segments(conv: Conversation, tok: PreTrainedTokenizerBase) -> list[tuple[list[int], bool]]:
     """(token ids, trainable) segments. Special tokens are inserted as ids (never as text), so a
     literal `<s>` in the data cannot produce a second BOS."""
     bos, eos = tok.bos_token_id, tok.eos_token_id
 
     def enc(s: str) -> list[int]:
-        return tok(s, add_special_tokens=False).input_ids
+        ids: list[int] = tok(s, add_special_tokens=False).input_ids
+        return ids
 
     segs: list[tuple[list[int], bool]] = []
     if conv.fmt == "alpaca":
@@ -342,7 +346,7 @@ def _segments(conv: Conversation, tok: Any) -> list[tuple[list[int], bool]]:
     return segs
 
 
-def encode_sft(tok: Any, convs: Sequence[Conversation], max_length: int) -> Encoded:
+def encode_sft(tok: PreTrainedTokenizerBase, convs: Sequence[Conversation], max_length: int) -> Encoded:
     """Tokenise conversations: labels are -100 on prompts, truncation at `max_length` is counted,
     and examples left without any trainable token are dropped (and counted)."""
     out = Encoded(input_ids=[], labels=[], n_examples=len(convs))

@@ -14,11 +14,17 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core.errors import UserError
 from training.configs import DEEPSPEED_CONFIGS, TrainParams
 from training.data import IGNORE_INDEX
+
+if TYPE_CHECKING:
+    import torch
+    from transformers import Trainer
+
+    from training.common import TrainableModel
 
 OOM_HINT = (
     "out of memory while training; try a smaller --batch-size (raise --grad-accum to keep the "
@@ -40,8 +46,8 @@ class TrainResult:
     seconds: float
     tokens_per_s: float
     engine: str  # "torch" | "trainer+deepspeed-zero2" | ...
-    extra: dict[str, Any] = field(default_factory=dict)
-    trainer: Any = None  # the transformers.Trainer when it ran (saves ZeRO-3 sharded weights)
+    extra: dict[str, Any] = field(default_factory=dict)  # Any: JSON, merged into the lineage
+    trainer: Trainer | None = None  # the transformers.Trainer when it ran (saves ZeRO-3 sharded weights)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -95,7 +101,7 @@ def _batches(n: int, batch_size: int, seed: int) -> Iterator[list[int]]:
             yield order[i : i + batch_size]
 
 
-def collate(ids: Sequence[Sequence[int]], labels: Sequence[Sequence[int]], pad_id: int) -> dict[str, Any]:
+def collate(ids: Sequence[Sequence[int]], labels: Sequence[Sequence[int]], pad_id: int) -> dict[str, torch.Tensor]:
     """Right-pad to the longest sequence: ids with `pad_id`, labels with -100, attention mask 0."""
     import torch
 
@@ -113,12 +119,13 @@ def collate(ids: Sequence[Sequence[int]], labels: Sequence[Sequence[int]], pad_i
 def _is_oom(exc: BaseException) -> bool:
     import torch
 
-    oom_type = getattr(torch, "OutOfMemoryError", None) or getattr(torch.cuda, "OutOfMemoryError", ())
-    return isinstance(exc, (MemoryError, oom_type)) or "out of memory" in str(exc).lower()
+    oom_type = getattr(torch, "OutOfMemoryError", None) or getattr(torch.cuda, "OutOfMemoryError", None)
+    kinds: tuple[type, ...] = (MemoryError, oom_type) if isinstance(oom_type, type) else (MemoryError,)
+    return isinstance(exc, kinds) or "out of memory" in str(exc).lower()
 
 
 def train_torch(
-    model: Any,
+    model: torch.nn.Module,
     input_ids: Sequence[Sequence[int]],
     labels: Sequence[Sequence[int]],
     params: TrainParams,
@@ -140,7 +147,7 @@ def train_torch(
     no_decay = [p for p in trainable if p.ndim < 2]  # norms/biases: no weight decay (common practice)
     opt = torch.optim.AdamW(
         [{"params": decay, "weight_decay": params.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
-        lr=params.learning_rate, betas=tuple(params.adam_betas),
+        lr=params.learning_rate, betas=(params.adam_betas[0], params.adam_betas[1]),
     )  # fmt: skip
     steps = total_steps(len(input_ids), params)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(steps, params))
@@ -192,13 +199,16 @@ def train_torch(
     )  # fmt: skip
 
 
-def set_attention_dropout(model: Any, p: float | None) -> Callable[[], None]:
+def set_attention_dropout(model: torch.nn.Module, p: float | None) -> Callable[[], None]:
     """Set the attention-dropout probability of every attention module; returns an undo function.
 
     Saved checkpoints keep their configured value (the undo runs before saving)."""
     if p is None:
         return lambda: None
-    mods = [m for m in model.modules() if hasattr(m, "attention_dropout") and isinstance(m.attention_dropout, float)]
+    # Any: the attention classes differ per architecture; what they share is a float `attention_dropout`.
+    mods: list[Any] = [
+        m for m in model.modules() if hasattr(m, "attention_dropout") and isinstance(m.attention_dropout, float)
+    ]
     old = [m.attention_dropout for m in mods]
     for m in mods:
         m.attention_dropout = float(p)
@@ -257,7 +267,7 @@ def require_deepspeed(stage: str) -> Path:
 
 
 def train_trainer(
-    model: Any,
+    model: TrainableModel,
     input_ids: Sequence[Sequence[int]],
     labels: Sequence[Sequence[int]],
     params: TrainParams,
@@ -272,22 +282,29 @@ def train_trainer(
     Without `deepspeed_config` this is plain Trainer (used by the tests to cover the wiring on CPU).
     """
     import torch
-    from transformers import Trainer, TrainerCallback, TrainingArguments
+    from transformers import Trainer, TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
-    class _Data(torch.utils.data.Dataset):
+    class _Data(torch.utils.data.Dataset[dict[str, Sequence[int]]]):
         def __len__(self) -> int:
             return len(input_ids)
 
-        def __getitem__(self, i: int) -> dict[str, Any]:
+        def __getitem__(self, i: int) -> dict[str, Sequence[int]]:
             return {"input_ids": input_ids[i], "labels": labels[i]}
 
-    def _collate(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    def _collate(rows: list[dict[str, Sequence[int]]]) -> dict[str, torch.Tensor]:
         return collate([r["input_ids"] for r in rows], [r["labels"] for r in rows], pad_id)
 
     curve: list[list[float]] = []
 
     class _Curve(TrainerCallback):
-        def on_log(self, args, state, control, logs=None, **kw):
+        def on_log(
+            self,
+            args: TrainingArguments,
+            state: TrainerState,
+            control: TrainerControl,
+            logs: dict[str, float] | None = None,
+            **kw: object,
+        ) -> None:
             if logs and "loss" in logs:
                 curve.append([state.global_step, round(float(logs["loss"]), 5)])
 

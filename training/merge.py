@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from core.errors import UserError
 
+if TYPE_CHECKING:
+    import torch
+    from transformers import PreTrainedTokenizerBase
+
+    from db import Database
+    from training.common import Log, TrainableModel, Trained
+
 
 def load_with_adapter(
-    base_path: Path | str, adapter_path: Path | str, *, dtype: Any = None, merge: bool = True
-) -> tuple[Any, Any]:
+    base_path: Path | str, adapter_path: Path | str, *, dtype: torch.dtype | None = None, merge: bool = True
+) -> tuple[TrainableModel, PreTrainedTokenizerBase]:
     """Base model + peft adapter (merged into plain weights when `merge`), and the right tokenizer.
 
     The tokenizer comes from the adapter dir when it has one (its vocabulary may have grown), and
@@ -19,6 +26,8 @@ def load_with_adapter(
     import torch
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from training.common import input_vocab
 
     adapter_path = Path(adapter_path)
     if not (adapter_path / "adapter_config.json").is_file():
@@ -30,7 +39,7 @@ def load_with_adapter(
     )
     tok = AutoTokenizer.from_pretrained(tok_dir)
     model = AutoModelForCausalLM.from_pretrained(base_path, dtype=dtype or torch.float32)
-    if len(tok) != model.get_input_embeddings().num_embeddings:
+    if len(tok) != input_vocab(model):
         model.resize_token_embeddings(len(tok), mean_resizing=False)
     try:
         peft_model = PeftModel.from_pretrained(model, str(adapter_path))
@@ -45,18 +54,23 @@ def merge(
     base: str | Path | None = None,
     out: Path | None = None,
     name: str | None = None,
-    database: Any = None,
-    log: Any = print,
-) -> tuple[str, Path, dict[str, Any]]:
+    database: Database | None = None,
+    log: Log = print,
+) -> Trained:
     """Merge `adapter` (dir or registered LoRA model name) into `base` (dir/name; default: the
-    adapter's registered base, else adapter_config.json's base_model_name_or_path).
-
-    Returns:
-        (registered name, output dir, lineage).
-    """
+    adapter's registered base, else adapter_config.json's base_model_name_or_path)."""
     import json
 
-    from training.common import Base, OutputDir, default_out_dir, ensure_registered, finish, resolve_base, short_hash
+    from training.common import (
+        Base,
+        OutputDir,
+        Trained,
+        default_out_dir,
+        ensure_registered,
+        finish,
+        resolve_base,
+        short_hash,
+    )
     from training.register import read_meta
 
     adapter_name: str | None = None
@@ -93,7 +107,7 @@ def merge(
     target = OutputDir(out if out is not None else default_out_dir(name))
     try:
         model, tok = load_with_adapter(b.path, adapter_dir)
-        model.save_pretrained(target.tmp, safe_serialization=True)
+        model.save_pretrained(str(target.tmp), safe_serialization=True)
         tok.save_pretrained(target.tmp)
         lineage = {
             "stage": "merge", "method": "merge", "adapter": str(adapter_dir), "adapter_name": adapter_name,
@@ -115,10 +129,10 @@ def merge(
         log(f"merged {adapter_name} into {b.name}")
     finally:
         target.cleanup()
-    return name, final, lineage
+    return Trained(name, final, lineage)
 
 
-def _registered(database: Any, name: str) -> bool:
+def _registered(database: Database, name: str) -> bool:
     from db import repo
 
     with database.session() as s:

@@ -4,10 +4,13 @@ every token (CLA2 run_clm_pt_with_peft.py style), full fine-tuning by default or
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
-from training.common import train_run
+from training.common import Log, Trained, train_run
 from training.configs import TrainParams, pretrain_defaults
+
+if TYPE_CHECKING:
+    from db import Database
 
 
 def pretrain(
@@ -18,11 +21,11 @@ def pretrain(
     method: str = "full",
     out: Path | None = None,
     name: str | None = None,
-    database: Any = None,
+    database: Database | None = None,
     deepspeed: str | None = None,
     progress: bool = True,
-    log: Any = print,
-) -> tuple[str, Path, dict[str, Any]]:
+    log: Log = print,
+) -> Trained:
     """Continue pre-training `base` on `corpus` (.txt/.jsonl file or directory).
 
     Returns:

@@ -13,7 +13,10 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, NotRequired, TypedDict
+
+if TYPE_CHECKING:
+    from db import Database
 
 META_FILE = "leitai_train.json"
 
@@ -34,6 +37,7 @@ def versions() -> dict[str, str]:
     return out
 
 
+# Any in lineage and meta dicts: free-form JSON (the keys above), written to disk and to `models.lineage`.
 def write_meta(out_dir: Path, meta: dict[str, Any]) -> None:
     (Path(out_dir) / META_FILE).write_text(json.dumps(meta, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
 
@@ -43,13 +47,14 @@ def read_meta(path: Path) -> dict[str, Any] | None:
     if not f.is_file():
         return None
     try:
-        return json.loads(f.read_text(encoding="utf-8"))
+        meta = json.loads(f.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError):
         return None
+    return meta if isinstance(meta, dict) else None
 
 
 def register(
-    database: Any,
+    database: Database,
     *,
     name: str,
     path: Path | str,
@@ -72,11 +77,22 @@ def register(
         )  # fmt: skip
 
 
-def lineage_chain(database: Any, name: str, max_depth: int = 32) -> list[dict[str, Any]]:
-    """[model, parent, grandparent, ...] as dicts (name, method, stage, base_model), following base_model."""
+class LineageLink(TypedDict):
+    """One model in a `lineage_chain`; an unregistered name has only `name` and `registered`."""
+
+    name: str
+    registered: bool
+    stage: NotRequired[str | None]
+    method: NotRequired[str | None]
+    base_model: NotRequired[str | None]
+    final_loss: NotRequired[float | None]
+
+
+def lineage_chain(database: Database, name: str, max_depth: int = 32) -> list[LineageLink]:
+    """[model, parent, grandparent, ...] following base_model."""
     from db import repo
 
-    chain: list[dict[str, Any]] = []
+    chain: list[LineageLink] = []
     seen: set[str] = set()
     with database.session() as s:
         current: str | None = name
@@ -84,10 +100,10 @@ def lineage_chain(database: Any, name: str, max_depth: int = 32) -> list[dict[st
             seen.add(current)
             row = repo.get_model(s, current)
             if row is None:
-                chain.append({"name": current, "registered": False})
+                chain.append(LineageLink(name=current, registered=False))
                 break
             lin = row.lineage or {}
-            chain.append({"name": row.name, "stage": lin.get("stage"), "method": lin.get("method"), "base_model": row.base_model,
-                          "final_loss": lin.get("final_loss"), "registered": True})  # fmt: skip
+            chain.append(LineageLink(name=row.name, stage=lin.get("stage"), method=lin.get("method"), base_model=row.base_model,
+                                     final_loss=lin.get("final_loss"), registered=True))  # fmt: skip
             current = row.base_model
     return chain

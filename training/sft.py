@@ -4,10 +4,13 @@ answers (prompts labelled -100, every assistant turn of a multi-turn row trained
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
-from training.common import train_run
+from training.common import Log, Trained, train_run
 from training.configs import TrainParams, sft_defaults
+
+if TYPE_CHECKING:
+    from db import Database
 
 
 def sft(
@@ -19,11 +22,11 @@ def sft(
     data_format: str | None = None,
     out: Path | None = None,
     name: str | None = None,
-    database: Any = None,
+    database: Database | None = None,
     deepspeed: str | None = None,
     progress: bool = True,
-    log: Any = print,
-) -> tuple[str, Path, dict[str, Any]]:
+    log: Log = print,
+) -> Trained:
     """Fine-tune `base` on instruction data; returns (registered name, output dir, lineage)."""
     return train_run(
         "sft", base, data, method=method, params=params or sft_defaults(), out=out, name=name, database=database,

@@ -16,13 +16,14 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
+    import torch
     from transformers import LlamaTokenizerFast
 
 # Bump when anything that changes the built files changes (corpus, tokenizer, model, training).
@@ -82,7 +83,7 @@ CHAT_TEMPLATE = (
 
 # Model shape: small enough to train in seconds, but the real Llama code paths (GQA, RoPE,
 # untied head, long max positions for LongBench-style truncation tests).
-MODEL_SHAPE: dict[str, Any] = {
+MODEL_SHAPE: dict[str, int | float | bool] = {
     "hidden_size": 128,
     "num_hidden_layers": 4,
     "num_attention_heads": 4,
@@ -103,7 +104,7 @@ class TinyInfo:
     params: int
     size_bytes: int
     final_loss: float
-    meta: dict[str, Any]
+    meta: dict[str, Any]  # Any: the checkpoint's leitai_tiny.json (free-form JSON)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -232,8 +233,8 @@ def _torch_settings(threads: int) -> Iterator[None]:
 
 
 def _train(
-    model: Any, ids: list[int], heldout_ids: list[int], *, steps: int, seed: int, progress: bool
-) -> dict[str, Any]:
+    model: torch.nn.Module, ids: list[int], heldout_ids: list[int], *, steps: int, seed: int, progress: bool
+) -> dict[str, float | list[float]]:
     """Causal-LM training on random blocks of the packed stream; returns loss statistics."""
     import math
 
@@ -280,7 +281,7 @@ def _train(
     }
 
 
-def _eval_loss(model: Any, ids: list[int]) -> float:
+def _eval_loss(model: torch.nn.Module, ids: list[int]) -> float:
     """Mean next-token loss over non-overlapping blocks of `ids` (no gradient)."""
     import torch
 
@@ -297,7 +298,7 @@ def _eval_loss(model: Any, ids: list[int]) -> float:
 
 
 @contextmanager
-def _progress(enabled: bool, total: int) -> Iterator[Any]:
+def _progress(enabled: bool, total: int) -> Iterator[Callable[[float, float], None]]:
     """Yield `advance(loss, tokens_per_s)`; draws a rich progress bar when enabled."""
     if not enabled:
         yield lambda loss, tps: None

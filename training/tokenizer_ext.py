@@ -17,22 +17,29 @@ import re
 import tempfile
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from core.errors import UserError
+
+if TYPE_CHECKING:
+    import torch
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase, PreTrainedTokenizerFast
+
+    from db import Database
+    from training.common import Log, Trained
 
 _HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _BYTE = re.compile(r"^<0x[0-9A-Fa-f]{2}>$")
 
 
-def chars_per_token(tok: Any, texts: list[str]) -> float:
+def chars_per_token(tok: PreTrainedTokenizerBase, texts: list[str]) -> float:
     """Characters per token over `texts` (no special tokens) — higher means cheaper Chinese."""
     chars = sum(len(t) for t in texts)
     tokens = sum(len(tok(t, add_special_tokens=False).input_ids) for t in texts)
     return chars / max(1, tokens)
 
 
-def _han_words(tok: Any, texts: list[str]) -> Counter[tuple[str, ...]]:
+def _han_words(tok: PreTrainedTokenizerFast, texts: list[str]) -> Counter[tuple[str, ...]]:
     """Base segmentation (as piece strings) of every pre-tokenised word containing Han characters."""
     backend = tok.backend_tokenizer
     words: Counter[str] = Counter()
@@ -53,7 +60,7 @@ def _han_words(tok: Any, texts: list[str]) -> Counter[tuple[str, ...]]:
 
 
 def plan_extension(
-    tok: Any, texts: list[str], add: int, min_frequency: int = 2
+    tok: PreTrainedTokenizerFast, texts: list[str], add: int, min_frequency: int = 2
 ) -> tuple[list[str], list[tuple[str, str]]]:
     """(new pieces in order, new merges) — continued BPE over the base segmentation."""
     vocab = tok.backend_tokenizer.get_vocab()
@@ -125,11 +132,13 @@ def _resegment(word: tuple[str, ...], new_chars: set[str]) -> tuple[str, ...]:
     return tuple(out)
 
 
-def extend_tokenizer(tok: Any, texts: list[str], add: int) -> tuple[Any, list[str], list[tuple[str, str]]]:
+def extend_tokenizer(
+    tok: PreTrainedTokenizerBase, texts: list[str], add: int
+) -> tuple[PreTrainedTokenizerBase, list[str], list[tuple[str, str]]]:
     """Return (extended tokenizer, new pieces, new merges); the base tokenizer is not modified."""
-    from transformers import AutoTokenizer
+    from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
-    if not getattr(tok, "is_fast", False):
+    if not isinstance(tok, PreTrainedTokenizerFast):
         raise UserError("tokenizer extension needs a fast (tokenizer.json) tokenizer")
     data = json.loads(tok.backend_tokenizer.to_str())
     if data.get("model", {}).get("type") != "BPE":
@@ -154,13 +163,20 @@ def extend_tokenizer(tok: Any, texts: list[str], add: int) -> tuple[Any, list[st
     return new_tok, pieces, merges
 
 
-def init_new_rows(model: Any, old_tok: Any, new_tok: Any, pieces: list[str], merges: list[tuple[str, str]]) -> None:
+def init_new_rows(
+    model: PreTrainedModel,
+    old_tok: PreTrainedTokenizerBase,
+    new_tok: PreTrainedTokenizerBase,
+    pieces: list[str],
+    merges: list[tuple[str, str]],
+) -> None:
     """New embedding / lm_head rows = mean of their two parts (chars: mean of their byte pieces)."""
     import torch
 
     merge_of = {a + b: (a, b) for a, b in merges}
-    emb = model.get_input_embeddings().weight
-    head = model.get_output_embeddings().weight if model.get_output_embeddings() is not None else None
+    emb = _weight(model.get_input_embeddings())
+    assert emb is not None
+    head = _weight(model.get_output_embeddings())
     with torch.no_grad():
         for p in pieces:
             pid = new_tok.convert_tokens_to_ids(p)
@@ -176,6 +192,14 @@ def init_new_rows(model: Any, old_tok: Any, new_tok: Any, pieces: list[str], mer
                 head[pid] = head[parts].mean(0)
 
 
+def _weight(module: torch.nn.Module | None) -> torch.Tensor | None:
+    """The `weight` matrix of an embedding or output layer; None when there is no such layer."""
+    import torch
+
+    weight = getattr(module, "weight", None)
+    return weight if isinstance(weight, torch.Tensor) else None
+
+
 def extend(
     base: str | Path,
     corpus: Path,
@@ -183,14 +207,23 @@ def extend(
     *,
     out: Path | None = None,
     name: str | None = None,
-    database: Any = None,
-    log: Any = print,
-) -> tuple[str, Path, dict[str, Any]]:
+    database: Database | None = None,
+    log: Log = print,
+) -> Trained:
     """Extend the base's tokenizer with up to `add` pieces from `corpus`, resize the model, save and register."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from training.common import OutputDir, default_out_dir, ensure_registered, finish, resolve_base, short_hash
+    from training.common import (
+        OutputDir,
+        Trained,
+        default_out_dir,
+        ensure_registered,
+        finish,
+        input_vocab,
+        resolve_base,
+        short_hash,
+    )
     from training.data import fingerprint, load_corpus
 
     if add < 1:
@@ -205,7 +238,7 @@ def extend(
     target = OutputDir(out if out is not None else default_out_dir(name))
     try:
         model = AutoModelForCausalLM.from_pretrained(b.path, dtype=torch.float32)
-        n_old = model.get_input_embeddings().num_embeddings
+        n_old = input_vocab(model)
         model.resize_token_embeddings(len(new_tok), mean_resizing=False)
         init_new_rows(model, tok, new_tok, pieces, merges)
         model.save_pretrained(target.tmp, safe_serialization=True)
@@ -224,4 +257,4 @@ def extend(
         target.cleanup()
     log(f"vocabulary {len(tok)} -> {len(new_tok)} (+{len(pieces)}); characters per token {before:.3f} -> {after:.3f} "
         f"({(after / before - 1) * 100:+.1f}%) on {corpus}")  # fmt: skip
-    return name, final, lineage
+    return Trained(name, final, lineage)

@@ -6,16 +6,21 @@ this page only lays them out.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import streamlit as st
 
 from dashboards import charts, data
+
+if TYPE_CHECKING:
+    from arena import Ratings
 from dashboards.i18n import t
 
 BOOTSTRAP = 100
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
-def ratings_for(url: str | None, kind: str, n_votes: int, last_vote: float) -> object:
+def ratings_for(url: str | None, kind: str, n_votes: int, last_vote: float) -> Ratings:
     # Keyed by the vote count and newest vote time: a new vote recomputes, a rerun does not.
     return data.compute_ratings(data.battle_records(data.database(url), kind), n_bootstrap=BOOTSTRAP)
 

@@ -6,12 +6,15 @@ Registered on `arena_app` from `evals.cli.arena`. Only `generate` and `judge` lo
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
 from evals.cli.arena import arena_app
 from evals.cli.options import DbOpt, open_database, split_csv
+
+if TYPE_CHECKING:
+    from arena.judge import Agreement
 
 bank_app = typer.Typer(help="The arena question bank.", no_args_is_help=True)
 arena_app.add_typer(bank_app, name="bank")
@@ -183,7 +186,7 @@ def judge(
     _echo_agreement(judge_human_agreement(database, report.judge), always=False)
 
 
-def _echo_agreement(result: dict, *, always: bool) -> None:
+def _echo_agreement(result: Agreement, *, always: bool) -> None:
     who = result["judge"] or "judges"
     if not result["compared"]:
         if always:

@@ -17,11 +17,11 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
-from training.candidates import RES, build, heldout_nll
+from training.candidates import RES, Candidate, build, heldout_nll
 
 
 def evaluate(
-    cands: list[dict[str, Any]], database: Any, *, quick: bool = False, log: Callable[..., None] = print
+    cands: list[Candidate], database: Any, *, quick: bool = False, log: Callable[..., None] = print
 ) -> dict[str, dict[str, float]]:
     """Held-out PPL (direct), then stored C-Eval and PPL runs for every candidate."""
     from db.model_lookup import resolve_model

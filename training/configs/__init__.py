@@ -56,7 +56,9 @@ class TrainParams:
     lora: LoraParams = field(default_factory=LoraParams)
 
     def to_dict(self) -> dict[str, Any]:
-        return json.loads(json.dumps(dataclasses.asdict(self)))
+        """The parameters as plain JSON (tuples become lists), as stored in the lineage's hparams."""
+        as_json: dict[str, Any] = json.loads(json.dumps(dataclasses.asdict(self)))
+        return as_json
 
 
 def pretrain_defaults() -> TrainParams:
