@@ -89,7 +89,7 @@ def _render_longbench(outcome: Any, console: Console) -> None:
         for it in outcome.items
         if not it.get("skipped")
     ]
-    result = LongBenchScore(by_task=m.get("by_task", {}), by_length=m.get("by_length", {}), zh=zh, en=None, items=items)
+    result = LongBenchScore(by_task=m.get("by_task", {}), by_length=m.get("by_length"), zh=zh, en=None, items=items)
     console.print(category_row(zh, f"LongBench 中文 (+代码) · {outcome.model}"))
     if result.by_task:
         console.print(task_table(result))

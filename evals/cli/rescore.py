@@ -15,6 +15,9 @@ def rescore(
     run_id: Annotated[str, typer.Argument(help="Run id (or a unique prefix), as `evals results` shows it.")],
     db: DbOpt = None,
     json_out: JsonOpt = None,
+    by_length: Annotated[
+        bool, typer.Option("--by-length", help="LongBench: add the LongBench-E length buckets (0-4k/4-8k/8k+).")
+    ] = False,
 ) -> None:
     """Re-score stored predictions with the current metrics and replace the run's metrics (LongBench)."""
     import time
@@ -53,7 +56,7 @@ def rescore(
         if not rows:
             raise UserError(f"run {run.id[:10]} has no stored items to rescore")
         rows = suite.rescore_rows(rows)
-        metrics = suite.aggregate(None, rows)
+        metrics = suite.aggregate(None, rows, by_length=by_length)
         old = repo.run_metrics(s, run.id)
         # Item scores follow the metrics, so the explorer shows what the numbers are made of.
         new_scores = {row["item_id"]: row["score"] for row in rows}

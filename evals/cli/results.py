@@ -131,7 +131,7 @@ def export_ceval_submission(
     out: Annotated[Path, typer.Option("--out", "-o", help="Output file.")] = Path("submission.json"),
     db: DbOpt = None,
 ) -> None:
-    """Write the official C-Eval submission JSON: {subject: {id: letter}}."""
+    """Write the official C-Eval submission JSON: {subject: {id: letter}} for every test item of the run."""
     from core.errors import UserError
     from db import repo
 
@@ -140,9 +140,23 @@ def export_ceval_submission(
         r = find_run(s, run)
         if r.suite != "ceval":
             raise UserError(f"run {r.id} is a {r.suite} run, not ceval")
+        split = (r.config or {}).get("split")
+        if split != "test":
+            raise UserError(
+                f"run {r.id[:10]} is on the {split} split; the submission covers the test split "
+                "(evals run --suite ceval --split test)"
+            )
+        if (r.config or {}).get("limit"):
+            raise UserError(
+                f"run {r.id[:10]} used --limit {r.config['limit']}: a submission needs every test item; "
+                "re-run without --limit"
+            )
         submission: dict[str, dict[str, str]] = {}
         for item in repo.item_results(s, r.id):
-            submission.setdefault(item.subject, {})[str((item.extra or {}).get("id", item.item_id))] = item.pred or ""
+            item_id = str((item.extra or {}).get("id", item.item_id))
+            if item.pred not in ("A", "B", "C", "D"):  # never a half-valid file
+                raise UserError(f"run {r.id[:10]}: item {item.subject}/{item_id} has no A-D prediction")
+            submission.setdefault(item.subject, {})[item_id] = item.pred
         status = r.status
     if status != "finished":
         raise UserError(f"run {run} is {status}; finish it (re-run the same command) before exporting")

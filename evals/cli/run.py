@@ -69,6 +69,13 @@ def run(
             help="LongBench debugging override of every task's max_gen (enters the run identity; not comparable to published numbers).",
         ),
     ] = None,
+    by_length: Annotated[
+        bool,
+        typer.Option(
+            "--by-length",
+            help="LongBench: add the LongBench-E length buckets 0-4k/4-8k/8k+ per task (official eval.py --e).",
+        ),
+    ] = False,
     mode: Annotated[
         str, typer.Option("--mode", help="PPL: chunks (llama.cpp-compatible, default) | sliding.")
     ] = "chunks",
@@ -201,7 +208,11 @@ def run(
     )
     if suite == "longbench":
         opts.extra.update(
-            tasks=split_csv(tasks), sampling=sampling, max_length=max_length, max_new_tokens=max_new_tokens
+            tasks=split_csv(tasks),
+            sampling=sampling,
+            max_length=max_length,
+            max_new_tokens=max_new_tokens,
+            by_length=by_length,
         )
     if suite in ("ppl", "quant"):
         opts.extra.update(mode=mode, context=context, stride=stride)

@@ -19,6 +19,9 @@ def score(
     pred: Path = typer.Option(..., "--pred", help="Folder of official-layout prediction files, e.g. pred/MODEL."),
     json_out: JsonOpt = None,
     tasks: str | None = typer.Option(None, "--tasks", help="Comma-separated datasets (default: every known file)."),
+    by_length: bool = typer.Option(
+        False, "--by-length", help="Also score the LongBench-E length buckets 0-4k/4-8k/8k+ (official eval.py --e)."
+    ),
 ) -> None:
     """Score existing prediction files (no model is loaded)."""
     from core.errors import UserError
@@ -30,7 +33,7 @@ def score(
     from evals.longbench import score_predictions
     from evals.longbench.report import category_row, task_table
 
-    result = score_predictions(pred, split_csv(tasks) or None)
+    result = score_predictions(pred, split_csv(tasks) or None, by_length=by_length)
     console = Console()
     console.print(category_row(result.zh, "LongBench 中文 (+代码)"))
     if result.en is not None:

@@ -1,4 +1,5 @@
-"""Rich tables for a `LongBenchScore`: the seed's category row and a per-task table with buckets."""
+"""Rich tables for a `LongBenchScore`: the seed's category row and a per-task table (with the
+LongBench-E length buckets only when they were scored, i.e. `--by-length`)."""
 
 from __future__ import annotations
 
@@ -33,7 +34,7 @@ def category_row(table: CategoryTable, title: str) -> Table:
 
 
 def task_table(result: LongBenchScore) -> Table:
-    """Per-task scores with item counts and LongBench-E length buckets."""
+    """Per-task scores with item counts, plus LongBench-E length buckets when `result.by_length` is set."""
     from collections import Counter
 
     from rich.table import Table
@@ -44,15 +45,11 @@ def task_table(result: LongBenchScore) -> Table:
     out.add_column("category")
     out.add_column("n", justify="right")
     out.add_column("score", justify="right", style="bold")
-    for label, _ in LENGTH_BUCKETS:
-        out.add_column(label, justify="right")
+    by_length = result.by_length
+    if by_length is not None:
+        for label, _ in LENGTH_BUCKETS:
+            out.add_column(label, justify="right")
     for task, value in result.by_task.items():
-        buckets = result.by_length[task]
-        out.add_row(
-            task,
-            CATEGORIES[TASKS[task].category],
-            str(counts[task]),
-            _fmt(value),
-            *(_fmt(buckets[label]) for label, _ in LENGTH_BUCKETS),
-        )
+        buckets = [] if by_length is None else [_fmt(by_length[task][label]) for label, _ in LENGTH_BUCKETS]
+        out.add_row(task, CATEGORIES[TASKS[task].category], str(counts[task]), _fmt(value), *buckets)
     return out

@@ -51,7 +51,8 @@ class LongBenchScore:
 
     Attributes:
         by_task: Dataset -> score (0–100, two decimals).
-        by_length: Dataset -> bucket label -> score, None for a bucket without items.
+        by_length: Dataset -> bucket label -> score, None for a bucket without items; the whole field is
+            None unless the LongBench-E buckets were asked for (`--by-length`, official `eval.py --e`).
         zh: The Chinese seed table (zh tasks + the two code tasks).
         en: The English table, only when English tasks were scored.
         items: Every scored prediction, in task-table then file order.
@@ -59,7 +60,7 @@ class LongBenchScore:
     """
 
     by_task: dict[str, float]
-    by_length: dict[str, dict[str, float | None]]
+    by_length: dict[str, dict[str, float | None]] | None
     zh: CategoryTable
     en: CategoryTable | None
     items: list[ItemScore] = field(default_factory=list)
@@ -80,8 +81,9 @@ class LongBenchScore:
             "by_category": self.zh.by_category,
             "avg": self.zh.avg,
             "categories_missing": list(self.zh.categories_missing),
-            "by_length": self.by_length,
         }
+        if self.by_length is not None:
+            out["by_length"] = self.by_length
         if self.en is not None:
             out["en"] = {
                 "by_category": self.en.by_category,
@@ -193,15 +195,16 @@ def _score_record(rec: PredRecord, all_classes: tuple[str, ...] | None) -> float
         raise UserError(f"{rec.where}: cannot score: {exc}") from None
 
 
-def score_records(records: dict[str, list[PredRecord]]) -> LongBenchScore:
-    """Score already-loaded prediction records (dataset -> records in file order).
+def score_records(records: dict[str, list[PredRecord]], *, by_length: bool = False) -> LongBenchScore:
+    """Score already-loaded prediction records (dataset -> records in file order); `by_length` adds the
+    LongBench-E length buckets (official `eval.py --e`).
 
     Raises:
         UserError: A task without records, or a record the metric cannot score.
     """
     start = time.perf_counter()
     by_task: dict[str, float] = {}
-    by_length: dict[str, dict[str, float | None]] = {}
+    buckets: dict[str, dict[str, float | None]] = {}
     items: list[ItemScore] = []
     for task, recs in records.items():
         if not recs:
@@ -211,12 +214,13 @@ def score_records(records: dict[str, list[PredRecord]]) -> LongBenchScore:
         file_classes = recs[-1].all_classes
         scores = [_score_record(r, file_classes) for r in recs]
         by_task[task] = task_score(scores)
-        by_length[task] = bucket_scores(scores, [r.length for r in recs])
+        if by_length:
+            buckets[task] = bucket_scores(scores, [r.length for r in recs])
         items += [ItemScore(r.id, task, r.pred, r.answers, r.length, s) for r, s in zip(recs, scores)]
     has_en = any(TASKS[t].language == "en" for t in by_task)
     return LongBenchScore(
         by_task=by_task,
-        by_length=by_length,
+        by_length=buckets if by_length else None,
         zh=category_table(by_task, ("zh", "code")),
         en=category_table(by_task, ("en", "code")) if has_en else None,
         items=items,
@@ -224,13 +228,16 @@ def score_records(records: dict[str, list[PredRecord]]) -> LongBenchScore:
     )
 
 
-def score_predictions(pred_dir: str | Path, tasks: Sequence[str] | None = None) -> LongBenchScore:
+def score_predictions(
+    pred_dir: str | Path, tasks: Sequence[str] | None = None, *, by_length: bool = False
+) -> LongBenchScore:
     """Score an official prediction folder (`pred/{dataset}.jsonl` files) without a model.
 
     Args:
         pred_dir: Folder with one `{dataset}.jsonl` (or `{dataset}_e.jsonl`) per task; files
             with unknown names are ignored.
         tasks: Only these datasets (each must have a file); None = every known file present.
+        by_length: Also score the LongBench-E length buckets (0-4k, 4-8k, 8k+) per task.
 
     Returns:
         Task, bucket, category and Avg scores plus every item's score.
@@ -239,4 +246,4 @@ def score_predictions(pred_dir: str | Path, tasks: Sequence[str] | None = None) 
         UserError: Missing folder or file, malformed JSONL, missing field, unscorable record.
     """
     files = find_task_files(pred_dir, tasks)
-    return score_records({task: load_pred_file(path, task) for task, path in files.items()})
+    return score_records({task: load_pred_file(path, task) for task, path in files.items()}, by_length=by_length)

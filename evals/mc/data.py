@@ -41,6 +41,9 @@ def read_mc_csv(
 ) -> list[MCItem]:
     """Read one subject file. `id_column=None` means the first (unnamed index) column, as in CMMLU.
 
+    `labelled=False` (C-Eval test) reads the official unlabelled layout: the answer column may be absent
+    (`id,question,A,B,C,D`) or present and empty; an `explanation` column is never required.
+
     Raises:
         UserError: unreadable file, missing columns, empty question, or an answer outside A–D.
     """
@@ -52,11 +55,12 @@ def read_mc_csv(
     if not rows:
         raise UserError(f"{path}: empty file (expected a header row)")
     header = [h.strip() for h in rows[0]]
-    wanted = [question_column, *LETTERS, answer_column] + ([id_column] if id_column else [])
+    wanted = [question_column, *LETTERS] + ([answer_column] if labelled else []) + ([id_column] if id_column else [])
     missing = [c for c in wanted if c not in header]
     if missing:
         raise UserError(f"{path}: missing column(s) {', '.join(missing)} (header: {','.join(header)})")
     col = {name: header.index(name) for name in wanted}
+    answer_index = header.index(answer_column) if answer_column in header else None
     id_index = col[id_column] if id_column else 0
     items: list[MCItem] = []
     for line_no, row in enumerate(rows[1:], start=2):
@@ -64,9 +68,10 @@ def read_mc_csv(
             continue
         if len(row) < len(header):
             raise UserError(f"{path}:{line_no}: expected {len(header)} fields, found {len(row)}")
-        answer = row[col[answer_column]].strip().upper() or None
+        raw_answer = row[answer_index] if answer_index is not None else ""
+        answer = raw_answer.strip().upper() or None
         if labelled and answer not in LETTERS:
-            raise UserError(f"{path}:{line_no}: answer {row[col[answer_column]]!r} is not one of A, B, C, D")
+            raise UserError(f"{path}:{line_no}: answer {raw_answer!r} is not one of A, B, C, D")
         if answer is not None and answer not in LETTERS:
             raise UserError(f"{path}:{line_no}: answer {answer!r} is not one of A, B, C, D")
         question = row[col[question_column]]

@@ -1,15 +1,17 @@
 """Which tokens a PPL run scores, and with which context (PROTOCOLS.md "Leitai decisions" PPL).
 
-Every document becomes `ids = [BOS] + tokenize(text, add_special_tokens=False)` (EOS where the
-tokenizer has no BOS). A window is `(window ids, first scored position)`, the input of
-`HFRunner.token_logprobs`, which returns log p(ids[j] | ids[:j]) for j >= first.
+A window is `(window ids, first scored position)`, the input of `HFRunner.token_logprobs`, which
+returns log p(ids[j] | ids[:j]) for j >= first.
 
-chunks (llama.cpp `perplexity`, default):
+chunks (llama.cpp `perplexity`, default), with llama.cpp's BOS rule (`evals.ppl.bos`):
+    ids = [BOS] + tokenize(text, add_special_tokens=False) when the vocabulary adds BOS by default,
+          tokenize(text, add_special_tokens=False) otherwise (nothing stands in for a missing BOS);
     n_chunk = len(ids) // n_ctx (remainder dropped; at least 2 chunks);
-    chunk k = ids[k*n_ctx : (k+1)*n_ctx] with its first token replaced by BOS;
+    chunk k = ids[k*n_ctx : (k+1)*n_ctx], its first token replaced by BOS only when BOS is added;
     scored  = positions n_ctx/2 + 1 .. n_ctx - 1  (n_ctx - 1 - n_ctx//2 tokens per chunk).
-sliding (`--stride s`): `runners.windows.rolling_windows` — windows start at 0, s, 2s, ...; every
-    token after the leading BOS is scored exactly once, with up to n_ctx - 1 tokens of context.
+sliding (`--stride s`): ids = [BOS] + text tokens (EOS where the tokenizer has no BOS, so every text
+    token is scored); `runners.windows.rolling_windows` — windows start at 0, s, 2s, ...; every
+    token after the leading one is scored exactly once, with up to n_ctx - 1 tokens of context.
 """
 
 from __future__ import annotations
@@ -27,9 +29,12 @@ MIN_AUTO_CONTEXT = 16  # the default context shrinks no further than this to fit
 Window = tuple[list[int], int]
 
 
-def chunk_windows(ids: Sequence[int], n_ctx: int, bos: int) -> list[Window]:
-    """llama.cpp chunks of `ids` (which already start with BOS)."""
+def chunk_windows(ids: Sequence[int], n_ctx: int, bos: int | None) -> list[Window]:
+    """llama.cpp chunks of `ids`. `bos` given: `ids` already start with it and it replaces each chunk's
+    first token; `bos=None` (a vocabulary that adds no BOS): the chunks are the tokens as they are."""
     first = n_ctx // 2 + 1
+    if bos is None:
+        return [(list(ids[k * n_ctx : (k + 1) * n_ctx]), first) for k in range(len(ids) // n_ctx)]
     return [([bos, *ids[k * n_ctx + 1 : (k + 1) * n_ctx]], first) for k in range(len(ids) // n_ctx)]
 
 
@@ -55,7 +60,7 @@ def resolve_context(requested: int | None, model_max: int, mode: str, shortest: 
         requested: `--context` (None = the default, 4096).
         model_max: the model's maximum length; the context is clipped to it.
         mode: chunks | sliding.
-        shortest: (key, token count incl. BOS) of the shortest document.
+        shortest: (key, token count as windowed, BOS included when one is put in front) of the shortest document.
 
     Raises:
         UserError: chunks mode with an explicit --context and a document shorter than 2·n_ctx.

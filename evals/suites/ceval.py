@@ -70,6 +70,9 @@ class CEval:
             raise UserError(f"C-Eval data dir {data} does not exist")
         if opts.shots < 0:
             raise UserError("--shots must be >= 0")
+        if split == "dev" and opts.shots:
+            # exemplars are the first dev rows: each would be scored with itself in its prompt
+            raise UserError("--split dev with --shots > 0 would test on its own exemplars; use --split val")
         available = discover_subjects(data, split)
         subjects = choose_subjects(
             available, opts.subjects, SUBJECTS, suite="C-Eval", handle="ceval", folder=data / split

@@ -1,7 +1,7 @@
 """LongBench (PROTOCOLS.md §3): official JSONL data, official prompts, middle truncation, generation, 0–100 scores.
 
 `evals run --suite longbench [--data DIR] [--tasks a,b] [--limit N] [--chat [--template llama2|auto]]
-[--sampling greedy|cla2] [--max-length N] [--max-new-tokens N]`
+[--sampling greedy|cla2] [--max-length N] [--max-new-tokens N] [--by-length]`
 
 * Items are keyed `{task}/{_id}` and stored one chunk (`--batch-size` items of one task) at a time,
   so a re-run resumes. Each stored row keeps the raw prediction plus `answers`, `all_classes`,
@@ -13,6 +13,8 @@
   (`n_skipped`, `skipped_by_reason`, `skipped_by_task`). `longest_input_tokens` is the longest
   prompt (in tokens, as sent) that was generated for, `shortest_skipped_tokens` the shortest that
   did not fit.
+* `--by-length` adds the LongBench-E length buckets (0-4k, 4-8k, 8k+) per task to the metrics, as the
+  official `eval.py --e` does; they are a view of the stored scores, so not part of the run identity.
 """
 
 from __future__ import annotations
@@ -53,6 +55,7 @@ class LBSettings:
     sampling: str = "greedy"
     max_length: int | None = None  # None = the runner's info.max_length
     max_new_tokens: int | None = None  # debugging override of every task's max_gen
+    by_length: bool = False  # report LongBench-E length buckets (scoring view only)
 
     @classmethod
     def from_options(cls, opts: SuiteOptions) -> LBSettings:
@@ -83,6 +86,7 @@ class LBSettings:
             sampling=sampling,
             max_length=None if max_length is None else int(max_length),
             max_new_tokens=None if max_new is None else int(max_new),
+            by_length=bool(extra.get("by_length")),
         )
 
 
@@ -210,12 +214,18 @@ class LongBench:
                     rows.append(_row(it, cut, n_prompt, raw, reason, chat=chat, max_length=max_length, max_gen=max_gen))
                 yield rows
 
-    def aggregate(self, plan: Plan | None, rows: Sequence[dict]) -> dict[str, Any]:
-        result, scored = _score_rows(rows)
+    def aggregate(self, plan: Plan | None, rows: Sequence[dict], *, by_length: bool | None = None) -> dict[str, Any]:
+        """Metrics of the stored rows; `by_length` (default: the plan's `--by-length`, off without a plan)
+        adds the LongBench-E length buckets."""
+        if by_length is None:
+            by_length = plan is not None and plan.context["settings"].by_length
+        result, scored = _score_rows(rows, by_length=by_length)
         if result is not None:
             metrics = result.metrics()
         else:
-            metrics = {"by_task": {}, "by_category": {}, "avg": None, "categories_missing": [], "by_length": {}}
+            metrics = {"by_task": {}, "by_category": {}, "avg": None, "categories_missing": []}
+            if by_length:
+                metrics["by_length"] = {}
         skipped = [r for r in rows if (r.get("extra") or {}).get("skipped")]
         tokens = [r["extra"].get("prompt_tokens") for r in scored if r["extra"].get("prompt_tokens") is not None]
         skip_tokens = [r["extra"].get("prompt_tokens") for r in skipped if r["extra"].get("prompt_tokens") is not None]
@@ -316,7 +326,7 @@ def _row_order(row: dict) -> tuple[int, int]:
     return _TASK_ORDER.get(extra.get("task", ""), len(_TASK_ORDER)), int(extra.get("index", 0))
 
 
-def _score_rows(rows: Sequence[dict]) -> tuple[LongBenchScore | None, list[dict]]:
+def _score_rows(rows: Sequence[dict], *, by_length: bool = False) -> tuple[LongBenchScore | None, list[dict]]:
     """Official scoring of the non-skipped rows, in task-table then file order (as eval.py sums)."""
     scored = [r for r in rows if not (r.get("extra") or {}).get("skipped")]
     for r in scored:
@@ -337,4 +347,4 @@ def _score_rows(rows: Sequence[dict]) -> tuple[LongBenchScore | None, list[dict]
                 where=f"item {r['item_id']}",
             )
         )
-    return (score_records(records) if records else None), scored
+    return (score_records(records, by_length=by_length) if records else None), scored

@@ -8,6 +8,9 @@ Options (SuiteOptions.extra, set by `evals run --mode/--context/--stride`):
 
 One item = one document (a .txt file or a .jsonl line); its row stores the NLL sums and counts, and
 `aggregate` recomputes the corpus PPL from the stored rows, so a resumed run equals a fresh one.
+
+Chunks mode follows llama.cpp's BOS rule (`evals.ppl.bos`): BOS is put in front and replaces each
+chunk's first token only when the vocabulary adds BOS by default; the metrics say which (`add_bos`).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from typing import Any
 
 from core.errors import UserError
 from evals.ppl import metrics as ppl_metrics
+from evals.ppl.bos import runner_adds_bos
 from evals.ppl.data import Document, load_corpus
 from evals.ppl.windows import (
     MIN_CONTEXT,
@@ -31,7 +35,9 @@ from evals.registry import suite
 from evals.resources import resource
 from evals.suite_api import Plan, SuiteOptions
 
-PROMPT_VERSION = "ppl-v1"
+# v2: chunks mode follows llama.cpp's BOS rule (v1 put EOS in a missing BOS's place); the bump keeps a
+# BOS-less model's v1 rows from being resumed into a v2 run.
+PROMPT_VERSION = "ppl-v2"
 _GROUP_WINDOWS = 32  # documents are scored (and stored) in groups of about this many windows
 
 
@@ -98,7 +104,11 @@ class Perplexity:
         docs: Sequence[Document] = plan.items
         texts = [d.text for d in docs]
         encoded = runner.tokenizer(texts, add_special_tokens=False, verbose=False)["input_ids"] if texts else []
-        ids = {d.key: [runner.bos_token_id, *map(int, e)] for d, e in zip(docs, encoded, strict=True)}
+        add_bos = runner_adds_bos(runner)
+        # chunks: BOS in front only when the vocabulary adds it (llama.cpp); sliding: always a leading
+        # BOS (EOS stands in for a missing one) so that every text token is scored.
+        lead = [runner.bos_token_id] if ctx["mode"] == "sliding" or add_bos else []
+        ids = {d.key: [*lead, *map(int, e)] for d, e in zip(docs, encoded, strict=True)}
         shortest = min(docs, key=lambda d: len(ids[d.key]))
         n_ctx, note = resolve_context(
             ctx["context"], runner.info.max_length, ctx["mode"], (shortest.key, len(ids[shortest.key]))
@@ -108,7 +118,7 @@ class Perplexity:
             stride = ctx["stride"] if ctx["stride"] is not None else default_stride(n_ctx)
             if stride > n_ctx - 1:
                 raise UserError(f"--stride {stride} must be <= n_ctx - 1 = {n_ctx - 1} (n_ctx {note or 'as given'})")
-        return _Setup(ctx["mode"], n_ctx, stride, note, ids, runner.bos_token_id)
+        return _Setup(ctx["mode"], n_ctx, stride, note, ids, runner.bos_token_id if add_bos else None, len(lead))
 
     def _score(self, runner: Any, setup: _Setup, group: list[tuple[Document, list]], batch_size: int) -> list[dict]:
         flat = [w for _, windows in group for w in windows]
@@ -120,8 +130,10 @@ class Perplexity:
                 lp = lp.double()
                 sums.append((float(lp.sum()), float((lp * lp).sum()), int(lp.numel())))
             i += len(windows)
-            extra = ppl_metrics.document_stats(sums, tokens=len(setup.ids[doc.key]) - 1, chars=len(doc.text))
-            extra.update({"mode": setup.mode, "n_ctx": setup.n_ctx, "stride": setup.stride, "context_note": setup.note})
+            text_tokens = len(setup.ids[doc.key]) - setup.n_lead
+            extra = ppl_metrics.document_stats(sums, tokens=text_tokens, chars=len(doc.text))
+            extra.update({"mode": setup.mode, "n_ctx": setup.n_ctx, "stride": setup.stride, "context_note": setup.note,
+                          "add_bos": setup.bos is not None})  # fmt: skip
             ppl = math.exp(extra["nll"] / extra["scored"]) if extra["scored"] else None
             rows.append({
                 "item_id": doc.key, "subject": doc.source, "pred": None if ppl is None else f"{ppl:.6g}",
@@ -136,6 +148,7 @@ class Perplexity:
         out.update({
             "mode": ctx["mode"], "n_ctx": first.get("n_ctx"), "stride": first.get("stride"),
             "context_requested": ctx["context"], "corpus_sha256": ctx["corpus"].sha256,
+            "add_bos": first.get("add_bos"),
         })  # fmt: skip
         if first.get("context_note"):
             out["context_note"] = first["context_note"]
@@ -154,10 +167,21 @@ class Perplexity:
 
 
 class _Setup:
-    """n_ctx/stride fixed for one model, plus every document's token ids ([BOS] + text tokens)."""
+    """n_ctx/stride fixed for one model, plus every document's token ids (`n_lead` leading BOS/EOS tokens,
+    0 or 1, then the text tokens). `bos` is the id chunks start with, None when the vocabulary adds no BOS."""
 
-    def __init__(self, mode: str, n_ctx: int, stride: int | None, note: str, ids: dict[str, list[int]], bos: int):
+    def __init__(
+        self,
+        mode: str,
+        n_ctx: int,
+        stride: int | None,
+        note: str,
+        ids: dict[str, list[int]],
+        bos: int | None,
+        n_lead: int,
+    ):
         self.mode, self.n_ctx, self.stride, self.note, self.ids, self.bos = mode, n_ctx, stride, note, ids, bos
+        self.n_lead = n_lead
 
     def windows(self, doc: Document) -> list:
         ids = self.ids[doc.key]

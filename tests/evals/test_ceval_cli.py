@@ -258,6 +258,56 @@ def test_test_split_and_submission_export(tiny_model_dir, data_dir, tmp_path):
     assert all(submission[s][i] == preds[(s, i)] for s in submission for i in submission[s])
 
 
+def test_submission_covers_every_test_item_of_every_subject(tiny_model_dir, ceval_sample_dir, tmp_path):
+    """The embedded test split is in the official layout (`id,question,A,B,C,D`): the export names every
+    subject of the data and, in each, every id of its CSV, with an A-D letter."""
+    db = f"sqlite:///{tmp_path / 'sub.db'}"
+    data = Path(ceval_sample_dir)
+    base = ["run", "--model", str(tiny_model_dir), "--data", str(data), "--db", db, "--no-progress"]
+    out = tmp_path / "t.json"
+    res = run_cli(*base, "--split", "test", "--json", str(out))
+    assert res.returncode == 0, res.stderr
+    run_id = load_json(out)["run_id"]
+    sub = tmp_path / "submission.json"
+    res = run_cli("export", "ceval-submission", "--run", run_id[:8], "--out", str(sub), "--db", db)
+    assert res.returncode == 0, res.stderr
+    submission = json.loads(sub.read_text(encoding="utf-8"))
+    files = sorted((data / "test").glob("*_test.csv"))
+    assert set(submission) == {f.name.removesuffix("_test.csv") for f in files}
+    for f in files:
+        answers = submission[f.name.removesuffix("_test.csv")]
+        assert list(answers) == _csv_ids(f) and set(answers.values()) <= set("ABCD"), f.name
+
+    # only a whole test-split run makes a submission: a val run and a --limit run are refused
+    val_out = tmp_path / "v.json"
+    assert run_cli(*base, "--subjects", "law", "--json", str(val_out)).returncode == 0
+    val_run = load_json(val_out)["run_id"][:8]
+    _assert_user_error(
+        run_cli("export", "ceval-submission", "--run", val_run, "--out", str(tmp_path / "x.json"), "--db", db),
+        "covers the test split",
+    )
+    lim_out = tmp_path / "l.json"
+    assert run_cli(*base, "--split", "test", "--limit", "1", "--json", str(lim_out)).returncode == 0
+    lim_run = load_json(lim_out)["run_id"][:8]
+    _assert_user_error(
+        run_cli("export", "ceval-submission", "--run", lim_run, "--out", str(tmp_path / "x.json"), "--db", db),
+        "needs every test item",
+    )
+    assert not (tmp_path / "x.json").exists()
+
+
+def test_dev_split_with_shots_is_refused(tiny_model_dir, data_dir, tmp_path):
+    db = f"sqlite:///{tmp_path / 'dev.db'}"
+    base = ["run", "--model", str(tiny_model_dir), "--data", str(data_dir), "--db", db, "--no-progress"]
+    # exemplars come from dev: each dev item would be scored with itself among them
+    _assert_user_error(run_cli(*base, "--split", "dev", "--shots", "5"), "would test on its own exemplars")
+    out = tmp_path / "d.json"
+    res = run_cli(*base, "--split", "dev", "--shots", "0", "--limit", "1", "--json", str(out))
+    assert res.returncode == 0, res.stderr
+    doc = load_json(out)
+    assert doc["split"] == "dev" and doc["n_items"] == len(SUBJECTS) and "accuracy" in doc["metrics"]
+
+
 def _assert_user_error(res, fragment: str):
     assert res.returncode == 2, (res.returncode, res.stdout, res.stderr)
     lines = [ln for ln in res.stderr.strip().splitlines() if ln.strip()]

@@ -73,13 +73,26 @@ def _logprobs(model, ids):
     return torch.log_softmax(logits, dim=-1)
 
 
-def direct_chunks(model, tok, text, n_ctx):
-    """llama.cpp perplexity, written out from PROTOCOLS.md: (NLL sum, scored tokens)."""
-    bos, ids = _ids(tok, text)
+def _config_adds_bos(model_dir) -> bool:
+    """llama.cpp's add_bos as the checkpoint declares it (tokenizer_config.json), read independently."""
+    return bool(json.loads((Path(model_dir) / "tokenizer_config.json").read_text(encoding="utf-8"))["add_bos_token"])
+
+
+def direct_chunks(model, tok, text, n_ctx, add_bos=True, stand_in=None):
+    """llama.cpp perplexity, written out from PROTOCOLS.md: (NLL sum, scored tokens).
+
+    BOS is put in front and replaces each chunk's first token only when the vocabulary adds BOS;
+    `stand_in` replays the withdrawn rule (that token in front and in every chunk's first position).
+    """
+    ids = tok(text, add_special_tokens=False)["input_ids"]
+    lead = tok.bos_token_id if add_bos else stand_in
+    if lead is not None:
+        ids = [lead, *ids]
     nll, count = 0.0, 0
     for k in range(len(ids) // n_ctx):
         chunk = ids[k * n_ctx : (k + 1) * n_ctx]
-        chunk[0] = bos
+        if lead is not None:
+            chunk[0] = lead
         logp = _logprobs(model, chunk)
         for pos in range(n_ctx // 2 + 1, n_ctx):
             nll -= float(logp[pos - 1, chunk[pos]])
@@ -107,10 +120,12 @@ def direct_sliding(model, tok, text, n_ctx, stride):
 # ------------------------------------------------------------------------------------------ numerics
 
 
-def test_chunks_ppl_equals_direct_loop(spec, runner, database, text_file):
+def test_chunks_ppl_equals_direct_loop(spec, runner, database, text_file, tiny_model_dir):
     out = _run(spec, runner, database, text_file, mode="chunks", context=N_CTX)
-    nll, count = direct_chunks(runner.model, runner.tokenizer, TEXT, N_CTX)
+    assert _config_adds_bos(tiny_model_dir)  # the tiny Llama vocabulary adds BOS, as Llama's does
+    nll, count = direct_chunks(runner.model, runner.tokenizer, TEXT, N_CTX, add_bos=True)
     m = out.metrics
+    assert m["add_bos"] is True
     assert m["scored_tokens"] == count == (len(_ids(runner.tokenizer, TEXT)[1]) // N_CTX) * (N_CTX - 1 - N_CTX // 2)
     assert m["ppl"] == pytest.approx(math.exp(nll / count), rel=REL)
     assert m["nll"] == pytest.approx(nll, rel=REL)
@@ -135,11 +150,64 @@ def test_sliding_ppl_equals_direct_loop(spec, runner, database, text_file, strid
     assert m["stride"] == stride
 
 
+@pytest.fixture(scope="module")
+def bosless_dir(tiny_model_dir, tmp_path_factory) -> Path:
+    """The tiny checkpoint with `add_bos_token: false`: a vocabulary that has a BOS token but does not
+    add it by default, which is what llama.cpp's `add_bos` reads (Qwen-style vocabularies have none)."""
+    import shutil
+
+    dst = tmp_path_factory.mktemp("bosless") / "tiny-no-bos"
+    shutil.copytree(tiny_model_dir, dst)
+    cfg_path = dst / "tokenizer_config.json"
+    cfg = json.loads(cfg_path.read_text(encoding="utf-8"))
+    cfg["add_bos_token"] = False
+    cfg_path.write_text(json.dumps(cfg), encoding="utf-8")
+    return dst
+
+
+def test_chunks_ppl_without_bos_follows_llama_cpp(bosless_dir, database, text_file):
+    from db.model_lookup import resolve_model
+    from runners.hf import HFRunner
+
+    runner = HFRunner(str(bosless_dir), device="cpu")
+    assert not _config_adds_bos(bosless_dir) and runner.tokenizer("x")["input_ids"][0] != runner.tokenizer.bos_token_id
+    out = _run(resolve_model(str(bosless_dir)), runner, database, text_file, mode="chunks", context=N_CTX)
+    m = out.metrics
+    tok = runner.tokenizer
+    n_text = len(tok(TEXT, add_special_tokens=False)["input_ids"])
+    nll, count = direct_chunks(runner.model, tok, TEXT, N_CTX, add_bos=False)
+    # nothing prepended: the chunks are the text tokens themselves
+    assert m["add_bos"] is False
+    assert m["scored_tokens"] == count == (n_text // N_CTX) * (N_CTX - 1 - N_CTX // 2)
+    assert m["ppl"] == pytest.approx(math.exp(nll / count), rel=REL)
+    assert m["nll"] == pytest.approx(nll, rel=REL) and m["tokens"] == n_text
+    # and it is not the withdrawn rule (BOS in front and in each chunk's first position regardless)
+    old_nll, old_count = direct_chunks(runner.model, tok, TEXT, N_CTX, add_bos=False, stand_in=tok.bos_token_id)
+    assert math.exp(old_nll / old_count) != pytest.approx(m["ppl"], rel=1e-3)
+    # sliding mode keeps a leading BOS so every text token is scored, whatever the vocabulary adds
+    sliding = _run(resolve_model(str(bosless_dir)), runner, database, text_file, mode="sliding", context=N_CTX)
+    assert sliding.metrics["scored_tokens"] == n_text and sliding.metrics["add_bos"] is False
+
+
+def test_adds_bos_rules():
+    from evals.ppl.bos import GGUF_ADD_BOS_KEY, gguf_adds_bos, runner_adds_bos
+
+    class Declared:  # a runner that knows its vocabulary's rule (e.g. from GGUF metadata)
+        adds_bos = False
+        tokenizer = None
+
+    assert runner_adds_bos(Declared()) is False
+    assert gguf_adds_bos({GGUF_ADD_BOS_KEY: True}) is True and gguf_adds_bos({GGUF_ADD_BOS_KEY: False}) is False
+    assert gguf_adds_bos({}) is None
+
+
 def test_window_plans_score_the_protocol_positions():
     ids = list(range(100, 100 + 41))  # 41 tokens incl. the leading "BOS"
     chunks = chunk_windows(ids, 8, bos=1)
     assert len(chunks) == 5 and all(w[0] == 1 and len(w) == 8 and first == 5 for w, first in chunks)
     assert chunks[1][0][1:] == ids[9:16]
+    plain = chunk_windows(ids, 8, bos=None)  # a vocabulary without add_bos: tokens left alone
+    assert [w for w, _ in plain] == [ids[k * 8 : (k + 1) * 8] for k in range(5)]
     seen = []
     for window, first in sliding_windows(ids, 8, 3):
         start = ids.index(window[0])
@@ -188,7 +256,7 @@ def test_default_context_fits_a_short_text(spec, runner, database, text_file):
     n_tokens = len(_ids(runner.tokenizer, TEXT)[1])
     assert out.metrics["n_ctx"] <= n_tokens // 2 and out.metrics["n_ctx"] * 4 > n_tokens
     assert "reduced" in out.metrics["context_note"]
-    nll, count = direct_chunks(runner.model, runner.tokenizer, TEXT, out.metrics["n_ctx"])
+    nll, count = direct_chunks(runner.model, runner.tokenizer, TEXT, out.metrics["n_ctx"], add_bos=True)
     assert out.metrics["ppl"] == pytest.approx(math.exp(nll / count), rel=REL)
 
 

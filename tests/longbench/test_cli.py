@@ -14,7 +14,7 @@ from .conftest import REPO, SAMPLE_PRED, make_pred, run_cli, write_jsonl
 def test_scores_the_sample_pred_dir(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
     out_json = tmp_path / "lb.json"
     code, out, err = run_cli(
-        ["score", "--suite", "longbench", "--pred", str(SAMPLE_PRED), "--json", str(out_json)], capsys
+        ["score", "--suite", "longbench", "--pred", str(SAMPLE_PRED), "--json", str(out_json), "--by-length"], capsys
     )
     assert code == 0, err
     for header in ("单文档QA", "多文档QA", "摘要", "Few-shot学习", "代码补全", "合成任务", "Avg", "0-4k", "8k+"):
@@ -39,6 +39,24 @@ def test_scores_the_sample_pred_dir(tmp_path, capsys: pytest.CaptureFixture[str]
     expected_avg = round(sum(m["by_category"].values()) / 6, 2)
     assert m["avg"] == expected_avg
     assert m["by_length"]["vcsum"] == {"0-4k": m["by_task"]["vcsum"], "4-8k": None, "8k+": None}
+
+
+def test_length_buckets_only_with_by_length(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
+    """As official eval.py: per-task scores by default, the LongBench-E buckets only with --e (--by-length)."""
+    out_json = tmp_path / "plain.json"
+    code, out, err = run_cli(
+        ["score", "--suite", "longbench", "--pred", str(SAMPLE_PRED), "--json", str(out_json)], capsys
+    )
+    assert code == 0, err
+    assert "0-4k" not in out and "4-8k" not in out and "8k+" not in out
+    plain = json.loads(out_json.read_text(encoding="utf-8"))["metrics"]
+    assert "by_length" not in plain
+    code, _, err = run_cli(
+        ["score", "--suite", "longbench", "--pred", str(SAMPLE_PRED), "--json", str(out_json), "--by-length"], capsys
+    )
+    assert code == 0, err
+    bucketed = json.loads(out_json.read_text(encoding="utf-8"))["metrics"]
+    assert {k: v for k, v in bucketed.items() if k != "by_length"} == plain  # the buckets add, never change
 
 
 def test_tasks_option_and_partial_avg(capsys: pytest.CaptureFixture[str], tmp_path) -> None:

@@ -28,8 +28,9 @@ def test_run_resume_rescore(tiny_model_dir, tmp_path, capsys: pytest.CaptureFixt
     doc, out = _run(tiny_model_dir, db, tmp_path / "a.json", capsys)
 
     # the seed-style table and the per-task table are printed
-    for header in ("单文档QA", "多文档QA", "摘要", "Few-shot学习", "代码补全", "合成任务", "Avg", "0-4k"):
+    for header in ("单文档QA", "多文档QA", "摘要", "Few-shot学习", "代码补全", "合成任务", "Avg"):
         assert header in out
+    assert "0-4k" not in out  # LongBench-E buckets only with --by-length
     assert "longest input generated for" in out and doc["run_id"] in out
 
     # --json shape
@@ -39,7 +40,6 @@ def test_run_resume_rescore(tiny_model_dir, tmp_path, capsys: pytest.CaptureFixt
         "by_task",
         "by_category",
         "avg",
-        "by_length",
         "n_skipped",
         "skipped_by_reason",
         "longest_input_tokens",
@@ -72,6 +72,15 @@ def test_run_resume_rescore(tiny_model_dir, tmp_path, capsys: pytest.CaptureFixt
     doc3 = json.loads((tmp_path / "c.json").read_text(encoding="utf-8"))
     assert doc3["metrics"] == doc["metrics"] and doc3["items"] == doc["items"]
     assert "metrics replaced" in out3
+    assert "by_length" not in doc["metrics"]
+
+    # --by-length is a view of the stored scores: same run, nothing computed, buckets added
+    doc4, out4 = _run(tiny_model_dir, db, tmp_path / "d.json", capsys, "--by-length")
+    assert doc4["run_id"] == doc["run_id"] and "0 computed" in out4 and "0-4k" in out4
+    assert {k: v for k, v in doc4["metrics"].items() if k != "by_length"} == doc["metrics"]
+    assert set(doc4["metrics"]["by_length"]) == set(ZH_TASKS)
+    code, out5, err = run_cli(["rescore", doc["run_id"][:8], "--db", db, "--by-length"], capsys)
+    assert code == 0 and "0-4k" in out5, err
 
     # a different max_new_tokens is a different run
     code, _, err = run_cli(

@@ -107,9 +107,10 @@ def test_score_predictions_with_english_and_e_files(tmp_path) -> None:
     )
     write_jsonl(tmp_path / "hotpotqa.jsonl", [make_pred("Paris", ["paris"])])
     write_jsonl(tmp_path / "notes.jsonl", ["not a task, ignored"])
-    result = score_predictions(tmp_path)
+    assert score_predictions(tmp_path).by_length is None  # buckets only when asked for
+    result = score_predictions(tmp_path, by_length=True)
     assert result.by_task == {"lcc": 50.0, "hotpotqa": 100.0}
-    assert result.by_length["lcc"] == {"0-4k": 0.0, "4-8k": 100.0, "8k+": None}
+    assert result.by_length is not None and result.by_length["lcc"] == {"0-4k": 0.0, "4-8k": 100.0, "8k+": None}
     assert result.avg == 50.0 and result.zh.categories_missing  # only code in the zh table
     assert result.en is not None and result.en.avg == 75.0  # multi_doc_qa 100, code 50
     assert [it.id for it in result.items] == ["lcc-0", "lcc-1", "hotpotqa-0"]
