@@ -1,6 +1,7 @@
 """Record every suite's predictions and metrics on the embedded data (the refactor-safety golden file).
 
-    python -m tests.golden.record      # rewrites tests/golden/embedded_suites.json
+    python -m tests.golden.record              # rewrites tests/golden/embedded_suites.json
+    python -m tests.golden.record longbench    # re-records one case, keeps the others
 
 The cases run the real CLI on the embedded tiny model and sample data; `test_golden.py` runs the same
 cases and compares. Re-record only when a change is *meant* to change results, and say so in the commit.
@@ -96,6 +97,8 @@ def record(names: list[str] | None = None) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    GOLDEN.write_text(
-        json.dumps(record(sys.argv[1:] or None), ensure_ascii=False, indent=1, sort_keys=True) + "\n", encoding="utf-8"
-    )
+    # named cases are re-recorded into the existing file; the other cases keep their recorded values
+    names = sys.argv[1:]
+    golden = json.loads(GOLDEN.read_text(encoding="utf-8")) if names and GOLDEN.exists() else {}
+    golden.update(record(names or None))
+    GOLDEN.write_text(json.dumps(golden, ensure_ascii=False, indent=1, sort_keys=True) + "\n", encoding="utf-8")
