@@ -89,16 +89,11 @@ class Perplexity:
 
     def setup(self, runner: Any, plan: Plan) -> _Setup:
         """Tokenize every document of the plan and fix n_ctx and stride for this model."""
-        for verb in ("token_logprobs", "tokenizer", "bos_token_id"):
-            if not hasattr(runner, verb):
-                raise UserError(
-                    f"backend {getattr(runner, 'backend', '?')} cannot score token log-probs; PPL needs --backend hf"
-                )
         ctx = plan.context
         docs: Sequence[Document] = plan.items
-        texts = [d.text for d in docs]
-        encoded = runner.tokenizer(texts, add_special_tokens=False, verbose=False)["input_ids"] if texts else []
-        ids = {d.key: [runner.bos_token_id, *map(int, e)] for d, e in zip(docs, encoded, strict=True)}
+        bos = runner.bos_token_id  # the openai backend has no token ids: VerbUnsupported, one line
+        encoded = runner.encode([d.text for d in docs], specials=False)
+        ids = {d.key: [bos, *e] for d, e in zip(docs, encoded, strict=True)}
         shortest = min(docs, key=lambda d: len(ids[d.key]))
         n_ctx, note = resolve_context(
             ctx["context"], runner.info.max_length, ctx["mode"], (shortest.key, len(ids[shortest.key]))
@@ -108,7 +103,7 @@ class Perplexity:
             stride = ctx["stride"] if ctx["stride"] is not None else default_stride(n_ctx)
             if stride > n_ctx - 1:
                 raise UserError(f"--stride {stride} must be <= n_ctx - 1 = {n_ctx - 1} (n_ctx {note or 'as given'})")
-        return _Setup(ctx["mode"], n_ctx, stride, note, ids, runner.bos_token_id)
+        return _Setup(ctx["mode"], n_ctx, stride, note, ids, bos)
 
     def _score(self, runner: Any, setup: _Setup, group: list[tuple[Document, list]], batch_size: int) -> list[dict]:
         flat = [w for _, windows in group for w in windows]
