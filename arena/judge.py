@@ -38,6 +38,8 @@ from typing import TYPE_CHECKING, Final, TypedDict
 
 import numpy as np
 
+from runners.errors import VerbUnsupported
+
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
@@ -209,12 +211,15 @@ def judge_prompt(runner: Runner, question: str, answer_a: str, answer_b: str) ->
     without one, the system text, the user text and `PLAIN_CUE` are joined as plain text.
     """
     user = judge_user_prompt(question, answer_a, answer_b)
-    render: Callable[[list[dict[str, str]]], str] | None = getattr(runner, "apply_chat_template", None)
-    if render is not None and runner.info.has_chat_template:
+    if runner.info.has_chat_template:
         try:
-            return render([{"role": "system", "content": JUDGE_SYSTEM}, {"role": "user", "content": user}])
-        except Exception:
-            return render([{"role": "user", "content": JUDGE_SYSTEM + "\n\n" + user}])
+            return runner.apply_chat_template(
+                [{"role": "system", "content": JUDGE_SYSTEM}, {"role": "user", "content": user}]
+            )
+        except VerbUnsupported:
+            pass  # a server applies its template to chat requests only: score the plain prompt
+        except Exception:  # a template without a system role
+            return runner.apply_chat_template([{"role": "user", "content": JUDGE_SYSTEM + "\n\n" + user}])
     return JUDGE_SYSTEM + "\n\n" + user + PLAIN_CUE
 
 

@@ -168,7 +168,7 @@ def execute(
             repo.fail_run(s, run_id, msg, elapsed_s=compute_s)
         raise
     finally:
-        if owned and hasattr(runner, "close"):
+        if owned:
             runner.close()
     if shard is not None:
         return RunOutcome(

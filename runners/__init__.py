@@ -31,7 +31,8 @@ def load_runner(backend: str, model_path: str, **kwargs: Any) -> Runner:
         raise ValueError(f"unknown backend {backend!r}; choose one of {', '.join(backends())}")
     module, _, attr = _BACKENDS[backend].partition(":")
     factory = getattr(import_module(module), attr)
-    return factory(model_path, **kwargs)
+    runner: Runner = factory(model_path, **kwargs)
+    return runner
 
 
 def open_runner(spec: ModelSpec, *, dtype: str = "auto", quant: str = "none", **kwargs: Any) -> Runner:

@@ -15,11 +15,15 @@ from typing import Any
 import torch
 
 
+def accepts_logits_to_keep(model: Any) -> bool:
+    """Whether `model.forward` takes `logits_to_keep` (cached per model class)."""
+    return _forward_takes_logits_to_keep(model.__class__)
+
+
 @lru_cache(maxsize=32)
-def accepts_logits_to_keep(forward_type: type) -> bool:
-    """Whether `forward_type.forward` takes `logits_to_keep` (cached per model class)."""
+def _forward_takes_logits_to_keep(model_class: Any) -> bool:
     try:
-        return "logits_to_keep" in inspect.signature(forward_type.forward).parameters
+        return "logits_to_keep" in inspect.signature(model_class.forward).parameters
     except (TypeError, ValueError):
         return False
 
@@ -44,12 +48,14 @@ def last_logits(
         (B, V) logits, in the model's dtype.
     """
     rows = torch.arange(input_ids.shape[0], device=input_ids.device)  # (B,)
-    if accepts_logits_to_keep(type(model)):
+    if accepts_logits_to_keep(model):
         keep = torch.unique(last_pos)  # (K,) sorted; K <= B and usually tiny after length sorting
-        out = model(input_ids=input_ids, attention_mask=attention_mask, logits_to_keep=keep, **extra)
-        return out.logits[rows, torch.searchsorted(keep, last_pos)]  # (B, K, V) -> (B, V)
-    out = model(input_ids=input_ids, attention_mask=attention_mask, **extra)
-    return out.logits[rows, last_pos]  # (B, T, V) -> (B, V)
+        kept: torch.Tensor = model(
+            input_ids=input_ids, attention_mask=attention_mask, logits_to_keep=keep, **extra
+        ).logits
+        return kept[rows, torch.searchsorted(keep, last_pos)]  # (B, K, V) -> (B, V)
+    logits: torch.Tensor = model(input_ids=input_ids, attention_mask=attention_mask, **extra).logits
+    return logits[rows, last_pos]  # (B, T, V) -> (B, V)
 
 
 def target_logprobs(
@@ -79,7 +85,8 @@ def target_logprobs(
     width = input_ids.shape[1]
     # Position p is predicted by the logits at p - 1, so keep columns min(score_from) - 1 .. T - 1.
     first_col = min(score_from) - 1
-    if accepts_logits_to_keep(type(model)):
+    logits: torch.Tensor
+    if accepts_logits_to_keep(model):
         logits = model(input_ids=input_ids, attention_mask=attention_mask, logits_to_keep=width - first_col).logits
     else:
         logits = model(input_ids=input_ids, attention_mask=attention_mask).logits[:, first_col:]

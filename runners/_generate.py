@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import torch
 from transformers import GenerationConfig, StoppingCriteria, StoppingCriteriaList
@@ -28,7 +28,7 @@ class StopOnStrings(StoppingCriteria):
         new = input_ids[:, self.prompt_width :][:, -self.tail :]  # (B, <= tail)
         texts = self.tokenizer.batch_decode(new, skip_special_tokens=True)
         done = [any(stop in text for stop in self.stops) for text in texts]
-        return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
+        return cast(torch.BoolTensor, torch.tensor(done, dtype=torch.bool, device=input_ids.device))
 
 
 def cut_at_stop(text: str, stops: Sequence[str]) -> str:
@@ -41,7 +41,8 @@ def generation_config(params: GenParams, model: Any, tokenizer: Any, pad_id: int
     """A fresh config from `params` alone, so a checkpoint's own sampling defaults never leak in."""
     eos = model.generation_config.eos_token_id
     sampling = params.temperature > 0
-    return GenerationConfig(
+    make: Any = GenerationConfig  # its __init__ carries no annotations
+    config: GenerationConfig = make(
         max_new_tokens=params.max_new_tokens,
         do_sample=sampling,
         # Greedy leaves the sampling knobs unset (transformers warns about unused ones).
@@ -53,6 +54,7 @@ def generation_config(params: GenParams, model: Any, tokenizer: Any, pad_id: int
         eos_token_id=eos if eos is not None else tokenizer.eos_token_id,
         bos_token_id=tokenizer.bos_token_id,
     )
+    return config
 
 
 def generate_batches(

@@ -106,7 +106,7 @@ def _cache_tensors(cache: Any) -> KV:
 def run_prefix(model: Any, prefix: Sequence[int], device: torch.device) -> KV:
     """Run the shared prefix once (batch 1) and return its keys/values per layer."""
     ids = torch.tensor([list(prefix)], dtype=torch.long, device=device)  # (1, P)
-    extra = {"logits_to_keep": 1} if accepts_logits_to_keep(type(model)) else {}
+    extra = {"logits_to_keep": 1} if accepts_logits_to_keep(model) else {}
     out = model(input_ids=ids, attention_mask=torch.ones_like(ids), use_cache=True, **extra)
     kv = _cache_tensors(out.past_key_values)
     if any(k.shape[-2] != len(prefix) for k, _ in kv):
@@ -120,19 +120,20 @@ def _expanded_cache(kv: KV, batch: int) -> DynamicCache:
     # torch.cat into fresh storage); the layers then hold broadcast views (stride 0 over the batch), so
     # the only B-row copy is the forward pass's own torch.cat of prefix + suffix, again into new
     # storage. Nothing ever writes into the caller's `kv` tensors (they may be cached across calls).
+    legacy: Any = tuple(kv)  # transformers annotates this argument as a 1-tuple
     cache = (
-        DynamicCache.from_legacy_cache(tuple(kv))
-        if hasattr(DynamicCache, "from_legacy_cache")
-        else DynamicCache(tuple(kv))
+        DynamicCache.from_legacy_cache(legacy) if hasattr(DynamicCache, "from_legacy_cache") else DynamicCache(legacy)
     )
     if hasattr(cache, "layers"):  # transformers >= 4.56
         for layer in cache.layers:
+            assert layer.keys is not None and layer.values is not None  # filled from `kv` above
             layer.keys = layer.keys.expand(batch, -1, -1, -1)
             layer.values = layer.values.expand(batch, -1, -1, -1)
     elif hasattr(cache, "key_cache"):  # 4.45 - 4.55
-        for i in range(len(cache.key_cache)):
-            cache.key_cache[i] = cache.key_cache[i].expand(batch, -1, -1, -1)
-            cache.value_cache[i] = cache.value_cache[i].expand(batch, -1, -1, -1)
+        old: Any = cache  # attributes these versions have and the installed annotations lack
+        for i in range(len(old.key_cache)):
+            old.key_cache[i] = old.key_cache[i].expand(batch, -1, -1, -1)
+            old.value_cache[i] = old.value_cache[i].expand(batch, -1, -1, -1)
     else:  # unknown layout: fall back to materialised broadcast views
         legacy = tuple((k.expand(batch, -1, -1, -1), v.expand(batch, -1, -1, -1)) for k, v in kv)
         cache = DynamicCache.from_legacy_cache(legacy)

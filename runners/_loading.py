@@ -72,7 +72,8 @@ def load_tokenizer(path: Path, trust_remote_code: bool) -> Any:
     from transformers import AutoTokenizer
 
     try:
-        return AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
+        load: Any = AutoTokenizer.from_pretrained  # carries no annotations
+        return load(path, trust_remote_code=trust_remote_code)
     except Exception as exc:  # tokenizer loaders raise many types; the user needs one line
         raise ModelLoadError(f"cannot load the tokenizer of {path}: {_first_line(exc)}") from exc
 
@@ -95,7 +96,7 @@ def load_model(
         index = device.index if device.index is not None else torch.cuda.current_device()
         extra = {"quantization_config": _quant.bnb_config(quant, dtype), "device_map": {"": index}}
     try:
-        model = AutoModelForCausalLM.from_pretrained(
+        model: Any = AutoModelForCausalLM.from_pretrained(
             path, trust_remote_code=trust_remote_code, low_cpu_mem_usage=True, **{dtype_kw: dtype}, **extra
         )
     except Exception as exc:  # missing/corrupt weights, shape mismatches, unknown code ...

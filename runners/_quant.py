@@ -63,9 +63,10 @@ def bnb_config(quant: str, compute_dtype: torch.dtype) -> Any:
     """The transformers `BitsAndBytesConfig` for int8 (LLM.int8) or int4 (NF4, double quant)."""
     from transformers import BitsAndBytesConfig
 
+    make: Any = BitsAndBytesConfig  # its __init__ carries no annotations
     if quant == "int8":
-        return BitsAndBytesConfig(load_in_8bit=True, llm_int8_threshold=6.0, llm_int8_skip_modules=list(SKIP_MODULES))
-    return BitsAndBytesConfig(
+        return make(load_in_8bit=True, llm_int8_threshold=6.0, llm_int8_skip_modules=list(SKIP_MODULES))
+    return make(
         load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
         bnb_4bit_compute_dtype=compute_dtype, llm_int8_skip_modules=list(SKIP_MODULES),
     )  # fmt: skip
@@ -109,7 +110,7 @@ def tensor_bytes(t: torch.Tensor) -> int:
     """
     flatten = getattr(type(t), "__tensor_flatten__", None)
     if flatten is not None and type(t) not in (torch.Tensor, torch.nn.Parameter):
-        names, _ = t.__tensor_flatten__()
+        names, _ = flatten(t)
         return sum(tensor_bytes(getattr(t, n)) for n in names)
     n = t.numel() * t.element_size()
     state = getattr(t, "quant_state", None)

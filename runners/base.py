@@ -6,9 +6,12 @@ Every verb takes a batch and returns results in request order.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal, Protocol, overload
+
+if TYPE_CHECKING:
+    from torch import Tensor
 
 # How `choice_logprobs` turns last-position logits into one number per choice.
 #   "cla2"       Chinese-LLaMA-Alpaca-2 constrained decoding (PROTOCOLS.md §1.5): repetition penalty
@@ -18,6 +21,10 @@ from typing import Literal, Protocol, runtime_checkable
 #   "logprob"    log-softmax at the last position; score[X] = logsumexp over the distinct {id1, id2}.
 #   "bare_logit" raw logit of the bare piece X (tokenizer.convert_tokens_to_ids(X)), as official CMMLU/MMLU.
 ChoiceScoring = Literal["cla2", "logprob", "bare_logit"]
+
+# (token ids, first scored position >= 1): `token_logprobs` returns log p(ids[j] | ids[:j]) for
+# j = first .. len(ids) - 1.
+TokenWindow = tuple[Sequence[int], int]
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,17 +55,53 @@ class ModelInfo:
     vocab_size: int = 0
     max_length: int = 2048
     has_chat_template: bool = False
-    extra: dict = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
 
 
-@runtime_checkable
 class Runner(Protocol):
-    """Structural protocol every backend (hf, vllm, openai) satisfies.
+    """Structural protocol every backend (hf, vllm, openai) satisfies: every verb a suite may call.
 
-    All verbs are batched and return results in request order.
+    All verbs are batched and return results in request order. A backend that cannot do a verb still
+    has it and raises `runners.errors.VerbUnsupported` (one line naming what to use instead): callers
+    never probe for verbs. tests/runners/test_protocol.py checks each backend against this class.
     """
 
+    backend: str  # "hf" | "vllm" | "openai"
     info: ModelInfo
+
+    # ------------------------------------------------------------------ tokens
+
+    @property
+    def bos_token_id(self) -> int:
+        """The id that starts a document (BOS; EOS on tokenizers without one, e.g. Qwen)."""
+        ...
+
+    def count_tokens(self, text: str) -> int:
+        """Number of tokens of `text` as the model sees it (including BOS)."""
+        ...
+
+    def encode(self, texts: Sequence[str], *, specials: bool = True) -> list[list[int]]:
+        """Token ids of each text: with the tokenizer's default specials (BOS), or the bare pieces."""
+        ...
+
+    def decode(self, ids: Sequence[int]) -> str:
+        """Text of token ids, special tokens left out."""
+        ...
+
+    def apply_chat_template(
+        self, messages: Sequence[Mapping[str, str]], *, add_generation_prompt: bool | None = None
+    ) -> str:
+        """Render chat messages with the model's template, as a prompt for the other verbs.
+
+        A BOS the template writes is removed when the verbs' tokenization adds one anyway.
+        `add_generation_prompt` defaults to "the last message is the user's".
+
+        Raises:
+            ValueError: the model has no chat template.
+        """
+        ...
+
+    # ------------------------------------------------------------------ scoring
 
     def choice_logprobs(
         self,
@@ -99,6 +142,7 @@ class Runner(Protocol):
         max_length: int,
         stride: int | None = None,
         *,
+        batch_size: int = 8,
         progress: bool = False,
     ) -> list[tuple[float, int]]:
         """Sliding-window log-likelihood of whole texts: (sum of log-probs, number of scored tokens).
@@ -111,6 +155,43 @@ class Runner(Protocol):
         (back-to-back scored spans, each window reading one token of context).
         """
         ...
+
+    @overload
+    def token_logprobs(
+        self,
+        windows: Sequence[TokenWindow],
+        *,
+        batch_size: int = 8,
+        progress: bool = False,
+        with_greedy: Literal[False] = False,
+    ) -> list[Tensor]: ...
+    @overload
+    def token_logprobs(
+        self,
+        windows: Sequence[TokenWindow],
+        *,
+        batch_size: int = 8,
+        progress: bool = False,
+        with_greedy: Literal[True],
+    ) -> list[tuple[Tensor, Tensor]]: ...
+    def token_logprobs(
+        self,
+        windows: Sequence[TokenWindow],
+        *,
+        batch_size: int = 8,
+        progress: bool = False,
+        with_greedy: bool = False,
+    ) -> list[Tensor] | list[tuple[Tensor, Tensor]]:
+        """Log-probabilities of the tail of token windows: the verb behind loglikelihood and PPL.
+
+        Each window is (ids, first_scored): the model reads `ids` as given (no BOS added) and returns
+        log p(ids[j] | ids[:j]) for j = first_scored .. len(ids) - 1, as a float32 CPU tensor (n,);
+        with `with_greedy`, (log-probs, is_greedy) pairs, is_greedy a bool tensor (n,) saying whether
+        each token is the argmax prediction. An empty tail gives empty tensors.
+        """
+        ...
+
+    # ------------------------------------------------------------------ generation
 
     def generate(
         self,
@@ -125,6 +206,6 @@ class Runner(Protocol):
         """Continue each prompt; with `chat=True` the prompt is the user turn of the model's chat template."""
         ...
 
-    def count_tokens(self, text: str) -> int:
-        """Number of tokens of `text` as the model sees it (including BOS)."""
+    def close(self) -> None:
+        """Release what the runner holds (vLLM engine processes, HTTP connections, cached KV prefixes)."""
         ...

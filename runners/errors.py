@@ -4,3 +4,10 @@ class ModelLoadError(Exception):
 
 class RemoteError(Exception):
     """A model server failed a request for good (after retries), or lacks a feature a verb needs."""
+
+
+class VerbUnsupported(RemoteError):
+    """This backend cannot do a `Runner` verb at all (e.g. token ids behind an OpenAI-compatible server).
+
+    A `RemoteError`, so the CLI prints it as one line: the message names the backend to use instead.
+    """

@@ -8,16 +8,16 @@ reuse), `_forward` (forward passes that keep only the needed logits), `_generate
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, overload
 
 import torch
 
 from runners import _generate
 from runners._batching import length_sorted_batches, pad
 from runners._forward import last_logits, target_logprobs
-from runners._kv_prefix import KV, plan_prefix_groups, run_prefix, suffix_batches, suffix_last_logits
+from runners._kv_prefix import KV, PrefixGroup, plan_prefix_groups, run_prefix, suffix_batches, suffix_last_logits
 from runners._loading import (
     apply_adapter,
     check_causal_lm,
@@ -29,10 +29,10 @@ from runners._loading import (
 )
 from runners._progress import progress_bar
 from runners._quant import check_quant, describe
-from runners._scoring import choice_token_ids, score_rows
-from runners.base import ChoiceScoring, GenParams, ModelInfo
+from runners._scoring import score_rows
+from runners._text import TokenText
+from runners.base import ChoiceScoring, GenParams, ModelInfo, Runner, TokenWindow
 from runners.errors import ModelLoadError
-from runners.windows import rolling_windows
 
 
 class HFRunner:
@@ -41,7 +41,8 @@ class HFRunner:
     Attributes:
         info: what was loaded (stored with every run).
         model: the `transformers` causal LM, for suites that need it directly.
-        tokenizer: its tokenizer, e.g. for truncation; never modified by the runner.
+        tokenizer: its tokenizer; never modified by the runner.
+        text: the text -> token layer shared with the vllm backend (runners/_text.py).
         device: where the model lives.
         prefix_cache_size: how many shared-prefix KV caches `choice_logprobs` keeps between calls
             (keyed by the exact prefix token ids; 0 = none). The MC suites call it once per chunk of a
@@ -107,15 +108,10 @@ class HFRunner:
                 _quant.quantize_cpu(self.model, quant)
 
         tok = self.tokenizer
-        # Padding is always masked, so its id only has to be a valid one; the tokenizer keeps its own
-        # pad_token (possibly None) so nothing downstream changes meaning.
-        self._pad_id = next((i for i in (tok.pad_token_id, tok.eos_token_id, tok.unk_token_id) if i is not None), 0)
-        # PPL and rolling windows start with BOS; tokenizers without one (e.g. Qwen) use EOS there.
-        bos = tok.bos_token_id if tok.bos_token_id is not None else tok.eos_token_id
-        if bos is None:
-            raise ModelLoadError(f"{path}: tokenizer has neither a BOS nor an EOS token")
-        self.bos_token_id: int = int(bos)
-        self._adds_bos = tok.bos_token_id is not None and tok("a")["input_ids"][:1] == [tok.bos_token_id]
+        self.text = TokenText(tok, source=str(path))
+        # The tokenizer keeps its own pad_token (possibly None) so nothing downstream changes meaning.
+        self._pad_id = self.text.pad_id
+        self.bos_token_id: int = self.text.bos_token_id
 
         text_config = config.get_text_config() if hasattr(config, "get_text_config") else config
         n_params, n_bytes = weight_stats(self.model)
@@ -150,12 +146,17 @@ class HFRunner:
 
     def count_tokens(self, text: str) -> int:
         """Number of tokens of `text` as the model sees it, with the tokenizer's default specials (BOS)."""
-        return len(self.tokenizer(text)["input_ids"])
+        return self.text.count(text)
 
-    def _encode(self, texts: Sequence[str], *, specials: bool = True) -> list[list[int]]:
-        if not texts:
-            return []
-        return [list(ids) for ids in self.tokenizer(list(texts), add_special_tokens=specials)["input_ids"]]
+    def encode(self, texts: Sequence[str], *, specials: bool = True) -> list[list[int]]:
+        return self.text.encode(texts, specials=specials)
+
+    def decode(self, ids: Sequence[int]) -> str:
+        return self.text.decode(ids)
+
+    def close(self) -> None:
+        """Drop the cached KV prefixes; the weights go with the last reference to the runner."""
+        self.clear_prefix_cache()
 
     # ------------------------------------------------------------------ choices
 
@@ -179,12 +180,11 @@ class HFRunner:
         """
         if prefixes is not None and len(prefixes) != len(prompts):
             raise ValueError(f"{len(prefixes)} prefixes for {len(prompts)} prompts")
-        choice_ids = choice_token_ids(self.tokenizer, choices, scoring)
-        ids = self._encode(prompts)
-        if any(len(x) == 0 for x in ids):
-            raise ValueError("a prompt encodes to no tokens (and the tokenizer adds no BOS)")
+        choice_ids = self.text.choice_ids(choices, scoring)
+        ids = self.text.prompts(prompts)
         if prefixes is None:
-            groups, rest = [], list(range(len(ids)))
+            groups: list[PrefixGroup] = []
+            rest = list(range(len(ids)))
         else:
             groups, rest = plan_prefix_groups(ids, prefixes, max_total=self._reuse_limit)
         results: list[dict[str, float]] = [{} for _ in ids]
@@ -264,11 +264,8 @@ class HFRunner:
         Returns:
             (sum of log-probs, is_greedy) per pair; an empty continuation gives (0.0, True).
         """
-        contexts = self._encode([c for c, _ in pairs])
-        continuations = self._encode([x for _, x in pairs], specials=False)
-        return self.loglikelihood_tokens(
-            list(zip(contexts, continuations, strict=True)), batch_size=batch_size, progress=progress
-        )
+        windows = self.text.pair_windows(pairs, self.info.max_length)
+        return self._sum_pairs(windows, batch_size=batch_size, progress=progress)
 
     def loglikelihood_tokens(
         self,
@@ -282,25 +279,42 @@ class HFRunner:
         An empty context becomes [BOS]; a sequence longer than `info.max_length` loses context tokens
         from the left (the continuation itself must fit).
         """
-        windows: list[tuple[list[int], int]] = []
-        for ctx, cont in pairs:
-            ctx = list(ctx) or [self.bos_token_id]
-            seq = (ctx + list(cont))[-self.info.max_length :]
-            if len(cont) >= len(seq):
-                raise ValueError(f"continuation of {len(cont)} tokens does not fit max_length={self.info.max_length}")
-            windows.append((seq, len(seq) - len(cont)))
+        windows = self.text.id_pair_windows(pairs, self.info.max_length)
+        return self._sum_pairs(windows, batch_size=batch_size, progress=progress)
+
+    def _sum_pairs(
+        self, windows: Sequence[TokenWindow], *, batch_size: int, progress: bool
+    ) -> list[tuple[float, bool]]:
         scored = self.token_logprobs(windows, batch_size=batch_size, progress=progress, with_greedy=True)
         return [(float(lp.double().sum()), bool(greedy.all())) for lp, greedy in scored]
 
+    @overload
+    def token_logprobs(
+        self,
+        windows: Sequence[TokenWindow],
+        *,
+        batch_size: int = 8,
+        progress: bool = False,
+        with_greedy: Literal[False] = False,
+    ) -> list[torch.Tensor]: ...
+    @overload
+    def token_logprobs(
+        self,
+        windows: Sequence[TokenWindow],
+        *,
+        batch_size: int = 8,
+        progress: bool = False,
+        with_greedy: Literal[True],
+    ) -> list[tuple[torch.Tensor, torch.Tensor]]: ...
     @torch.inference_mode()
     def token_logprobs(
         self,
-        windows: Sequence[tuple[Sequence[int], int]],
+        windows: Sequence[TokenWindow],
         *,
         batch_size: int = 8,
         progress: bool = False,
         with_greedy: bool = False,
-    ) -> list[Any]:
+    ) -> list[torch.Tensor] | list[tuple[torch.Tensor, torch.Tensor]]:
         """Log-probabilities of the tail of token windows: the low-level verb behind loglikelihood and PPL.
 
         Each window is (ids, first_scored): the model reads `ids` (one forward pass, no BOS added)
@@ -321,13 +335,12 @@ class HFRunner:
             Per window a float32 CPU tensor (n,) of log-probs, or (log-probs, is_greedy) pairs when
             `with_greedy`; an empty tail gives empty tensors.
         """
-        out: list[Any] = [None] * len(windows)
+        empty = (torch.zeros(0), torch.zeros(0, dtype=torch.bool))
+        out: list[tuple[torch.Tensor, torch.Tensor]] = [empty] * len(windows)
         todo = [i for i, (ids, first) in enumerate(windows) if first < len(ids)]
-        for i, (ids, first) in enumerate(windows):
+        for i, (_, first) in enumerate(windows):
             if first < 1:
                 raise ValueError(f"window {i}: first_scored must be >= 1 (position 0 has no prediction)")
-            if first >= len(ids):
-                out[i] = (torch.zeros(0), torch.zeros(0, dtype=torch.bool))
         with progress_bar(len(todo), "tokens", progress) as advance:
             for batch in length_sorted_batches([len(windows[i][0]) for i in todo], batch_size):
                 idx = [todo[j] for j in batch]
@@ -341,8 +354,8 @@ class HFRunner:
                     [windows[i][1] for i in idx],
                     with_greedy=with_greedy,
                 )
-                for i, pair in zip(idx, scored, strict=True):
-                    out[i] = pair
+                for i, (logprobs, greedy) in zip(idx, scored, strict=True):
+                    out[i] = (logprobs, empty[1] if greedy is None else greedy)
                 advance(len(idx))
         return out if with_greedy else [lp for lp, _ in out]
 
@@ -362,13 +375,7 @@ class HFRunner:
         """
         if max_length > self.info.max_length:
             raise ValueError(f"max_length {max_length} exceeds the model's {self.info.max_length}")
-        token_lists = [[self.bos_token_id, *ids] for ids in self._encode(texts, specials=False)]
-        windows: list[tuple[list[int], int]] = []
-        owner: list[int] = []
-        for t, ids in enumerate(token_lists):
-            for start, end, first in rolling_windows(len(ids), max_length, stride):
-                windows.append((ids[start:end], first - start))
-                owner.append(t)
+        windows, owner = self.text.rolling_windows(texts, max_length, stride)
         sums = [0.0] * len(texts)
         counts = [0] * len(texts)
         scored = self.token_logprobs(windows, batch_size=batch_size, progress=progress)
@@ -399,13 +406,15 @@ class HFRunner:
         Raises:
             ValueError: `chat=True` but the model has no chat template.
         """
-        ids = [self._generation_ids(p, chat, system) for p in prompts]
+        ids = [self.text.generation_ids(p, chat=chat, system=system, model=self.info.name) for p in prompts]
         return _generate.generate_batches(
             self.model, self.tokenizer, ids, params, pad_id=self._pad_id, device=self.device,
             batch_size=batch_size, progress=progress,
         )  # fmt: skip
 
-    def apply_chat_template(self, messages: list[dict[str, str]], *, add_generation_prompt: bool | None = None) -> str:
+    def apply_chat_template(
+        self, messages: Sequence[Mapping[str, str]], *, add_generation_prompt: bool | None = None
+    ) -> str:
         """Render chat messages with the model's own template, as a prompt for the other verbs.
 
         The verbs tokenize prompts with the tokenizer's defaults, which add BOS; a BOS that the
@@ -420,21 +429,7 @@ class HFRunner:
         Raises:
             ValueError: the model has no chat template.
         """
-        tok = self.tokenizer
-        if not getattr(tok, "chat_template", None):
-            raise ValueError(f"model {self.info.name} has no chat template; run without chat or pick a chat model")
-        if add_generation_prompt is None:
-            add_generation_prompt = bool(messages) and messages[-1]["role"] == "user"
-        text = tok.apply_chat_template(messages, add_generation_prompt=add_generation_prompt, tokenize=False)
-        if self._adds_bos and tok.bos_token and text.startswith(tok.bos_token):
-            text = text[len(tok.bos_token) :]
-        return text
-
-    def _generation_ids(self, prompt: str, chat: bool, system: str | None) -> list[int]:
-        if chat:
-            messages = [{"role": "system", "content": system}] if system else []
-            prompt = self.apply_chat_template([*messages, {"role": "user", "content": prompt}])
-        return list(self.tokenizer(prompt)["input_ids"])
+        return self.text.render_chat(messages, model=self.info.name, add_generation_prompt=add_generation_prompt)
 
 
 def _sliding_window(config: Any) -> int | None:
@@ -444,3 +439,8 @@ def _sliding_window(config: Any) -> int | None:
     if not window or getattr(config, "use_sliding_window", True) is False:
         return None
     return int(window)
+
+
+def _conforms(runner: HFRunner) -> Runner:
+    """mypy checks here that `HFRunner` implements every verb of the `Runner` protocol, with its types."""
+    return runner

@@ -18,15 +18,18 @@ import math
 import os
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal, NoReturn, overload
 
 import httpx
 
 from runners._progress import progress_bar
-from runners.base import ChoiceScoring, GenParams, ModelInfo
-from runners.errors import ModelLoadError, RemoteError
+from runners.base import ChoiceScoring, GenParams, ModelInfo, Runner, TokenWindow
+from runners.errors import ModelLoadError, RemoteError, VerbUnsupported
+
+if TYPE_CHECKING:
+    from torch import Tensor
 
 # (request body + endpoint, response body or {"error": ...}, seconds) -> None; never sees the API key.
 ExchangeHook = Callable[[dict[str, Any], dict[str, Any], float], None]
@@ -169,7 +172,7 @@ class OpenAIRunner:
                 retryable = True
             else:
                 if resp.status_code == 200:
-                    data = resp.json()
+                    data: dict[str, Any] = resp.json()
                     self._log(endpoint, body, data, t0)
                     return data
                 error = f"HTTP {resp.status_code}: {_error_message(resp)}"
@@ -332,6 +335,63 @@ class OpenAIRunner:
             raise RemoteError(f"server {self.base_url} reports no usage.prompt_tokens")
         return int(usage["prompt_tokens"])
 
+    # ------------------------------------------------------------------ verbs a server cannot do
+
+    # The client sends text and never holds the server's tokenizer, so token ids (and what is built on
+    # them: PPL windows, middle truncation) and local chat rendering are not available here.
+
+    def _no_tokens(self, what: str) -> NoReturn:
+        raise VerbUnsupported(
+            f"--backend openai has no token ids ({what}): the server tokenizes; use --backend hf or vllm"
+        )
+
+    @property
+    def bos_token_id(self) -> int:
+        self._no_tokens("BOS id")
+
+    def encode(self, texts: Sequence[str], *, specials: bool = True) -> list[list[int]]:
+        self._no_tokens("encode")
+
+    def decode(self, ids: Sequence[int]) -> str:
+        self._no_tokens("decode")
+
+    @overload
+    def token_logprobs(
+        self,
+        windows: Sequence[TokenWindow],
+        *,
+        batch_size: int = 8,
+        progress: bool = False,
+        with_greedy: Literal[False] = False,
+    ) -> list[Tensor]: ...
+    @overload
+    def token_logprobs(
+        self,
+        windows: Sequence[TokenWindow],
+        *,
+        batch_size: int = 8,
+        progress: bool = False,
+        with_greedy: Literal[True],
+    ) -> list[tuple[Tensor, Tensor]]: ...
+    def token_logprobs(
+        self,
+        windows: Sequence[TokenWindow],
+        *,
+        batch_size: int = 8,
+        progress: bool = False,
+        with_greedy: bool = False,
+    ) -> list[Tensor] | list[tuple[Tensor, Tensor]]:
+        self._no_tokens("token log-probs of token windows, as PPL reads")
+
+    def apply_chat_template(
+        self, messages: Sequence[Mapping[str, str]], *, add_generation_prompt: bool | None = None
+    ) -> str:
+        """Not available: the server applies its chat template, to chat requests only (`generate(chat=True)`)."""
+        raise VerbUnsupported(
+            "--backend openai cannot render a chat template locally (the server applies it to chat "
+            "requests only); use a plain prompt or --backend hf or vllm"
+        )
+
     # ------------------------------------------------------------------ generation
 
     def generate(
@@ -395,3 +455,8 @@ def _retry_after(resp: httpx.Response) -> float | None:
 def _cut_at_stop(text: str, stop: Sequence[str]) -> str:
     cut = min((i for i in (text.find(s) for s in stop if s) if i >= 0), default=len(text))
     return text[:cut]
+
+
+def _conforms(runner: OpenAIRunner) -> Runner:
+    """mypy checks here that `OpenAIRunner` implements every verb of the `Runner` protocol, with its types."""
+    return runner

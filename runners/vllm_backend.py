@@ -19,14 +19,17 @@ from __future__ import annotations
 
 import atexit
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal, overload
 
-from runners._scoring import choice_token_ids, score_rows
-from runners.base import ChoiceScoring, GenParams, ModelInfo
+from runners._scoring import score_rows
+from runners._text import TokenText
+from runners.base import ChoiceScoring, GenParams, ModelInfo, Runner, TokenWindow
 from runners.errors import ModelLoadError
-from runners.windows import rolling_windows
+
+if TYPE_CHECKING:
+    from torch import Tensor
 
 _DTYPES = {"auto": "auto", "float32": "float32", "fp32": "float32", "bfloat16": "bfloat16", "bf16": "bfloat16",
            "float16": "float16", "fp16": "float16", "half": "float16"}  # fmt: skip
@@ -64,6 +67,7 @@ class VLLMRunner:
         info: what was loaded.
         llm: the `vllm.LLM` engine.
         tokenizer: the HF tokenizer vLLM uses.
+        text: the text -> token layer shared with the hf backend (runners/_text.py).
     """
 
     backend = "vllm"
@@ -146,11 +150,8 @@ class VLLMRunner:
         atexit.register(self.close)
         self.tokenizer = self.llm.get_tokenizer()
         tok = self.tokenizer
-        bos = tok.bos_token_id if tok.bos_token_id is not None else tok.eos_token_id
-        if bos is None:
-            raise ModelLoadError(f"{path}: tokenizer has neither a BOS nor an EOS token")
-        self.bos_token_id = int(bos)
-        self._adds_bos = tok.bos_token_id is not None and tok("a")["input_ids"][:1] == [tok.bos_token_id]
+        self.text = TokenText(tok, source=str(path))
+        self.bos_token_id: int = self.text.bos_token_id
         model_config = self.llm.llm_engine.model_config
         self.info = ModelInfo(
             name=name or path.resolve().name, path=str(path.resolve()), backend=self.backend,
@@ -175,24 +176,45 @@ class VLLMRunner:
     # ------------------------------------------------------------------ tokens
 
     def count_tokens(self, text: str) -> int:
-        return len(self.tokenizer(text)["input_ids"])
+        return self.text.count(text)
 
-    def _encode(self, texts: Sequence[str], *, specials: bool = True) -> list[list[int]]:
-        return [list(self.tokenizer(t, add_special_tokens=specials)["input_ids"]) for t in texts]
+    def encode(self, texts: Sequence[str], *, specials: bool = True) -> list[list[int]]:
+        return self.text.encode(texts, specials=specials)
+
+    def decode(self, ids: Sequence[int]) -> str:
+        return self.text.decode(ids)
 
     def _need_logprobs(self) -> None:
         if self.raw_logits:
             raise ValueError("this vLLM engine was started with raw_logits=True (for cla2/bare_logit choice "
                              "scoring); likelihoods need one started without it")  # fmt: skip
 
+    @overload
     def token_logprobs(
         self,
-        windows: Sequence[tuple[Sequence[int], int]],
+        windows: Sequence[TokenWindow],
+        *,
+        batch_size: int = 8,
+        progress: bool = False,
+        with_greedy: Literal[False] = False,
+    ) -> list[Tensor]: ...
+    @overload
+    def token_logprobs(
+        self,
+        windows: Sequence[TokenWindow],
+        *,
+        batch_size: int = 8,
+        progress: bool = False,
+        with_greedy: Literal[True],
+    ) -> list[tuple[Tensor, Tensor]]: ...
+    def token_logprobs(
+        self,
+        windows: Sequence[TokenWindow],
         *,
         batch_size: int = 8,
         progress: bool = False,
         with_greedy: bool = False,
-    ) -> list[Any]:
+    ) -> list[Tensor] | list[tuple[Tensor, Tensor]]:
         """As `HFRunner.token_logprobs`, the one verb behind loglikelihood, rolling and PPL:
         log p(ids[j] | ids[:j]) for j = first_scored .. len(ids) - 1 of each window, read from
         vLLM's prompt log-probs (one `generate` call for all windows).
@@ -211,14 +233,14 @@ class VLLMRunner:
         todo = [i for i, (ids, first) in enumerate(windows) if first < len(ids)]
         outputs = self.llm.generate([TokensPrompt(prompt_token_ids=list(windows[i][0])) for i in todo], params,
                                     use_tqdm=progress) if todo else []  # fmt: skip
-        empty = torch.zeros(0, dtype=torch.float32)
-        result: list[Any] = [(empty, torch.zeros(0, dtype=torch.bool)) if with_greedy else empty for _ in windows]
+        empty = (torch.zeros(0, dtype=torch.float32), torch.zeros(0, dtype=torch.bool))
+        result: list[tuple[Tensor, Tensor]] = [empty] * len(windows)
         for i, out in zip(todo, outputs, strict=True):
             ids, first = windows[i]
             entries = [out.prompt_logprobs[j][ids[j]] for j in range(first, len(ids))]
             values = torch.tensor([e.logprob for e in entries], dtype=torch.float32)
-            result[i] = (values, torch.tensor([e.rank == 1 for e in entries])) if with_greedy else values
-        return result
+            result[i] = (values, torch.tensor([e.rank == 1 for e in entries], dtype=torch.bool))
+        return result if with_greedy else [values for values, _ in result]
 
     # ------------------------------------------------------------------ verbs
 
@@ -255,9 +277,9 @@ class VLLMRunner:
         if scoring == "logprob" and self.raw_logits:
             raise ValueError("this vLLM engine returns raw logits (raw_logits=True); --scoring logprob needs "
                              "one started without it")  # fmt: skip
-        choice_ids = choice_token_ids(self.tokenizer, choices, scoring)
+        choice_ids = self.text.choice_ids(choices, scoring)
         candidates = sorted({i for c in choice_ids for i in c.ids})
-        ids = self._encode(prompts)
+        ids = self.text.prompts(prompts)
         params = SamplingParams(max_tokens=1, temperature=0.0, logprob_token_ids=candidates, detokenize=False)
         outputs = self.llm.generate([TokensPrompt(prompt_token_ids=p) for p in ids], params, use_tqdm=progress)
         out: list[dict[str, float]] = []
@@ -280,17 +302,8 @@ class VLLMRunner:
         is_greedy: every continuation token is the rank-1 token of its position.
         """
         self._need_logprobs()
-        seqs: list[list[int]] = []
-        starts: list[int] = []
-        for _pair, c_ids, x_ids in zip(
-            pairs, self._encode([c for c, _ in pairs]), self._encode([x for _, x in pairs], specials=False), strict=True
-        ):
-            seq = ((c_ids or [self.bos_token_id]) + x_ids)[-self.info.max_length :]
-            if len(x_ids) >= len(seq):
-                raise ValueError(f"continuation of {len(x_ids)} tokens does not fit max_length={self.info.max_length}")
-            seqs.append(seq)
-            starts.append(len(seq) - len(x_ids))
-        scored = self.token_logprobs(list(zip(seqs, starts, strict=True)), progress=progress, with_greedy=True)
+        windows = self.text.pair_windows(pairs, self.info.max_length)
+        scored = self.token_logprobs(windows, progress=progress, with_greedy=True)
         return [(math.fsum(lp.double().tolist()), bool(greedy.all())) for lp, greedy in scored]
 
     def rolling_loglikelihood(
@@ -306,13 +319,7 @@ class VLLMRunner:
         `runners.windows.rolling_windows`, each window's tail read from its prompt log-probs."""
         if max_length > self.info.max_length:
             raise ValueError(f"max_length {max_length} exceeds the model's {self.info.max_length}")
-        windows: list[tuple[list[int], int]] = []
-        owner: list[int] = []
-        for t, ids in enumerate(self._encode(texts, specials=False)):
-            ids = [self.bos_token_id, *ids]
-            for start, end, first in rolling_windows(len(ids), max_length, stride):
-                windows.append((ids[start:end], first - start))
-                owner.append(t)
+        windows, owner = self.text.rolling_windows(texts, max_length, stride)
         sums, counts = [0.0] * len(texts), [0] * len(texts)
         for t, tail in zip(owner, self.token_logprobs(windows, progress=progress), strict=True):
             sums[t] += math.fsum(tail.double().tolist())
@@ -338,26 +345,18 @@ class VLLMRunner:
             top_k=params.top_k if params.top_k > 0 else -1, repetition_penalty=params.repetition_penalty,
             stop=list(params.stop) or None, seed=params.seed, skip_special_tokens=True,
         )  # fmt: skip
-        ids = []
-        for prompt in prompts:
-            if chat:
-                messages = [{"role": "system", "content": system}] if system else []
-                prompt = self.apply_chat_template([*messages, {"role": "user", "content": prompt}])
-            ids.append(TokensPrompt(prompt_token_ids=list(self.tokenizer(prompt)["input_ids"])))
+        ids = [
+            TokensPrompt(prompt_token_ids=self.text.generation_ids(p, chat=chat, system=system, model=self.info.name))
+            for p in prompts
+        ]
         outputs = self.llm.generate(ids, sampling, use_tqdm=progress)
         return [out.outputs[0].text for out in outputs]
 
-    def apply_chat_template(self, messages: list[dict[str, str]], *, add_generation_prompt: bool | None = None) -> str:
+    def apply_chat_template(
+        self, messages: Sequence[Mapping[str, str]], *, add_generation_prompt: bool | None = None
+    ) -> str:
         """Render chat messages with the model's template, BOS stripped as `HFRunner.apply_chat_template`."""
-        tok = self.tokenizer
-        if not getattr(tok, "chat_template", None):
-            raise ValueError(f"model {self.info.name} has no chat template; run without chat or pick a chat model")
-        if add_generation_prompt is None:
-            add_generation_prompt = bool(messages) and messages[-1]["role"] == "user"
-        text = tok.apply_chat_template(messages, add_generation_prompt=add_generation_prompt, tokenize=False)
-        if self._adds_bos and tok.bos_token and text.startswith(tok.bos_token):
-            text = text[len(tok.bos_token) :]
-        return text
+        return self.text.render_chat(messages, model=self.info.name, add_generation_prompt=add_generation_prompt)
 
 
 def _logsumexp(values: Sequence[float]) -> float:
@@ -365,3 +364,8 @@ def _logsumexp(values: Sequence[float]) -> float:
     if top == -math.inf:
         return top
     return top + math.log(math.fsum(math.exp(v - top) for v in values))
+
+
+def _conforms(runner: VLLMRunner) -> Runner:
+    """mypy checks here that `VLLMRunner` implements every verb of the `Runner` protocol, with its types."""
+    return runner

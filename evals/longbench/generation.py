@@ -55,11 +55,12 @@ class Truncated:
     truncated: bool
 
 
-def middle_truncate(tokenizer: Any, prompt: str, budget: int) -> Truncated:
+def middle_truncate(runner: Any, prompt: str, budget: int) -> Truncated:
     """Cut the middle out of `prompt` so that it holds about `budget` tokens (§3.3).
 
     Args:
-        tokenizer: A Hugging Face tokenizer (called with its defaults, so BOS counts).
+        runner: Its `encode` (the tokenizer's defaults, so BOS counts) and `decode` (specials
+            skipped) are the model's tokenizer.
         prompt: The filled task template.
         budget: Most tokens the prompt may have, >= 2.
 
@@ -68,12 +69,12 @@ def middle_truncate(tokenizer: Any, prompt: str, budget: int) -> Truncated:
     """
     if budget < 2:
         raise ValueError(f"prompt budget must be >= 2 tokens, got {budget}")
-    ids = list(tokenizer(prompt, truncation=False)["input_ids"])
+    ids = runner.encode([prompt])[0]
     if len(ids) <= budget:
         return Truncated(prompt, len(ids), False)
     half = budget // 2  # int(max_length / 2) for a non-negative integer
-    head = tokenizer.decode(ids[:half], skip_special_tokens=True)
-    tail = tokenizer.decode(ids[-half:], skip_special_tokens=True)
+    head = runner.decode(ids[:half])
+    tail = runner.decode(ids[-half:])
     return Truncated(head + tail, len(ids), True)
 
 
@@ -105,7 +106,7 @@ def wrap_chat(runner: Any, task: str, prompt: str, *, chat: bool, template: str)
     if template == "auto":
         try:
             return runner.apply_chat_template([{"role": "user", "content": prompt}])
-        except (AttributeError, ValueError) as exc:
+        except ValueError as exc:
             raise UserError(f"--template auto: {exc}") from None
     raise UserError(f"unknown chat template {template!r} ({' | '.join(TEMPLATES)})")
 

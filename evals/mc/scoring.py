@@ -42,7 +42,7 @@ def predict_mc(
 
     `build` overrides the CLA2 prompt (CMMLU's official protocol); `chat`/`template`/`system` are then unused.
     """
-    render = getattr(runner, "apply_chat_template", None)
+    render = runner.apply_chat_template  # called only for template "auto"
     by_subject: dict[str, list[MCItem]] = defaultdict(list)
     for item in items:
         by_subject[item.subject].append(item)

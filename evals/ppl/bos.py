@@ -10,7 +10,7 @@ tokens[seq_start] = llama_vocab_bos(vocab)`). `add_bos` is the vocabulary's own 
 * GGUF file: the `tokenizer.ggml.add_bos_token` metadata key (`gguf_adds_bos`, the hook for a GGUF runner).
 
 A runner that knows the answer itself (e.g. from GGUF metadata) exposes a bool attribute `adds_bos`;
-otherwise it is read off the runner's HF tokenizer.
+otherwise it is read off the runner's declared verbs (does encoding with default specials start with BOS).
 """
 
 from __future__ import annotations
@@ -42,4 +42,6 @@ def runner_adds_bos(runner: Any) -> bool:
     declared = getattr(runner, "adds_bos", None)
     if isinstance(declared, bool):
         return declared
-    return hf_adds_bos(runner.tokenizer)
+    # the runner's `bos_token_id` stands in EOS for a missing BOS, so a BOS-less vocabulary never matches
+    first = runner.encode(["x"], specials=True)[0][:1]
+    return first == [runner.bos_token_id]

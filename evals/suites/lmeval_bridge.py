@@ -47,6 +47,9 @@ class LMEvalModel:
     model_args: str
     device: str | None
 
+    def close(self) -> None:
+        """Nothing to release: lm-eval loads and frees the model inside `simple_evaluate`."""
+
 
 class LMEvalSuite:
     """One lm-eval task or group, named after the "lmeval:" prefix."""

@@ -182,12 +182,6 @@ class LongBench:
     def predict(self, runner: Any, plan: Plan, items: Sequence[LBItem], *, batch_size: int) -> Iterator[list[dict]]:
         opts: SuiteOptions = plan.context["opts"]
         settings: LBSettings = plan.context["settings"]
-        tokenizer = getattr(runner, "tokenizer", None)
-        if tokenizer is None:
-            raise UserError(
-                f"backend {getattr(runner, 'backend', '?')} exposes no tokenizer; "
-                "LongBench needs one for middle truncation"
-            )
         max_length = settings.max_length or int(runner.info.max_length)
         by_task: dict[str, list[LBItem]] = {}
         for it in items:
@@ -201,7 +195,7 @@ class LongBench:
             prepared = []
             for it in group:
                 cut = gen.middle_truncate(
-                    tokenizer, gen.request_text({"context": it.item.context, "input": it.item.input}, task), budget
+                    runner, gen.request_text({"context": it.item.context, "input": it.item.input}, task), budget
                 )
                 text = gen.wrap_chat(runner, task, cut.text, chat=opts.chat, template=opts.template)
                 prepared.append((it, cut, text, runner.count_tokens(text)))

@@ -95,20 +95,14 @@ class Perplexity:
 
     def setup(self, runner: Any, plan: Plan) -> _Setup:
         """Tokenize every document of the plan and fix n_ctx and stride for this model."""
-        for verb in ("token_logprobs", "tokenizer", "bos_token_id"):
-            if not hasattr(runner, verb):
-                raise UserError(
-                    f"backend {getattr(runner, 'backend', '?')} cannot score token log-probs; PPL needs --backend hf"
-                )
         ctx = plan.context
         docs: Sequence[Document] = plan.items
-        texts = [d.text for d in docs]
-        encoded = runner.tokenizer(texts, add_special_tokens=False, verbose=False)["input_ids"] if texts else []
+        encoded = runner.encode([d.text for d in docs], specials=False)  # openai: VerbUnsupported, one line
         add_bos = runner_adds_bos(runner)
         # chunks: BOS in front only when the vocabulary adds it (llama.cpp); sliding: always a leading
         # BOS (EOS stands in for a missing one) so that every text token is scored.
         lead = [runner.bos_token_id] if ctx["mode"] == "sliding" or add_bos else []
-        ids = {d.key: [*lead, *map(int, e)] for d, e in zip(docs, encoded, strict=True)}
+        ids = {d.key: [*lead, *e] for d, e in zip(docs, encoded, strict=True)}
         shortest = min(docs, key=lambda d: len(ids[d.key]))
         n_ctx, note = resolve_context(
             ctx["context"], runner.info.max_length, ctx["mode"], (shortest.key, len(ids[shortest.key]))

@@ -201,7 +201,7 @@ class Quantization:
                 console.print(f"[bold]{precision}[/]: loading {model.name} (dtype {run_dtype}, quant {quant})")
             runner = open_runner(model, dtype=run_dtype, quant=quant)  # a LoRA model keeps its adapter
             row = QuantRow(
-                precision, run_dtype, quant, runner.info.weight_bytes, quant_method=describe_quant(quant, runner.device)
+                precision, run_dtype, quant, runner.info.weight_bytes, quant_method=describe_quant(quant, device)
             )
             try:
                 for (s, o), col in zip(sub_opts, columns(suites), strict=True):

@@ -252,6 +252,9 @@ class RecordingRunner:
     def count_tokens(self, text: str) -> int:
         return len(text) + 1  # one "BOS" per encoded text, like the real counter
 
+    def apply_chat_template(self, messages, *, add_generation_prompt=None):
+        raise ValueError("no chat template (the cmmlu protocols here use llama2 or no template)")
+
     def choice_logprobs(self, prompts, choices, *, scoring, prefixes=None, batch_size=8, progress=False):
         self.calls.append({"prompts": list(prompts), "scoring": scoring, "prefixes": list(prefixes or [])})
         return [{"A": 0.0, "B": 1.0, "C": 0.5, "D": 1.0} for _ in prompts]

@@ -137,3 +137,46 @@ def test_quantized_runner_scores_and_measures_real_storage(tiny_model_dir, quant
     (lq,), (lf,) = q.token_logprobs([(ids, 1)]), full.token_logprobs([(ids, 1)])  # runs in inference mode
     assert torch.isfinite(lq).all()
     assert abs(float(lq.mean()) - float(lf.mean())) < 0.5  # close to full precision, not equal
+
+
+def test_lora_model_is_measured_with_its_adapter_and_stored_as_itself(tiny_model_dir, tmp_path):
+    """A registered LoRA model goes through `open_runner` in the quant suite: base weights + adapter.
+
+    Its PPL differs from the base model's (the adapter is applied), and its runs carry the adapter's
+    identity: the model row is the adapter's, the run config names the adapter and its fingerprint.
+    """
+    from db import open_db, repo
+    from evals.cli import main
+    from training.configs import TINY_LORA, TINY_SFT, apply_overrides, sft_defaults
+    from training.sft import sft
+
+    database = open_db(f"sqlite:///{tmp_path / 'lora.db'}")
+    params = apply_overrides(
+        sft_defaults(), {**TINY_SFT, "lora": TINY_LORA, "steps": 3, "learning_rate": 5e-3}, source="test"
+    )
+    name, adapter, _ = sft(tiny_model_dir, ROOT / "training" / "resources" / "alpaca_sample.jsonl", method="lora",
+                           params=params, out=tmp_path / "lora", database=database, progress=False,
+                           log=lambda *a: None)  # fmt: skip
+    corpus = tmp_path / "zh.txt"
+    corpus.write_text(TEXT, encoding="utf-8")
+
+    def quant_ppl(model: str, out: str) -> dict:
+        main(["run", "--suite", "quant", "--model", model, "--precisions", "fp32", "--suites", "ppl",
+              "--context", "128", "--data", str(corpus), "--db", database.url, "--no-progress",
+              "--json", str(tmp_path / out)])  # fmt: skip
+        [row] = load_json(tmp_path / out)["rows"]
+        return row
+
+    base, tuned = quant_ppl(str(tiny_model_dir), "base.json"), quant_ppl(name, "lora.json")
+    assert math.isfinite(base["ppl"]) and math.isfinite(tuned["ppl"])
+    assert tuned["ppl"] != pytest.approx(base["ppl"], rel=1e-6)  # the adapter was applied
+    assert tuned["run_ids"]["ppl"] != base["run_ids"]["ppl"]
+
+    with database.session() as s:
+        run = repo.get_run(s, tuned["run_ids"]["ppl"])
+        row = repo.get_model(s, name)
+        assert run.model_id == row.id and row.adapter_path == str(adapter)
+        assert run.config["model"] == name and run.config["options"]["adapter"] == str(adapter)
+        base_run = repo.get_run(s, base["run_ids"]["ppl"])
+        assert base_run.config["options"]["adapter"] is None
+        assert base_run.config["options"]["model_fingerprint"] != run.config["options"]["model_fingerprint"]

@@ -23,17 +23,15 @@ from .conftest import SAMPLE_DATA, SAMPLE_PRED
 
 
 class CharTokenizer:
-    """One token per character plus BOS (id 1), like a tokenizer with add_special_tokens defaults."""
+    """One token per character plus BOS (id 1): the runner's `encode`/`decode` verbs in miniature."""
 
     bos = 1
 
-    def __call__(self, text: str, truncation: bool = False, **_: Any) -> dict[str, list[int]]:
-        return {"input_ids": [self.bos] + [ord(c) + 10 for c in text]}
+    def encode(self, texts: list[str], *, specials: bool = True) -> list[list[int]]:
+        return [[self.bos] * specials + [ord(c) + 10 for c in text] for text in texts]
 
-    def decode(self, ids: list[int], skip_special_tokens: bool = False) -> str:
-        return "".join(
-            "<s>" if i == self.bos else chr(i - 10) for i in ids if not (skip_special_tokens and i == self.bos)
-        )
+    def decode(self, ids: list[int]) -> str:
+        return "".join(chr(i - 10) for i in ids if i != self.bos)
 
 
 @dataclass
@@ -53,7 +51,13 @@ class FakeRunner:
     backend: str = "fake"
 
     def count_tokens(self, text: str) -> int:
-        return len(self.tokenizer(text)["input_ids"])
+        return len(self.tokenizer.encode([text])[0])
+
+    def encode(self, texts: list[str], *, specials: bool = True) -> list[list[int]]:
+        return self.tokenizer.encode(texts, specials=specials)
+
+    def decode(self, ids: list[int]) -> str:
+        return self.tokenizer.decode(ids)
 
     def generate(self, prompts, params, *, chat=False, system=None, batch_size=8, progress=False):
         self.calls.append((len(prompts), params))
@@ -81,16 +85,17 @@ class TestMiddleTruncation:
         assert cut.text == text[:9] + text[-10:]
 
     def test_real_tokenizer(self, tiny_model_dir) -> None:
-        from transformers import AutoTokenizer
+        from runners.hf import HFRunner
 
-        tok = AutoTokenizer.from_pretrained(str(tiny_model_dir))
+        runner = HFRunner(str(tiny_model_dir), device="cpu")
+        tok = runner.tokenizer
         head_text = "开头：请基于给定的文章回答下述问题。"
         tail_text = "问题：长城有多长？\n回答："
         prompt = head_text + "中间的很长的文章内容，" * 300 + tail_text
         ids = tok(prompt)["input_ids"]
         assert ids[0] == tok.bos_token_id
         budget = 200
-        cut = gen.middle_truncate(tok, prompt, budget)
+        cut = gen.middle_truncate(runner, prompt, budget)
         assert cut.truncated and cut.n_tokens == len(ids) > budget
         half = budget // 2
         head = tok.decode(ids[:half], skip_special_tokens=True)
@@ -101,7 +106,7 @@ class TestMiddleTruncation:
         # Re-tokenized (BOS included) the text is about the budget: the seam may merge or split a piece.
         assert abs(len(tok(cut.text)["input_ids"]) - budget) <= 3
         # An odd budget keeps int(budget / 2) per side.
-        odd = gen.middle_truncate(tok, prompt, 201)
+        odd = gen.middle_truncate(runner, prompt, 201)
         assert odd.text == cut.text
 
     def test_budget_is_context_minus_generation(self) -> None:

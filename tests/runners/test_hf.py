@@ -12,8 +12,7 @@ import pytest
 import torch
 
 from runners._kv_prefix import plan_prefix_groups
-from runners._scoring import choice_token_ids
-from runners.base import GenParams, Runner
+from runners.base import GenParams
 from runners.errors import ModelLoadError
 from runners.hf import HFRunner
 
@@ -75,7 +74,6 @@ def _direct_last_logits(runner: HFRunner, ids: list[int]) -> torch.Tensor:
 
 
 def test_runner_protocol_and_info(runner: HFRunner, runner_model_dir: Path) -> None:
-    assert isinstance(runner, Runner)
     info = runner.info
     params = list(runner.model.parameters())
     assert info.backend == "hf" and info.device == "cpu" and info.dtype == "float32"
@@ -154,7 +152,7 @@ def test_logprob_mode_equals_loglikelihood(runner: HFRunner, mixed_prompts: list
     tok = runner.tokenizer
     mixed_prompts = [p for i, p in enumerate(mixed_prompts) if i != 2]  # the long 5-shot one adds only time
     got = runner.choice_logprobs(mixed_prompts, LETTERS, scoring="logprob", batch_size=4)
-    choices = choice_token_ids(tok, LETTERS, "logprob")
+    choices = runner.text.choice_ids(LETTERS, "logprob")
     # Independent path: one loglikelihood request per (prompt, choice token).
     requests = [(tok(p)["input_ids"], [tid]) for p in mixed_prompts for c in choices for tid in c.ids]
     lls = iter(lp for lp, _ in runner.loglikelihood_tokens(requests, batch_size=16))
@@ -389,7 +387,7 @@ def test_generate_stop_strings(runner: HFRunner) -> None:
 
 def test_chat_single_bos_and_no_template_error(runner: HFRunner, runner_model_dir: Path, tmp_path: Path) -> None:
     system = "你是一个乐于助人的助手。"
-    ids = runner._generation_ids("你好", chat=True, system=system)
+    ids = runner.text.generation_ids("你好", chat=True, system=system, model=runner.info.name)
     bos = runner.tokenizer.bos_token_id
     assert ids[0] == bos and ids[1] != bos
     # apply_chat_template: BOS left to the tokenizer; generation prompt only after a user turn.

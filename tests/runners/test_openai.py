@@ -290,3 +290,33 @@ def test_retries_with_backoff_then_gives_up(monkeypatch):
                                                                else {"choices": [{"text": ""}]}))  # fmt: skip
     with pytest.raises(RemoteError, match="does not return logprobs; logprob suites need a server that does"):
         OpenAIRunner("m", base_url="http://x/v1", transport=no_logprobs).loglikelihood([("a", "b")])
+
+
+def test_verbs_a_server_cannot_do_raise_one_line_and_the_judge_falls_back():
+    """Token ids and local chat rendering are declared verbs that raise `VerbUnsupported` (a RemoteError:
+    one line, exit 2); nothing is sent to the server for them. The judge then scores a plain prompt."""
+    from arena.judge import JUDGE_SYSTEM, PLAIN_CUE, judge_prompt
+    from runners.errors import VerbUnsupported
+    from runners.openai_backend import OpenAIRunner
+
+    sent: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        sent.append(request.url.path)
+        return httpx.Response(200, json={"data": [{"id": "m"}]})
+
+    r = OpenAIRunner("m", base_url="http://x/v1", transport=httpx.MockTransport(handler))
+    calls = {
+        "bos_token_id": lambda: r.bos_token_id,
+        "encode": lambda: r.encode(["a"]),
+        "decode": lambda: r.decode([1]),
+        "token_logprobs": lambda: r.token_logprobs([([1, 2], 1)]),
+        "apply_chat_template": lambda: r.apply_chat_template([{"role": "user", "content": "a"}]),
+    }
+    for verb, call in calls.items():
+        with pytest.raises(VerbUnsupported, match="--backend openai .*use .*--backend hf or vllm") as err:
+            call()
+        assert isinstance(err.value, RemoteError) and "\n" not in str(err.value), verb
+    assert sent == ["/v1/models"]
+    prompt = judge_prompt(r, "问题", "回答一", "回答二")
+    assert prompt.startswith(JUDGE_SYSTEM) and prompt.endswith(PLAIN_CUE)
