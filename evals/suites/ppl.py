@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator, Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
 
 from core.errors import UserError
 from evals.ppl import metrics as ppl_metrics
-from evals.ppl.data import Document, load_corpus
+from evals.ppl.data import Corpus, Document, load_corpus
 from evals.ppl.windows import (
     MIN_CONTEXT,
     MODES,
@@ -29,7 +30,8 @@ from evals.ppl.windows import (
 )
 from evals.registry import suite
 from evals.resources import resource
-from evals.suite_api import Plan, SuiteOptions
+from evals.suite_api import Headline, ItemRow, Plan, Suite, SuiteCapabilities, SuiteOptions, item_row
+from runners import ModelInfo, Runner
 
 PROMPT_VERSION = "ppl-v1"
 _GROUP_WINDOWS = 32  # documents are scored (and stored) in groups of about this many windows
@@ -54,13 +56,37 @@ def ppl_options(extra: dict[str, Any]) -> tuple[str, int | None, int | None]:
     return mode, context, stride
 
 
+@dataclass(frozen=True, slots=True)
+class PPLContext:
+    corpus: Corpus
+    mode: str
+    context: int | None  # as requested (None = the default, fitted to the model and text)
+    stride: int | None
+
+
+@runtime_checkable
+class TokenScorer(Protocol):
+    """The runner verbs PPL reads: prompt log-probs of token windows, the tokenizer and its BOS."""
+
+    info: ModelInfo
+    tokenizer: Any
+    bos_token_id: int
+
+    def token_logprobs(self, windows: Sequence[Any], *, batch_size: int = 8) -> Sequence[Any]: ...
+
+
 @suite("ppl")
-class Perplexity:
+class Perplexity(Suite[Document, PPLContext]):
     """`evals run --suite ppl [--data FILE_OR_DIR] [--mode chunks|sliding] [--context N] [--stride S]`."""
 
-    name = "ppl"
+    capabilities = SuiteCapabilities(
+        title="PPL",
+        report="perplexity",
+        headline=Headline("ppl", "ppl", digits=3),
+        options=frozenset({"mode", "context", "stride"}),
+    )
 
-    def plan(self, opts: SuiteOptions) -> Plan:
+    def plan(self, opts: SuiteOptions) -> Plan[Document, PPLContext]:
         mode, context, stride = ppl_options(opts.extra)
         corpus = load_corpus(opts.data or resource("ppl") / "zh_sample.txt")
         docs = corpus.documents[: opts.limit] if opts.limit else corpus.documents
@@ -70,47 +96,47 @@ class Perplexity:
             prompt_version=PROMPT_VERSION,
             data_fingerprint=corpus.sha256[:16],
             identity={"mode": mode, "context": context, "stride": stride},
-            context={"corpus": corpus, "mode": mode, "context": context, "stride": stride},
+            context=PPLContext(corpus, mode, context, stride),
         )
 
-    def predict(self, runner: Any, plan: Plan, items: Sequence[Document], *, batch_size: int) -> Iterator[list[dict]]:
-        setup = self.setup(runner, plan)
-        group: list[tuple[Document, list]] = []
+    def predict(
+        self, runner: Runner, plan: Plan[Document, PPLContext], items: Sequence[Document], *, batch_size: int
+    ) -> Iterator[list[ItemRow]]:
+        scorer = _token_scorer(runner)
+        setup = self.setup(scorer, plan)
+        group: list[tuple[Document, list[Any]]] = []
         n_windows = 0
         for doc in items:
             windows = setup.windows(doc)
             group.append((doc, windows))
             n_windows += len(windows)
             if n_windows >= max(_GROUP_WINDOWS, batch_size):
-                yield self._score(runner, setup, group, batch_size)
+                yield self._score(scorer, setup, group, batch_size)
                 group, n_windows = [], 0
         if group:
-            yield self._score(runner, setup, group, batch_size)
+            yield self._score(scorer, setup, group, batch_size)
 
-    def setup(self, runner: Any, plan: Plan) -> _Setup:
+    def setup(self, runner: TokenScorer, plan: Plan[Document, PPLContext]) -> _Setup:
         """Tokenize every document of the plan and fix n_ctx and stride for this model."""
-        for verb in ("token_logprobs", "tokenizer", "bos_token_id"):
-            if not hasattr(runner, verb):
-                raise UserError(
-                    f"backend {getattr(runner, 'backend', '?')} cannot score token log-probs; PPL needs --backend hf"
-                )
         ctx = plan.context
-        docs: Sequence[Document] = plan.items
+        docs = plan.items
         texts = [d.text for d in docs]
         encoded = runner.tokenizer(texts, add_special_tokens=False, verbose=False)["input_ids"] if texts else []
         ids = {d.key: [runner.bos_token_id, *map(int, e)] for d, e in zip(docs, encoded, strict=True)}
         shortest = min(docs, key=lambda d: len(ids[d.key]))
         n_ctx, note = resolve_context(
-            ctx["context"], runner.info.max_length, ctx["mode"], (shortest.key, len(ids[shortest.key]))
+            ctx.context, runner.info.max_length, ctx.mode, (shortest.key, len(ids[shortest.key]))
         )
         stride = None
-        if ctx["mode"] == "sliding":
-            stride = ctx["stride"] if ctx["stride"] is not None else default_stride(n_ctx)
+        if ctx.mode == "sliding":
+            stride = ctx.stride if ctx.stride is not None else default_stride(n_ctx)
             if stride > n_ctx - 1:
                 raise UserError(f"--stride {stride} must be <= n_ctx - 1 = {n_ctx - 1} (n_ctx {note or 'as given'})")
-        return _Setup(ctx["mode"], n_ctx, stride, note, ids, runner.bos_token_id)
+        return _Setup(ctx.mode, n_ctx, stride, note, ids, runner.bos_token_id)
 
-    def _score(self, runner: Any, setup: _Setup, group: list[tuple[Document, list]], batch_size: int) -> list[dict]:
+    def _score(
+        self, runner: TokenScorer, setup: _Setup, group: list[tuple[Document, list[Any]]], batch_size: int
+    ) -> list[ItemRow]:
         flat = [w for _, windows in group for w in windows]
         logprobs = runner.token_logprobs(flat, batch_size=batch_size)
         rows, i = [], 0
@@ -123,25 +149,28 @@ class Perplexity:
             extra = ppl_metrics.document_stats(sums, tokens=len(setup.ids[doc.key]) - 1, chars=len(doc.text))
             extra.update({"mode": setup.mode, "n_ctx": setup.n_ctx, "stride": setup.stride, "context_note": setup.note})
             ppl = math.exp(extra["nll"] / extra["scored"]) if extra["scored"] else None
-            rows.append({
-                "item_id": doc.key, "subject": doc.source, "pred": None if ppl is None else f"{ppl:.6g}",
-                "gold": None, "correct": None, "score": ppl, "extra": extra,
-            })  # fmt: skip
+            rows.append(
+                item_row(
+                    doc.key, subject=doc.source, pred=None if ppl is None else f"{ppl:.6g}", score=ppl, extra=extra
+                )
+            )
         return rows
 
-    def aggregate(self, plan: Plan, rows: Sequence[dict]) -> dict[str, Any]:
+    def aggregate(self, plan: Plan[Document, PPLContext] | None, rows: Sequence[ItemRow]) -> dict[str, Any]:
+        if plan is None:
+            raise ValueError("PPL aggregates with its plan (the corpus and window settings)")
         ctx = plan.context
         out = ppl_metrics.corpus_metrics(rows)
         first = rows[0]["extra"] if rows else {}
         out.update({
-            "mode": ctx["mode"], "n_ctx": first.get("n_ctx"), "stride": first.get("stride"),
-            "context_requested": ctx["context"], "corpus_sha256": ctx["corpus"].sha256,
+            "mode": ctx.mode, "n_ctx": first.get("n_ctx"), "stride": first.get("stride"),
+            "context_requested": ctx.context, "corpus_sha256": ctx.corpus.sha256,
         })  # fmt: skip
         if first.get("context_note"):
             out["context_note"] = first["context_note"]
         return out
 
-    def item_json(self, row: dict) -> dict[str, Any]:
+    def item_json(self, row: ItemRow) -> dict[str, Any]:
         e = row["extra"]
         return {
             "id": row["item_id"], "source": row["subject"], "ppl": row["score"], "nll": e["nll"],
@@ -149,8 +178,11 @@ class Perplexity:
             "windows": e["windows"], "n_ctx": e["n_ctx"],
         }  # fmt: skip
 
-    def subject_label(self, subject: str) -> str:
-        return subject
+
+def _token_scorer(runner: Runner) -> TokenScorer:
+    if not isinstance(runner, TokenScorer):
+        raise UserError(f"backend {runner.info.backend} cannot score token log-probs; PPL needs --backend hf")
+    return runner
 
 
 class _Setup:
@@ -159,8 +191,8 @@ class _Setup:
     def __init__(self, mode: str, n_ctx: int, stride: int | None, note: str, ids: dict[str, list[int]], bos: int):
         self.mode, self.n_ctx, self.stride, self.note, self.ids, self.bos = mode, n_ctx, stride, note, ids, bos
 
-    def windows(self, doc: Document) -> list:
+    def windows(self, doc: Document) -> list[Any]:
         ids = self.ids[doc.key]
-        if self.mode == "chunks":
+        if self.mode == "chunks" or self.stride is None:
             return chunk_windows(ids, self.n_ctx, self.bos)
         return sliding_windows(ids, self.n_ctx, self.stride)
