@@ -171,8 +171,9 @@ def _render_quant(outcome: QuantOutcome, console: Console) -> None:
         for s in suites:
             zero, five = row.values.get(f"{s}_0shot"), row.values.get(f"{s}_5shot")
             delta = ""
-            if d.get(f"{s}_0shot") is not None and d.get(f"{s}_5shot") is not None:
-                delta = f" ({100 * d[f'{s}_0shot']:+.1f} / {100 * d[f'{s}_5shot']:+.1f})"
+            d0, d5 = d.get(f"{s}_0shot"), d.get(f"{s}_5shot")
+            if d0 is not None and d5 is not None:
+                delta = f" ({100 * d0:+.1f} / {100 * d5:+.1f})"
             cells.append(f"{pct(zero)} / {pct(five)}{delta}")
         table.add_row(*cells)
     console.print(table)

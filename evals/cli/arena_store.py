@@ -6,7 +6,7 @@ Registered on `arena_app` from `evals.cli.arena`. Only `generate` and `judge` lo
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
@@ -183,7 +183,7 @@ def judge(
     _echo_agreement(judge_human_agreement(database, report.judge), always=False)
 
 
-def _echo_agreement(result: dict, *, always: bool) -> None:
+def _echo_agreement(result: dict[str, Any], *, always: bool) -> None:
     who = result["judge"] or "judges"
     if not result["compared"]:
         if always:

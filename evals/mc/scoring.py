@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast, get_args
 
 from evals.mc.data import LETTERS, MCItem
 from evals.mc.prompts import build_prompt
 from evals.suite_api import ItemRow, SuiteOptions, item_row
-from runners import Runner
+from runners import ChoiceScoring, Runner
 
 # Items per runner call: large enough for full batches and shared-prefix reuse,
 # small enough that an interrupted run loses little (rows are stored after each chunk).
@@ -53,6 +53,9 @@ def predict_mc(
 
     `build` overrides the CLA2 prompt (CMMLU's official protocol); `chat`/`template`/`system` are then unused.
     """
+    if scoring not in get_args(ChoiceScoring):
+        raise ValueError(f"unknown choice scoring {scoring!r} ({', '.join(get_args(ChoiceScoring))})")
+    how = cast(ChoiceScoring, scoring)
     render = getattr(runner, "apply_chat_template", None)  # the openai backend renders no templates
     by_subject: dict[str, list[MCItem]] = defaultdict(list)
     for item in items:
@@ -70,9 +73,7 @@ def predict_mc(
             ]
             prompts = [p for p, _ in built]
             prefixes = [pre or None for _, pre in built]
-            all_scores = runner.choice_logprobs(
-                prompts, LETTERS, scoring=scoring, prefixes=prefixes, batch_size=batch_size
-            )
+            all_scores = runner.choice_logprobs(prompts, LETTERS, scoring=how, prefixes=prefixes, batch_size=batch_size)
             rows = []
             for item, raw in zip(part, all_scores, strict=True):
                 scores = {k: float(raw[k]) for k in LETTERS}

@@ -1,9 +1,15 @@
 """One module per suite; `evals.registry` imports each of them (names not starting with "_").
 
-The package path is extended over `sys.path` (pkgutil-style), so a suite file can also live in an
-`evals/suites/` folder of another distribution or directory on the path: it is discovered the same way.
+The package also spans every other `evals/suites/` folder on `sys.path`, so a suite file kept outside
+this tree (another distribution, a project's own directory) is discovered the same way.
 """
 
-from pkgutil import extend_path
+import sys
+from pathlib import Path
 
-__path__ = extend_path(__path__, __name__)
+_here = [Path(p).resolve() for p in __path__]
+for _entry in sys.path:
+    _folder = (Path(_entry or ".") / "evals" / "suites").resolve()
+    if _folder.is_dir() and _folder not in _here:
+        __path__.append(str(_folder))
+        _here.append(_folder)

@@ -229,8 +229,8 @@ class LongBench(Suite[LBItem, LBContext]):
         else:
             metrics = {"by_task": {}, "by_category": {}, "avg": None, "categories_missing": [], "by_length": {}}
         skipped = [r for r in rows if r["extra"].get("skipped")]
-        tokens = [r["extra"].get("prompt_tokens") for r in scored if r["extra"].get("prompt_tokens") is not None]
-        skip_tokens = [r["extra"].get("prompt_tokens") for r in skipped if r["extra"].get("prompt_tokens") is not None]
+        tokens: list[int] = [n for r in scored if (n := r["extra"].get("prompt_tokens")) is not None]
+        skip_tokens: list[int] = [n for r in skipped if (n := r["extra"].get("prompt_tokens")) is not None]
         metrics.update(
             {
                 "n_items": len(rows),

@@ -160,7 +160,7 @@ class Perplexity(Suite[Document, PPLContext]):
         if plan is None:
             raise ValueError("PPL aggregates with its plan (the corpus and window settings)")
         ctx = plan.context
-        out = ppl_metrics.corpus_metrics(rows)
+        out = ppl_metrics.corpus_metrics([dict(r) for r in rows])
         first = rows[0]["extra"] if rows else {}
         out.update({
             "mode": ctx.mode, "n_ctx": first.get("n_ctx"), "stride": first.get("stride"),
