@@ -147,6 +147,7 @@ class SuiteCapabilities:
     rescorable: bool = False  # `rescore_rows` recomputes item scores from stored rows (`evals rescore`)
     loads_model: bool = False  # `external_runner` describes the model; the suite's own harness loads it
     composite: bool = False  # `orchestrate` runs other suites; the suite has no items of its own
+    scores_files: bool = False  # `score_files` scores prediction files in the benchmark's layout (`evals score`)
 
     def problems(self) -> list[str]:
         """What is wrong with this declaration (empty when it is well-formed)."""
@@ -163,6 +164,8 @@ class SuiteCapabilities:
                 out.append(f"capabilities.options {unknown} are not `evals run` options ({', '.join(EXTRA_OPTIONS)})")
         if self.headline is not None and not isinstance(self.headline, Headline):
             out.append("capabilities.headline must be a Headline")
+        elif self.headline is not None and not (self.headline.metric and self.headline.short):
+            out.append("capabilities.headline needs a metric name and a short label")
         if self.composite and (self.shardable or self.loads_model or self.rescorable):
             out.append("a composite suite runs other suites: it cannot shard, rescore or load a model itself")
         return out
@@ -250,6 +253,11 @@ class Suite(Generic[ItemT, ContextT, RunnerT]):
         """`loads_model`: the stand-in the engine passes to predict() instead of a loaded runner."""
         raise NotImplementedError
 
+    def score_files(self, pred: Path, tasks: tuple[str, ...], console: Console) -> dict[str, Any]:
+        """`scores_files`: score a folder of prediction files (no model), print the tables, return the `--json`
+        document."""
+        raise NotImplementedError
+
     def orchestrate(
         self,
         opts: SuiteOptions,
@@ -267,7 +275,12 @@ class Suite(Generic[ItemT, ContextT, RunnerT]):
 
 
 # capability -> the verb a suite declaring it must define (and a suite not declaring it must not)
-CAPABILITY_VERBS = {"rescorable": "rescore_rows", "loads_model": "external_runner", "composite": "orchestrate"}
+CAPABILITY_VERBS = {
+    "rescorable": "rescore_rows",
+    "loads_model": "external_runner",
+    "composite": "orchestrate",
+    "scores_files": "score_files",
+}
 ITEM_VERBS = ("plan", "predict", "aggregate", "item_json")
 
 

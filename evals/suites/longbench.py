@@ -21,7 +21,7 @@ from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core.errors import UserError
 from evals.longbench import generation as gen
@@ -32,6 +32,9 @@ from evals.registry import suite
 from evals.resources import resource
 from evals.suite_api import Headline, ItemRow, Plan, Suite, SuiteCapabilities, SuiteOptions, item_row
 from runners import GenParams, Runner
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 _TASK_ORDER = {name: i for i, name in enumerate(TASKS)}
 OOM_REASON = "out_of_memory"
@@ -150,6 +153,7 @@ class LongBench(Suite[LBItem, LBContext]):
         headline=Headline("avg", "avg", digits=2, column="LongBench Avg"),
         options=frozenset({"tasks", "sampling", "max_length", "max_new_tokens"}),
         rescorable=True,  # `evals rescore` recomputes metrics from stored rows
+        scores_files=True,  # `evals score --suite longbench --pred DIR`: official pred/<model>/<task>.jsonl files
     )
 
     def plan(self, opts: SuiteOptions) -> Plan[LBItem, LBContext]:
@@ -256,6 +260,21 @@ class LongBench(Suite[LBItem, LBContext]):
         new = {r["item_id"]: s.score for r, s in zip(scored, result.items if result else [], strict=True)}
         out: list[ItemRow] = [{**r, "score": new.get(r["item_id"], r["score"])} for r in rows]
         return sorted(out, key=_row_order)
+
+    def score_files(self, pred: Path, tasks: tuple[str, ...], console: Console) -> dict[str, Any]:
+        from evals.longbench import score_predictions
+        from evals.longbench.report import category_row, task_table
+
+        result = score_predictions(pred, tasks or None)
+        console.print(category_row(result.zh, "LongBench 中文 (+代码)"))
+        if result.en is not None:
+            console.print(category_row(result.en, "LongBench English (+code)"))
+        console.print(task_table(result))
+        avg = "—" if result.avg is None else f"{result.avg:.2f}"
+        console.print(
+            f"longbench  avg {avg}  tasks={len(result.by_task)}  n={len(result.items)}  {result.elapsed_s:.1f} s"
+        )
+        return result.to_json(pred)
 
     def item_json(self, row: ItemRow) -> dict[str, Any]:
         extra = row["extra"]
