@@ -9,19 +9,19 @@ import typer
 
 from evals.cli.app import app
 from evals.cli.options import DbOpt, JsonOpt, open_database, split_csv, write_json_atomic
-from evals.registry import all_capabilities, suite_families
+from evals.registry import all_capabilities, capabilities, suite_families
 
 if TYPE_CHECKING:
     from evals.suite_api import Outcome
 
 # Suite names in the help come from the registry (importing the suite modules loads no torch).
-_CAPS = all_capabilities()
-SUITE_HELP = "Suite: " + " | ".join([*_CAPS, *suite_families().values()]) + " (see `evals suites`)."
+_CAPS = {**all_capabilities(), **{usage: capabilities(f"{p}:") for p, usage in suite_families().items()}}
+SUITE_HELP = "Suite: " + " | ".join(_CAPS) + " (see `evals suites`)."
 
 
 def read_by(key: str) -> str:
-    """ " [ppl, quant]": the suites that declare they read the suite-specific option `key`."""
-    return " [" + ", ".join(name for name, caps in _CAPS.items() if key in caps.options) + "]"
+    """' (suites: ppl, quant)': the suites that declare they read the suite-specific option `key`."""
+    return " (suites: " + ", ".join(name for name, caps in _CAPS.items() if key in caps.options) + ")"
 
 
 @app.command()

@@ -4,6 +4,9 @@ a new suite is one new file (plus its tests), with no other file edited."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
@@ -112,6 +115,17 @@ def test_a_new_suite_is_one_file(tiny_model_dir: Path, tmp_path: Path) -> None:
     assert results.returncode == 0, results.stderr
     assert f"acc {doc['metrics']['accuracy']:.1%}" in results.stdout
 
+    # the dashboards' leaderboard shows its declared column (accuracy as %)
+    code = (
+        "import json, sys\nfrom db import open_db\nfrom dashboards import data\n"
+        "board = data.headline_table(open_db(sys.argv[1]))\nprint(json.dumps(board.to_dict()))\n"
+    )
+    shown = subprocess.run([sys.executable, "-c", code, db], capture_output=True, text=True, cwd=ROOT,
+                           env={**os.environ, **env}, timeout=300)  # fmt: skip
+    assert shown.returncode == 0, shown.stderr
+    board = json.loads(shown.stdout.strip().splitlines()[-1])
+    assert board["TwoWay"] == {doc["model"]: pytest.approx(100 * doc["metrics"]["accuracy"])}
+
     again = run_cli("run", "--suite", "twoway", "--model", str(tiny_model_dir), "--db", db, "--no-progress", env=env)
     assert again.returncode == 0 and "0 computed, 3 from the store" in again.stdout  # resumable like any suite
 
@@ -168,7 +182,7 @@ def test_registry_declarations_drive_the_cli() -> None:
     help_text = run_cli("run", "--help", env={"COLUMNS": "400"}).stdout
     for flag in EXTRA_OPTIONS.values():
         assert flag in help_text, flag
-    assert "[longbench]" in help_text and "[ppl, quant]" in help_text
+    assert "(suites: longbench)" in help_text and "(suites: ppl, quant)" in help_text
     # raw-logit needs follow the options, as the suite declares them
     assert get_suite("ceval").choice_scoring(SuiteOptions(scoring="logprob")) == "logprob"
     assert get_suite("cmmlu").choice_scoring(SuiteOptions(scoring="logprob", protocol="official")) == "bare_logit"
