@@ -19,14 +19,12 @@ if TYPE_CHECKING:
     from arena.battles import BattleRecord
     from db import Database
 
-# Static-suite headline columns shown next to arena ratings: (suite, metric) -> column title.
-HEADLINES: dict[tuple[str, str], str] = {
-    ("ceval", "accuracy"): "C-Eval",
-    ("cmmlu", "accuracy"): "CMMLU",
-    ("longbench", "avg"): "LongBench Avg",
-}
-# Headline metric per suite for the overall bars (first one a run has wins).
-OVERALL = ("accuracy", "avg", "ppl")
+
+def suite_headlines() -> dict[str, Any]:
+    """suite -> its declared `Headline` (metric, leaderboard column, ...), from the suite registry."""
+    from evals.registry import all_capabilities
+
+    return {name: caps.headline for name, caps in all_capabilities().items() if caps.headline is not None}
 
 
 def db_url() -> str | None:
@@ -119,10 +117,20 @@ def suite_metrics(db: Database, suites: str | tuple[str, ...], latest: bool = Tr
 
 
 def overall(metrics: pd.DataFrame) -> pd.DataFrame:
-    """Headline number per (model, quant): the first of `OVERALL` each run reports."""
-    head = metrics[(metrics["subset"] == "") & metrics["name"].isin(OVERALL)].copy()
-    head["rank"] = head["name"].map(OVERALL.index)
-    head = head.sort_values("rank").drop_duplicates(["run"])
+    """Headline number per run: its suite's declared headline metric; for a suite that declares none
+    (lm-eval tasks), the first declared headline metric the run reports."""
+    heads = suite_headlines()
+    fallback = list(dict.fromkeys(h.metric for h in heads.values()))
+    own = {suite: h.metric for suite, h in heads.items()}
+
+    def rank(row: pd.Series) -> float:
+        if own.get(row["suite"]) == row["name"]:
+            return 0.0
+        return float(fallback.index(row["name"]) + 1) if row["name"] in fallback else np.nan
+
+    head = metrics[metrics["subset"] == ""].copy()
+    head["rank"] = head.apply(rank, axis=1) if not head.empty else pd.Series(dtype=float)
+    head = head.dropna(subset=["rank"]).sort_values("rank", kind="stable").drop_duplicates(["run"])
     return head[["model", "quant", "name", "value"]].reset_index(drop=True)
 
 
@@ -155,15 +163,17 @@ def quant_table(db: Database) -> pd.DataFrame:
 
 
 def headline_table(db: Database) -> pd.DataFrame:
-    """Static-suite headlines per model (unquantized runs, newest first), indexed by model."""
-    m = suite_metrics(db, tuple({suite for suite, _ in HEADLINES}))
+    """Static-suite headlines per model (unquantized runs, newest first), indexed by model: one column
+    per suite that declares a leaderboard column."""
+    board = {suite: h for suite, h in suite_headlines().items() if h.column}
+    m = suite_metrics(db, tuple(board))
     m = m[(m["subset"] == "") & (m["quant"] == "none")]
     cols = {}
-    for (suite, name), title in HEADLINES.items():
-        pick = m[(m["suite"] == suite) & (m["name"] == name)].drop_duplicates("model")
-        scale = 100.0 if name == "accuracy" else 1.0  # accuracies as %, LongBench is already 0-100
-        cols[title] = pick.set_index("model")["value"] * scale
-    return pd.DataFrame(cols, columns=list(HEADLINES.values()))
+    for suite, h in board.items():
+        pick = m[(m["suite"] == suite) & (m["name"] == h.metric)].drop_duplicates("model")
+        scale = 100.0 if h.percent else 1.0  # fractions as %, LongBench is already 0-100
+        cols[h.column] = pick.set_index("model")["value"] * scale
+    return pd.DataFrame(cols, columns=[h.column for h in board.values()])
 
 
 # --- models -------------------------------------------------------------------------------

@@ -7,13 +7,20 @@ so an interrupted run loses at most one chunk and the same command finishes only
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core.model_spec import ModelSpec
 from evals.config import RunConfig
 from evals.registry import get_suite
-from evals.suite_api import SuiteOptions
+from evals.suite_api import ItemRow, Plan, PlanItem, Suite, SuiteOptions, stored_row
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from db import Database
+    from runners import Runner
 
 
 @dataclass(slots=True)
@@ -38,6 +45,23 @@ class RunOutcome:
     def items_per_s(self) -> float:
         return self.computed / self.compute_s if self.compute_s > 0 else 0.0
 
+    def document(self) -> dict[str, Any]:
+        """The stable `--json` document of DESIGN.md."""
+        return {
+            "run_id": self.run_id,
+            "suite": self.suite,
+            "model": self.model,
+            "backend": self.backend,
+            "split": self.split,
+            "shots": self.shots,
+            "metrics": self.metrics,
+            "n_items": self.n_items,
+            "elapsed_s": round(self.elapsed_s, 3),
+            "items_per_s": round(self.items_per_s, 3),
+            "config": self.config,
+            "items": self.items,
+        }
+
 
 def flatten_metrics(metrics: dict[str, Any], prefix: str = "") -> list[tuple[str, str, float]]:
     """{"accuracy": .4, "by_category": {"STEM": .3}} -> [("accuracy","",.4), ("by_category","STEM",.3)]."""
@@ -59,7 +83,7 @@ def flatten_metrics(metrics: dict[str, Any], prefix: str = "") -> list[tuple[str
 def _versions() -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
 
-    out = {}
+    out: dict[str, str] = {}
     for pkg in ("leitai", "torch", "transformers", "vllm"):
         try:
             out[pkg] = version(pkg)
@@ -68,20 +92,8 @@ def _versions() -> dict[str, str]:
     return out
 
 
-def _row_dict(r: Any) -> dict[str, Any]:
-    return {
-        "item_id": r.item_id,
-        "subject": r.subject,
-        "pred": r.pred,
-        "gold": r.gold,
-        "correct": r.correct,
-        "score": r.score,
-        "extra": r.extra or {},
-    }
-
-
 def run_config(
-    suite_name: str, plan: Any, opts: SuiteOptions, model: ModelSpec, *, backend: str, dtype: str, quant: str
+    suite_name: str, plan: Plan[Any, Any], opts: SuiteOptions, model: ModelSpec, *, backend: str, dtype: str, quant: str
 ) -> RunConfig:
     """The identity of a run of `plan` (its `run_hash()` is the run id)."""
     return RunConfig(
@@ -98,15 +110,15 @@ def execute(
     opts: SuiteOptions,
     model: ModelSpec,
     *,
-    database: Any,
+    database: Database,
     backend: str = "hf",
     dtype: str = "auto",
     quant: str = "none",
     batch_size: int = 8,
     progress: bool = True,
-    runner: Any = None,
-    console: Any = None,
-    runner_kwargs: dict[str, Any] | None = None,
+    runner: Runner | None = None,
+    console: Console | None = None,
+    runner_kwargs: Mapping[str, Any] | None = None,
     shard: tuple[int, int] | None = None,
 ) -> RunOutcome:
     """Run (or resume) one suite on one model and store everything through `db/`.
@@ -122,6 +134,9 @@ def execute(
 
     t0 = time.perf_counter()
     suite = get_suite(suite_name)
+    caps = suite.capabilities
+    if caps.composite:
+        raise ValueError(f"suite {suite_name} runs other suites: call its orchestrate(), not execute()")
     plan = suite.plan(opts)  # validates the data before anything is written
     cfg = run_config(suite_name, plan, opts, model, backend=backend, dtype=dtype, quant=quant)
     run_id = cfg.run_hash()
@@ -135,21 +150,23 @@ def execute(
         todo = [it for it in todo if it.key in mine]
 
     model_info: dict[str, Any] = {}
-    owned = todo and runner is None  # a runner loaded here is closed here (vLLM engines are processes)
-    if todo and runner is None and hasattr(suite, "external_runner"):  # a harness that loads the model itself
-        runner = suite.external_runner(model, backend=backend, dtype=dtype, quant=quant, runner_kwargs=runner_kwargs)
-    elif todo and runner is None:
+    # The model handle predict() gets: a loaded runner, or the stand-in of a suite that loads the model itself.
+    handle: Any = runner
+    owned = bool(todo) and runner is None  # a runner loaded here is closed here (vLLM engines are processes)
+    if owned and caps.loads_model:
+        handle = suite.external_runner(model, backend=backend, dtype=dtype, quant=quant, runner_kwargs=runner_kwargs)
+    elif owned:
         from runners import open_runner
 
-        runner = open_runner(replace(model, backend=backend), dtype=dtype, quant=quant, **(runner_kwargs or {}))
-    if runner is not None:
-        info = runner.info
+        handle = open_runner(replace(model, backend=backend), dtype=dtype, quant=quant, **(runner_kwargs or {}))
+    if handle is not None:
+        info = handle.info
         model_info = {k: getattr(info, k) for k in info.__dataclass_fields__ if k != "extra"}
 
     with database.session() as s:
         # The model row describes the checkpoint: a quantized run's precision and size live in the run's
         # config/versions, and fields we do not know (lineage from training) are never overwritten.
-        known = {"base_model": model.base_model, "adapter_path": model.adapter_path}
+        known: dict[str, Any] = {"base_model": model.base_model, "adapter_path": model.adapter_path}
         if model_info and quant == "none":
             known["params"] = model_info
         m = repo.upsert_model(s, model.name, model.path, backend=backend, **{k: v for k, v in known.items() if v})
@@ -160,7 +177,7 @@ def execute(
     try:
         if todo:
             computed, compute_s = _predict_and_store(
-                suite, runner, plan, todo, database, run_id, batch_size, progress, console
+                suite, handle, plan, todo, database, run_id, batch_size=batch_size, progress=progress, console=console
             )
     except BaseException as exc:
         msg = "interrupted" if isinstance(exc, KeyboardInterrupt) else f"{type(exc).__name__}: {exc}"
@@ -169,7 +186,7 @@ def execute(
         raise
     finally:
         if owned:
-            runner.close()
+            handle.close()
     if shard is not None:
         return RunOutcome(
             run_id=run_id,
@@ -191,7 +208,7 @@ def execute(
 
     keys = {it.key for it in plan.items}
     with database.session() as s:
-        rows = [_row_dict(r) for r in repo.item_results(s, run_id) if r.item_id in keys]
+        rows = [stored_row(r) for r in repo.item_results(s, run_id) if r.item_id in keys]
     order = {it.key: i for i, it in enumerate(plan.items)}
     rows.sort(key=lambda r: order[r["item_id"]])
     metrics = suite.aggregate(plan, rows)
@@ -217,16 +234,28 @@ def execute(
     )
 
 
-def _predict_and_store(suite, runner, plan, todo, database, run_id, batch_size, progress, console):
+def _predict_and_store(
+    suite: Suite[Any, Any, Any],
+    handle: Any,
+    plan: Plan[Any, Any],
+    todo: Sequence[PlanItem],
+    database: Database,
+    run_id: str,
+    *,
+    batch_size: int,
+    progress: bool,
+    console: Console | None,
+) -> tuple[int, float]:
     from core.progress import item_progress
     from db import repo
 
     computed = 0
     start = time.perf_counter()
     with item_progress(len(todo), f"{suite.name}", enabled=progress, console=console) as advance:
-        for rows in suite.predict(runner, plan, todo, batch_size=batch_size):
+        rows: list[ItemRow]
+        for rows in suite.predict(handle, plan, todo, batch_size=batch_size):
             with database.session() as s:
-                repo.add_item_results(s, run_id, rows)
+                repo.add_item_results(s, run_id, [dict(r) for r in rows])
             computed += len(rows)
             advance(len(rows))
     return computed, time.perf_counter() - start

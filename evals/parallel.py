@@ -18,13 +18,21 @@ import time
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core.errors import UserError
+from core.model_spec import ModelSpec
 from evals.mc.scoring import CHUNK_BATCHES  # deal whole suite chunks, so a shared prefix stays in one worker
+from evals.suite_api import PlanItem, SuiteOptions
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from db import Database
+    from evals.engine import RunOutcome
 
 
-def shard_keys(items: Sequence[Any], index: int, n: int, *, batch_size: int = 8) -> set[str]:
+def shard_keys(items: Sequence[PlanItem], index: int, n: int, *, batch_size: int = 8) -> set[str]:
     """Keys of the items shard `index` of `n` owns.
 
     Items are grouped by subject (first-seen order), each group cut into chunks of
@@ -32,8 +40,8 @@ def shard_keys(items: Sequence[Any], index: int, n: int, *, batch_size: int = 8)
     """
     if not 0 <= index < n:
         raise ValueError(f"shard {index} of {n} does not exist")
-    groups: dict[str, list[Any]] = {}
-    for it in items:
+    groups: dict[str, list[PlanItem]] = {}
+    for it in items:  # items with a subject (MC questions) are grouped by it; others form one group
         groups.setdefault(str(getattr(it, "subject", "")), []).append(it)
     size = max(1, batch_size * CHUNK_BATCHES)
     chunks = [g[i : i + size] for g in groups.values() for i in range(0, len(g), size)]
@@ -45,8 +53,8 @@ class WorkerJob:
     """Everything a spawned worker needs (picklable: no open DB, no runner)."""
 
     suite: str
-    opts: Any  # SuiteOptions
-    model: Any  # ModelSpec
+    opts: SuiteOptions
+    model: ModelSpec
     db_url: str
     backend: str
     dtype: str
@@ -109,20 +117,20 @@ def _work(job: WorkerJob) -> tuple[int, float]:
 
 def execute_parallel(
     suite_name: str,
-    opts: Any,
-    model: Any,
+    opts: SuiteOptions,
+    model: ModelSpec,
     *,
     n: int,
-    database: Any,
+    database: Database,
     backend: str = "hf",
     dtype: str = "auto",
     quant: str = "none",
     batch_size: int = 8,
     runner_kwargs: dict[str, Any] | None = None,
     progress: bool = True,
-    console: Any = None,
+    console: Console | None = None,
     log_exchanges: bool = False,
-) -> Any:
+) -> RunOutcome:
     """Run one suite with `n` worker processes; returns the engine's `RunOutcome` of the merged run.
 
     Raises:
@@ -142,7 +150,7 @@ def execute_parallel(
         return execute(suite_name, opts, model, database=database, backend=backend, dtype=dtype, quant=quant,
                        batch_size=batch_size, progress=progress, console=console, runner_kwargs=runner_kwargs)  # fmt: skip
     suite = get_suite(suite_name)
-    if getattr(suite, "shardable", True) is False:
+    if not suite.capabilities.shardable:
         raise UserError(f"suite {suite_name} runs as one job and cannot be split with --data-parallel")
     # Plan in the parent: a bad option fails once, before any spawn; workers re-plan (cheap, deterministic).
     run_id = run_config(suite_name, suite.plan(opts), opts, model, backend=backend, dtype=dtype, quant=quant).run_hash()
@@ -173,6 +181,7 @@ def execute_parallel(
         with database.session() as s:
             if repo.get_run(s, run_id) is not None:  # else the workers failed before starting it
                 repo.fail_run(s, run_id, "; ".join(errors))
+        assert first_exc is not None
         raise first_exc  # the worker's own exception: a user error stays a one-line exit 2
     outcome = execute(suite_name, opts, model, database=database, backend=backend, dtype=dtype, quant=quant,
                       batch_size=batch_size, progress=False, console=console, runner_kwargs=runner_kwargs)  # fmt: skip

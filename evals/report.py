@@ -2,49 +2,58 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.table import Table
+
+from evals.engine import RunOutcome
+from evals.registry import capabilities, get_suite
+from evals.suite_api import Outcome
+
+if TYPE_CHECKING:
+    from evals.suites.quant import QuantOutcome
 
 
 def pct(x: float | None) -> str:
     return "–" if x is None else f"{100 * x:.1f}"
 
 
-def render_outcome(outcome: Any, console: Console) -> None:
-    if outcome.suite == "quant":
-        _render_quant(outcome, console)
-        return
-    m = outcome.metrics
+def render_outcome(outcome: Outcome, console: Console) -> None:
+    """The tables of a run, in the form its suite declares (`SuiteCapabilities.report`)."""
+    kind = capabilities(outcome.suite).report
+    if kind == "quantization":
+        from evals.suites.quant import QuantOutcome
+
+        if isinstance(outcome, QuantOutcome):
+            _render_quant(outcome, console)
+            return
+    if not isinstance(outcome, RunOutcome):
+        raise TypeError(f"no {kind} report for a {type(outcome).__name__} (suite {outcome.suite})")
     title = f"{outcome.suite} · {outcome.split} · {outcome.shots}-shot · {outcome.model}"
-    if outcome.suite == "longbench":
+    if kind == "longbench":
         _render_longbench(outcome, console)
-    elif outcome.suite == "ppl":
+    elif kind == "perplexity":
         _render_ppl(outcome, console)
-    elif "accuracy" in m or "n_scored" in m:
+    elif kind == "multiple_choice":
         _render_mc(outcome, console, title)
     else:
-        table = Table(title=title)
-        table.add_column("metric")
-        table.add_column("value", justify="right")
-        for k, v in m.items():
-            if isinstance(v, (int, float)):
-                table.add_row(k, f"{v:.4f}" if isinstance(v, float) else str(v))
-        console.print(table)
+        _render_metrics(outcome, console, title)
     _footer(outcome, console)
 
 
-def _subject_name(suite: str, subject: str) -> str:
-    try:
-        from evals.registry import get_suite
+def _render_metrics(outcome: RunOutcome, console: Console, title: str) -> None:
+    """Any suite's top-level numbers, one per row."""
+    table = Table(title=title)
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for k, v in outcome.metrics.items():
+        if isinstance(v, (int, float)):
+            table.add_row(k, f"{v:.4f}" if isinstance(v, float) else str(v))
+    console.print(table)
 
-        return get_suite(suite).subject_label(subject)
-    except Exception:
-        return subject
 
-
-def _render_mc(outcome: Any, console: Console, title: str) -> None:
+def _render_mc(outcome: RunOutcome, console: Console, title: str) -> None:
     m = outcome.metrics
     if "accuracy" not in m:
         console.print(f"[bold]{title}[/]: {m.get('n_items', 0)} items predicted; this split has no labels.")
@@ -69,15 +78,16 @@ def _render_mc(outcome: Any, console: Console, title: str) -> None:
         st.add_column("subject")
         st.add_column("", justify="left")
         st.add_column("accuracy %", justify="right")
+        label = get_suite(outcome.suite).subject_label
         for s, v in subjects[:k]:
-            st.add_row(s, _subject_name(outcome.suite, s), pct(v))
+            st.add_row(s, label(s), pct(v))
         st.add_section()
         for s, v in subjects[-k:]:
-            st.add_row(s, _subject_name(outcome.suite, s), pct(v))
+            st.add_row(s, label(s), pct(v))
         console.print(st)
 
 
-def _render_longbench(outcome: Any, console: Console) -> None:
+def _render_longbench(outcome: RunOutcome, console: Console) -> None:
     """The seed-style category row and the per-task table of evals/longbench/report.py, plus skips."""
     from evals.longbench.report import category_row, task_table
     from evals.longbench.scoring import CategoryTable, ItemScore, LongBenchScore
@@ -106,7 +116,7 @@ def _render_longbench(outcome: Any, console: Console) -> None:
     console.print(line)
 
 
-def _render_ppl(outcome: Any, console: Console) -> None:
+def _render_ppl(outcome: RunOutcome, console: Console) -> None:
     """PPL with llama.cpp's ±, and the vocabulary-independent numbers (bits/char, chars/token) beside it."""
     m = outcome.metrics
     window = f"{m.get('mode')} · n_ctx {m.get('n_ctx')}" + (f" · stride {m['stride']}" if m.get("stride") else "")
@@ -135,7 +145,7 @@ def _render_ppl(outcome: Any, console: Console) -> None:
         console.print(f"[yellow]note:[/] {m['context_note']}")
 
 
-def _render_quant(outcome: Any, console: Console) -> None:
+def _render_quant(outcome: QuantOutcome, console: Console) -> None:
     """CLA2's quantization table: precision | weight size | PPL | C-Eval 0/5-shot, each with its change
     against the full-precision row (relative for size and PPL, points for accuracy)."""
 
@@ -149,9 +159,8 @@ def _render_quant(outcome: Any, console: Console) -> None:
     if "ppl" in outcome.columns:
         table.add_column("PPL", justify="right")
     suites = list(dict.fromkeys(c.rsplit("_", 1)[0] for c in mc))
-    names = {"ceval": "C-Eval", "cmmlu": "CMMLU"}
     for s in suites:
-        table.add_column(f"{names.get(s, s)} 0 / 5-shot %", justify="right")
+        table.add_column(f"{capabilities(s).title} 0 / 5-shot %", justify="right")
     for row in outcome.rows:
         d = outcome.deltas(row)
         gib = row.weight_bytes / 2**30
@@ -162,8 +171,9 @@ def _render_quant(outcome: Any, console: Console) -> None:
         for s in suites:
             zero, five = row.values.get(f"{s}_0shot"), row.values.get(f"{s}_5shot")
             delta = ""
-            if d.get(f"{s}_0shot") is not None and d.get(f"{s}_5shot") is not None:
-                delta = f" ({100 * d[f'{s}_0shot']:+.1f} / {100 * d[f'{s}_5shot']:+.1f})"
+            d0, d5 = d.get(f"{s}_0shot"), d.get(f"{s}_5shot")
+            if d0 is not None and d5 is not None:
+                delta = f" ({100 * d0:+.1f} / {100 * d5:+.1f})"
             cells.append(f"{pct(zero)} / {pct(five)}{delta}")
         table.add_row(*cells)
     console.print(table)
@@ -186,7 +196,7 @@ def _render_quant(outcome: Any, console: Console) -> None:
     )
 
 
-def _footer(outcome: Any, console: Console) -> None:
+def _footer(outcome: RunOutcome, console: Console) -> None:
     reused = outcome.n_items - outcome.computed
     speed = f"{outcome.items_per_s:.1f} items/s" if outcome.computed else "nothing to compute"
     console.print(

@@ -15,9 +15,12 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from training.candidates import RES, Candidate, build, heldout_nll
+
+if TYPE_CHECKING:
+    from db import Database
 
 
 def evaluate(
@@ -48,7 +51,7 @@ def evaluate(
     return table
 
 
-def answer(names: list[str], database: Any, *, limit: int | None, quick: bool = False) -> None:
+def answer(names: list[str], database: Database, *, limit: int | None, quick: bool = False) -> None:
     """Arena answers of every candidate to the first `limit` starter-bank prompts (imported if missing)."""
     from arena.answers import DEFAULT_PARAMS, generate_answers
     from arena.bank import import_bank, starter_bank_path

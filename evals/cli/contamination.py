@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
 from evals.cli.app import app
 from evals.cli.options import JsonOpt
+from evals.registry import all_capabilities
+
+# The multiple-choice suites: their items are questions with lettered options.
+MC_SUITES = [name for name, caps in all_capabilities().items() if caps.multiple_choice]
 
 
 @app.command("contamination")
@@ -16,7 +20,7 @@ def contamination(
     corpus: Annotated[
         Path, typer.Option("--corpus", help="Training corpus: .txt/.jsonl file or dir (SFT .csv/.json also accepted).")
     ],
-    suite: Annotated[str, typer.Option("--suite", "-s", help="ceval | cmmlu.")] = "ceval",
+    suite: Annotated[str, typer.Option("--suite", "-s", help=" | ".join(MC_SUITES) + ".")] = "ceval",
     data: Annotated[Optional[Path], typer.Option("--data", help="Suite data dir (default: embedded sample).")] = None,
     split: Annotated[Optional[str], typer.Option("--split", help="Split (default: the suite's).")] = None,
     n: Annotated[int, typer.Option("--n", min=3, help="Character n-gram length.")] = 13,
@@ -59,14 +63,14 @@ def contamination(
         raise SystemExit(1)  # like a linter: CI can gate on it (typer.Exit is swallowed by main())
 
 
-def suite_items(suite: str, data: Path | None = None, split: str | None = None) -> list:
+def suite_items(suite: str, data: Path | None = None, split: str | None = None) -> list[Any]:
     """MC items (question + options) of a suite, through the suite's own loader."""
     from core.errors import UserError
     from evals.registry import get_suite
     from evals.suite_api import SuiteOptions
 
-    if suite not in ("ceval", "cmmlu"):
-        raise UserError(f"contamination check supports ceval | cmmlu, not {suite!r}")
+    if suite not in MC_SUITES:
+        raise UserError(f"contamination check supports {' | '.join(MC_SUITES)}, not {suite!r}")
     return list(get_suite(suite).plan(SuiteOptions(data=data, split=split)).items)
 
 

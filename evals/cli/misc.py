@@ -21,21 +21,25 @@ def suites(
     from rich.console import Console
     from rich.table import Table
 
-    from evals.registry import get_suite, suite_names
+    from evals.registry import get_suite, suite_class, suite_families, suite_names
 
     if subjects:
-        suite = get_suite(subjects)
         table = Table(title=f"{subjects} subjects")
         for col in ("handle", "name", "category"):
             table.add_column(col)
-        mapping = getattr(__import__(type(suite).__module__, fromlist=["SUBJECTS"]), "SUBJECTS", {})
-        for handle, (zh, cat) in mapping.items():
-            table.add_row(handle, zh, cat if isinstance(cat, str) else ", ".join(cat))
+        for row in get_suite(subjects).subjects():
+            table.add_row(*row)
         Console().print(table)
         return
-    for name in suite_names():
-        doc = (type(get_suite(name)).__doc__ or "").strip().splitlines()[0]
-        typer.echo(f"{name:12s} {doc}")
+    listed = [(name, suite_class(name)) for name in suite_names()]
+    listed += [(usage, suite_class(prefix + ":")) for prefix, usage in suite_families().items()]
+    width = max(12, *(len(name) + 1 for name, _ in listed))
+    for name, cls in listed:
+        typer.echo(f"{name:{width}s} {_first_line(cls.__doc__)}")
+
+
+def _first_line(doc: str | None) -> str:
+    return (doc or "").strip().splitlines()[0] if (doc or "").strip() else ""
 
 
 @db_app.command("upgrade")

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
     from core.model_spec import ModelSpec
+    from db import Database, Run
 
 DbOpt = Annotated[
     Optional[str],
@@ -21,14 +24,14 @@ def split_csv(value: str | None) -> tuple[str, ...]:
     return tuple(v.strip() for v in value.split(",") if v.strip()) if value else ()
 
 
-def open_database(url: str | None):
+def open_database(url: str | None) -> Database:
     from db import open_db
 
     return open_db(url)
 
 
 def resolve_model_arg(
-    spec: str | None, *, name: str | None = None, database: Any = None, backend: str = "hf"
+    spec: str | None, *, name: str | None = None, database: Database | None = None, backend: str = "hf"
 ) -> ModelSpec:
     """`--model`: None -> the embedded tiny model (built on first use); else a path or a registered name."""
     from core.model_spec import TINY_NAME, ModelSpec, weights_fingerprint
@@ -55,7 +58,7 @@ def write_json_atomic(path: Path, doc: object) -> None:
     os.replace(tmp, path)
 
 
-def find_run(s, run_ref: str):
+def find_run(s: Session, run_ref: str) -> Run:
     """The stored run with this id or unique id prefix; a user error (one line) when there is none."""
     from core.errors import UserError
     from db import repo

@@ -26,33 +26,23 @@ def rescore(
 
     from core.errors import UserError
     from db import repo
-    from evals.cli.run import outcome_document
     from evals.engine import RunOutcome, flatten_metrics
-    from evals.registry import get_suite
+    from evals.registry import all_capabilities, get_suite
     from evals.report import render_outcome
+    from evals.suite_api import stored_row
 
     t0 = time.perf_counter()
     database = open_database(db)
     with database.session() as s:
         run = find_run(s, run_id)
         suite = get_suite(run.suite)
-        if not getattr(suite, "rescorable", False):
+        if not suite.capabilities.rescorable:
+            able = ", ".join(name for name, caps in all_capabilities().items() if caps.rescorable)
             raise UserError(
-                f"run {run.id[:10]} is a {run.suite} run; rescoring from stored predictions is available for: longbench"
+                f"run {run.id[:10]} is a {run.suite} run; rescoring from stored predictions is available for: {able}"
             )
         stored = repo.item_results(s, run.id)
-        rows = [
-            {
-                "item_id": r.item_id,
-                "subject": r.subject,
-                "pred": r.pred,
-                "gold": r.gold,
-                "correct": r.correct,
-                "score": r.score,
-                "extra": r.extra or {},
-            }
-            for r in stored
-        ]
+        rows = [stored_row(r) for r in stored]
         if not rows:
             raise UserError(f"run {run.id[:10]} has no stored items to rescore")
         rows = suite.rescore_rows(rows)
@@ -86,11 +76,14 @@ def rescore(
     render_outcome(outcome, console)
     before = old.get(("avg", ""))
     after = metrics.get("avg")
-    fmt = lambda v: "–" if v is None else f"{v:.2f}"  # noqa: E731
+
+    def fmt(v: float | None) -> str:
+        return "–" if v is None else f"{v:.2f}"
+
     note = "" if status == "finished" else f" (run status: {status}; metrics cover the stored items only)"
     console.print(f"rescored {len(rows)} stored items: avg {fmt(before)} -> {fmt(after)}; metrics replaced{note}")
     if json_out is not None:
         try:
-            write_json_atomic(json_out, outcome_document(outcome))
+            write_json_atomic(json_out, outcome.document())
         except OSError as exc:
             raise UserError(f"{json_out}: cannot write: {exc}") from None

@@ -36,7 +36,7 @@ def results(
     with database.session() as s:
         for r in repo.list_runs(s, suite=suite, model=model):
             metrics = repo.run_metrics(s, r.id)
-            headline = _headline(metrics)
+            headline = _headline(r.suite, metrics)
             cfg = r.config or {}
             table.add_row(
                 r.id[:10],
@@ -52,10 +52,20 @@ def results(
     Console().print(table)
 
 
-def _headline(metrics: dict) -> str:
-    for name, fmt in (("accuracy", "acc {:.1%}"), ("ppl", "ppl {:.3f}"), ("avg", "avg {:.2f}")):
-        if (name, "") in metrics:
-            return fmt.format(metrics[(name, "")])
+def _headline(suite: str, metrics: dict[tuple[str, str], float]) -> str:
+    """The suite's declared headline; for a suite without one (lm-eval tasks, a suite no longer installed)
+    the first declared headline metric the run has."""
+    from core.errors import UserError
+    from evals.registry import all_capabilities, capabilities
+
+    try:
+        own = capabilities(suite).headline
+    except UserError:
+        own = None
+    candidates = [own] if own else [c.headline for c in all_capabilities().values() if c.headline]
+    for h in candidates:
+        if (h.metric, "") in metrics:
+            return h.format(metrics[(h.metric, "")])
     return ""
 
 

@@ -3,17 +3,30 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
 from evals.cli.app import app
 from evals.cli.options import DbOpt, JsonOpt, open_database, split_csv, write_json_atomic
+from evals.registry import all_capabilities, capabilities, suite_families
+
+if TYPE_CHECKING:
+    from evals.suite_api import Outcome
+
+# Suite names in the help come from the registry (importing the suite modules loads no torch).
+_CAPS = {**all_capabilities(), **{usage: capabilities(f"{p}:") for p, usage in suite_families().items()}}
+SUITE_HELP = "Suite: " + " | ".join(_CAPS) + " (see `evals suites`)."
+
+
+def read_by(key: str) -> str:
+    """' (suites: ppl, quant)': the suites that declare they read the suite-specific option `key`."""
+    return " (suites: " + ", ".join(name for name, caps in _CAPS.items() if key in caps.options) + ")"
 
 
 @app.command()
 def run(
-    suite: Annotated[str, typer.Option("--suite", "-s", help="Suite: ceval (see `evals suites`).")] = "ceval",
+    suite: Annotated[str, typer.Option("--suite", "-s", help=SUITE_HELP)] = "ceval",
     model: Annotated[
         Optional[str],
         typer.Option("--model", "-m", help="Model dir or registered name (default: the embedded tiny model)."),
@@ -50,23 +63,30 @@ def run(
     quant: Annotated[str, typer.Option(help="Weight quantization: none | int8 | int4.")] = "none",
     tasks: Annotated[
         Optional[str],
-        typer.Option("--tasks", help="LongBench: comma-separated datasets (default: the Chinese + code set)."),
+        typer.Option(
+            "--tasks", help="Comma-separated datasets (LongBench default: the Chinese + code set)." + read_by("tasks")
+        ),
     ] = None,
     sampling: Annotated[
-        str, typer.Option(help="LongBench decoding: greedy (official, default) | cla2 (CLA2 sampling settings).")
+        str,
+        typer.Option(
+            help="Decoding: greedy (official, default) | cla2 (CLA2 sampling settings)." + read_by("sampling")
+        ),
     ] = "greedy",
     max_length: Annotated[
         Optional[int],
         typer.Option(
             "--max-length",
-            help="LongBench: model context in tokens; prompts are middle-truncated to it minus the task's max_gen (default: the model's max length).",
+            help="Model context in tokens; prompts are middle-truncated to it minus the task's max_gen (default: the model's max length)."
+            + read_by("max_length"),
         ),
     ] = None,
     max_new_tokens: Annotated[
         Optional[int],
         typer.Option(
             "--max-new-tokens",
-            help="LongBench debugging override of every task's max_gen (enters the run identity; not comparable to published numbers).",
+            help="Debugging override of every task's max_gen (enters the run identity; not comparable to published numbers)."
+            + read_by("max_new_tokens"),
         ),
     ] = None,
     by_length: Annotated[
@@ -77,40 +97,46 @@ def run(
         ),
     ] = False,
     mode: Annotated[
-        str, typer.Option("--mode", help="PPL: chunks (llama.cpp-compatible, default) | sliding.")
+        str,
+        typer.Option("--mode", help="PPL windows: chunks (llama.cpp-compatible, default) | sliding." + read_by("mode")),
     ] = "chunks",
     context: Annotated[
         Optional[int],
         typer.Option(
             "--context",
-            help="PPL: n_ctx tokens per window (default 4096, clipped to the model's maximum; shrunk to fit a short text unless given).",
+            help="n_ctx tokens per PPL window (default 4096, clipped to the model's maximum; shrunk to fit a short text unless given)."
+            + read_by("context"),
         ),
     ] = None,
     stride: Annotated[
         Optional[int],
         typer.Option(
-            "--stride", help="PPL sliding mode: tokens between window starts (default n_ctx/2; at most n_ctx-1)."
+            "--stride",
+            help="Sliding mode: tokens between window starts (default n_ctx/2; at most n_ctx-1)." + read_by("stride"),
         ),
     ] = None,
     precisions: Annotated[
         Optional[str],
         typer.Option(
             "--precisions",
-            help="quant: comma-separated fp32|fp16|bf16|int8|int4 (default fp32,int8,int4 on CPU; fp16,int8,int4 on CUDA).",
+            help="Comma-separated fp32|fp16|bf16|int8|int4 (default fp32,int8,int4 on CPU; fp16,int8,int4 on CUDA)."
+            + read_by("precisions"),
         ),
     ] = None,
     sub_suites: Annotated[
         Optional[str],
         typer.Option(
             "--suites",
-            help="quant: suites in the table, from ppl,ceval,cmmlu (default ppl,ceval; MC suites run 0- and 5-shot).",
+            help="Suites in the table, from ppl,ceval,cmmlu (default ppl,ceval; MC suites run 0- and 5-shot)."
+            + read_by("suites"),
         ),
     ] = None,
     ceval_data: Annotated[
         Optional[Path],
         typer.Option(
             "--ceval-data",
-            help="quant: C-Eval data dir for its columns (default: embedded sample; --data is the PPL corpus).",
+            help="C-Eval data dir for its columns (default: embedded sample; --data is the PPL corpus)."
+            + read_by("ceval_data"),
         ),
     ] = None,
     base_url: Annotated[
@@ -168,7 +194,8 @@ def run(
         ),
     ] = 1,
     lmeval_include: Annotated[
-        Optional[Path], typer.Option("--lmeval-include", help="lmeval:<task> suites: extra dir of lm-eval task YAMLs.")
+        Optional[Path],
+        typer.Option("--lmeval-include", help="Extra dir of lm-eval task YAMLs." + read_by("lmeval_include")),
     ] = None,
     db: DbOpt = None,
     json_out: JsonOpt = None,
@@ -182,7 +209,7 @@ def run(
     from evals.engine import execute
     from evals.registry import get_suite
     from evals.report import render_outcome
-    from evals.suite_api import SuiteOptions
+    from evals.suite_api import RAW_LOGIT_SCORINGS, SuiteOptions
 
     if scoring not in ("cla2", "logprob"):
         raise UserError(f"unknown --scoring {scoring!r} (cla2 | logprob)")
@@ -190,11 +217,15 @@ def run(
         raise UserError(f"unknown --template {template!r} (llama2 | auto)")
     if protocol not in ("cla2", "official"):
         raise UserError(f"unknown --protocol {protocol!r} (cla2 | official)")
-    get_suite(suite)  # unknown suite -> clear error before anything else
-    if backend == "openai" and suite in ("ceval", "cmmlu") and scoring == "cla2" and protocol == "cla2":
-        # said before anything is sent: servers return log-probabilities, never the raw logits cla2 reads
-        raise UserError("--backend openai returns log-probabilities, not raw logits: add --scoring logprob "
-                        "(cla2 scoring runs on the hf and vllm backends)")  # fmt: skip
+    suite_obj = get_suite(suite)  # unknown suite -> clear error before anything else
+    caps = suite_obj.capabilities
+    # Every suite-specific option by its SuiteOptions.extra key; a suite gets those it declares it reads.
+    extra: dict[str, Any] = {
+        "tasks": split_csv(tasks), "sampling": sampling, "max_length": max_length, "max_new_tokens": max_new_tokens,
+        "mode": mode, "context": context, "stride": stride, "precisions": split_csv(precisions) or None,
+        "suites": split_csv(sub_suites) or None, "ceval_data": ceval_data, "lmeval_include": lmeval_include,
+        "by_length": by_length,
+    }  # fmt: skip
     opts = SuiteOptions(
         data=data,
         split=split,
@@ -205,27 +236,22 @@ def run(
         template=template,
         scoring=scoring,
         protocol=protocol,
+        extra={k: v for k, v in extra.items() if k in caps.options},
     )
-    if suite == "longbench":
-        opts.extra.update(
-            tasks=split_csv(tasks),
-            sampling=sampling,
-            max_length=max_length,
-            max_new_tokens=max_new_tokens,
-            by_length=by_length,
-        )
-    if suite in ("ppl", "quant"):
-        opts.extra.update(mode=mode, context=context, stride=stride)
-    if suite == "quant":
-        if quant != "none":
-            raise UserError("--quant does not apply to the quant suite; choose its rows with --precisions")
-        opts.extra.update(
-            precisions=split_csv(precisions) or None, suites=split_csv(sub_suites) or None, ceval_data=ceval_data
-        )
+    choice_scoring = suite_obj.choice_scoring(opts)
+    raw_logits = choice_scoring in RAW_LOGIT_SCORINGS
+    if backend == "openai" and raw_logits:
+        # said before anything is sent: servers return log-probabilities, never the raw logits cla2 reads
+        fix = "add --scoring logprob" if choice_scoring == "cla2" else "use --protocol cla2 --scoring logprob"
+        raise UserError(f"--backend openai returns log-probabilities, not raw logits: {fix} "
+                        f"({choice_scoring} scoring runs on the hf and vllm backends)")  # fmt: skip
+    if quant != "none" and not caps.quantizable:
+        hint = "; choose its rows with --precisions" if "precisions" in caps.options else ""
+        raise UserError(f"--quant does not apply to the {suite} suite{hint}")
     if data is not None and not data.exists():
         raise UserError(f"data dir {data} does not exist")
     database = open_database(db)
-    runner_kwargs: dict = {}
+    runner_kwargs: dict[str, Any] = {}
     if backend == "openai":
         from core.model_spec import remote_model
 
@@ -242,11 +268,9 @@ def run(
         if gpu_memory_utilization is not None:
             runner_kwargs["gpu_memory_utilization"] = gpu_memory_utilization
         # cla2 and CMMLU's official protocol read raw logits, which a vLLM engine returns only when asked at start
-        runner_kwargs["raw_logits"] = suite in ("ceval", "cmmlu") and (scoring == "cla2" or protocol == "official")
-    if suite.startswith("lmeval:"):
-        opts.extra["lmeval_include"] = lmeval_include
-    suite_obj = get_suite(suite)
-    if hasattr(suite_obj, "orchestrate"):  # a suite made of other suites' runs (quant)
+        runner_kwargs["raw_logits"] = raw_logits
+    outcome: Outcome
+    if caps.composite:  # a suite made of other suites' runs (quant)
         outcome = suite_obj.orchestrate(
             opts,
             spec,
@@ -290,23 +314,5 @@ def run(
         )
     render_outcome(outcome, Console())
     if json_out:
-        write_json_atomic(json_out, outcome.document() if hasattr(outcome, "document") else outcome_document(outcome))
+        write_json_atomic(json_out, outcome.document())
         Console(stderr=True).print(f"wrote {json_out}")
-
-
-def outcome_document(outcome) -> dict:
-    """The stable `--json` document of DESIGN.md."""
-    return {
-        "run_id": outcome.run_id,
-        "suite": outcome.suite,
-        "model": outcome.model,
-        "backend": outcome.backend,
-        "split": outcome.split,
-        "shots": outcome.shots,
-        "metrics": outcome.metrics,
-        "n_items": outcome.n_items,
-        "elapsed_s": round(outcome.elapsed_s, 3),
-        "items_per_s": round(outcome.items_per_s, 3),
-        "config": outcome.config,
-        "items": outcome.items,
-    }

@@ -8,14 +8,15 @@ import typer
 
 from evals.cli.app import app
 from evals.cli.options import JsonOpt, split_csv, write_json_atomic
+from evals.registry import all_capabilities
 
-# Suites whose predictions can be scored offline.
-_SCORABLE = ("longbench",)
+# Suites whose prediction files (in the benchmark's own layout) can be scored offline.
+SCORABLE = [name for name, caps in all_capabilities().items() if caps.scores_files]
 
 
 @app.command("score")
 def score(
-    suite: str = typer.Option(..., "--suite", help="Suite whose prediction files to score (longbench)."),
+    suite: str = typer.Option(..., "--suite", help=f"Suite whose prediction files to score ({' | '.join(SCORABLE)})."),
     pred: Path = typer.Option(..., "--pred", help="Folder of official-layout prediction files, e.g. pred/MODEL."),
     json_out: JsonOpt = None,
     tasks: str | None = typer.Option(None, "--tasks", help="Comma-separated datasets (default: every known file)."),
@@ -24,25 +25,16 @@ def score(
     ),
 ) -> None:
     """Score existing prediction files (no model is loaded)."""
-    from core.errors import UserError
-
-    if suite not in _SCORABLE:
-        raise UserError(f"suite {suite!r} cannot be scored from prediction files; available: {', '.join(_SCORABLE)}")
     from rich.console import Console
 
-    from evals.longbench import score_predictions
-    from evals.longbench.report import category_row, task_table
+    from core.errors import UserError
+    from evals.registry import get_suite
 
-    result = score_predictions(pred, split_csv(tasks) or None, by_length=by_length)
-    console = Console()
-    console.print(category_row(result.zh, "LongBench 中文 (+代码)"))
-    if result.en is not None:
-        console.print(category_row(result.en, "LongBench English (+code)"))
-    console.print(task_table(result))
-    avg = "—" if result.avg is None else f"{result.avg:.2f}"
-    console.print(f"longbench  avg {avg}  tasks={len(result.by_task)}  n={len(result.items)}  {result.elapsed_s:.1f} s")
+    if suite not in SCORABLE:
+        raise UserError(f"suite {suite!r} cannot be scored from prediction files; available: {', '.join(SCORABLE)}")
+    doc = get_suite(suite).score_files(pred, split_csv(tasks), Console(), by_length=by_length)
     if json_out is not None:
         try:
-            write_json_atomic(json_out, result.to_json(pred))
+            write_json_atomic(json_out, doc)
         except OSError as exc:
             raise UserError(f"{json_out}: cannot write: {exc}") from None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
@@ -107,7 +107,7 @@ MtsOpt = Annotated[
 ProgressOpt = Annotated[bool, typer.Option("--progress/--no-progress", help="Progress bar with loss and tokens/s.")]
 
 
-def _params(stage: str, preset: str, config: Optional[Path], flags: dict):
+def _params(stage: str, preset: str, config: Optional[Path], flags: dict[str, Any]) -> Any:
     from core.errors import UserError
     from training import configs as C
 
@@ -133,7 +133,7 @@ def _params(stage: str, preset: str, config: Optional[Path], flags: dict):
     return C.apply_overrides(params, flags, source="command line")
 
 
-def _report(name: str, out: Path, lineage: dict, json_out: Optional[Path]) -> None:
+def _report(name: str, out: Path, lineage: dict[str, Any], json_out: Optional[Path]) -> None:
     from evals.cli.options import write_json_atomic
 
     typer.echo(f"registered {name}  ->  {out}")
@@ -162,7 +162,7 @@ _HPARAM_FLAGS = {
 }
 
 
-def _hparam_flags(values: dict) -> dict:
+def _hparam_flags(values: dict[str, Any]) -> dict[str, Any]:
     return {field: values[flag] for flag, field in _HPARAM_FLAGS.items()}
 
 

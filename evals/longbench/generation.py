@@ -33,6 +33,7 @@ from typing import Any, Literal
 
 from core.errors import UserError
 from evals.longbench.tasks import TaskSpec, build_prompt, get_task
+from runners import GenParams, Runner
 
 Sampling = Literal["greedy", "cla2"]
 SAMPLINGS: tuple[str, ...] = ("greedy", "cla2")
@@ -88,7 +89,7 @@ def llama2_inst(prompt: str) -> str:
     return f"[INST]{prompt}[/INST]"
 
 
-def wrap_chat(runner: Any, task: str, prompt: str, *, chat: bool, template: str) -> str:
+def wrap_chat(runner: Runner, task: str, prompt: str, *, chat: bool, template: str) -> str:
     """The text the runner receives: the truncated prompt, chat-wrapped where the protocol wraps it.
 
     Args:
@@ -111,10 +112,8 @@ def wrap_chat(runner: Any, task: str, prompt: str, *, chat: bool, template: str)
     raise UserError(f"unknown chat template {template!r} ({' | '.join(TEMPLATES)})")
 
 
-def gen_params(max_new_tokens: int, sampling: str) -> Any:
+def gen_params(max_new_tokens: int, sampling: str) -> GenParams:
     """`GenParams` for a task: greedy (official LB, default) or CLA2's sampling settings (§3.5)."""
-    from runners.base import GenParams
-
     if sampling == "greedy":
         return GenParams(max_new_tokens=max_new_tokens, temperature=0.0, seed=42)
     if sampling == "cla2":

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, cast, get_args
 
 from evals.mc.data import LETTERS, MCItem
 from evals.mc.prompts import build_prompt
+from evals.suite_api import ItemRow, SuiteOptions, item_row
+from runners import ChoiceScoring, Runner
 
 # Items per runner call: large enough for full batches and shared-prefix reuse,
 # small enough that an interrupted run loses little (rows are stored after each chunk).
@@ -15,6 +18,14 @@ CHUNK_BATCHES = 4
 
 # (test item, its subject's exemplars) -> (prompt, shared prefix); replaces the CLA2 prompt when given.
 PromptBuilder = Callable[[MCItem, Sequence[MCItem]], tuple[str, str]]
+
+
+@dataclass(frozen=True, slots=True)
+class MCContext:
+    """What a multiple-choice plan carries to predict(): each subject's few-shot exemplars and the options."""
+
+    exemplars: Mapping[str, Sequence[MCItem]]
+    opts: SuiteOptions
 
 
 def argmax_letter(scores: Mapping[str, float]) -> str:
@@ -27,7 +38,7 @@ def argmax_letter(scores: Mapping[str, float]) -> str:
 
 
 def predict_mc(
-    runner: Any,
+    runner: Runner,
     items: Sequence[MCItem],
     exemplars: Mapping[str, Sequence[MCItem]],
     *,
@@ -37,11 +48,14 @@ def predict_mc(
     scoring: str,
     batch_size: int,
     build: PromptBuilder | None = None,
-) -> Iterator[list[dict[str, Any]]]:
+) -> Iterator[list[ItemRow]]:
     """Score items subject by subject; yield the stored rows of each chunk.
 
     `build` overrides the CLA2 prompt (CMMLU's official protocol); `chat`/`template`/`system` are then unused.
     """
+    if scoring not in get_args(ChoiceScoring):
+        raise ValueError(f"unknown choice scoring {scoring!r} ({', '.join(get_args(ChoiceScoring))})")
+    how = cast(ChoiceScoring, scoring)
     render = runner.apply_chat_template  # called only for template "auto"
     by_subject: dict[str, list[MCItem]] = defaultdict(list)
     for item in items:
@@ -59,23 +73,21 @@ def predict_mc(
             ]
             prompts = [p for p, _ in built]
             prefixes = [pre or None for _, pre in built]
-            all_scores = runner.choice_logprobs(
-                prompts, LETTERS, scoring=scoring, prefixes=prefixes, batch_size=batch_size
-            )
+            all_scores = runner.choice_logprobs(prompts, LETTERS, scoring=how, prefixes=prefixes, batch_size=batch_size)
             rows = []
-            for item, scores in zip(part, all_scores):
-                scores = {k: float(scores[k]) for k in LETTERS}
+            for item, raw in zip(part, all_scores, strict=True):
+                scores = {k: float(raw[k]) for k in LETTERS}
                 pred = argmax_letter(scores)
                 rows.append(
-                    {
-                        "item_id": item.key,
-                        "subject": item.subject,
-                        "pred": pred,
-                        "gold": item.answer,
-                        "correct": None if item.answer is None else pred == item.answer,
-                        "score": scores[pred],
-                        "extra": {"id": item.id, "scores": scores},
-                    }
+                    item_row(
+                        item.key,
+                        subject=item.subject,
+                        pred=pred,
+                        gold=item.answer,
+                        correct=None if item.answer is None else pred == item.answer,
+                        score=scores[pred],
+                        extra={"id": item.id, "scores": scores},
+                    )
                 )
             yield rows
 

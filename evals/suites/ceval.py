@@ -11,11 +11,12 @@ from core.errors import UserError
 from evals.mc.ceval_subjects import CATEGORIES, SUBJECTS
 from evals.mc.data import MCItem, fingerprint, read_mc_csv
 from evals.mc.prompts import CEVAL_SYSTEM, PROMPT_VERSION
-from evals.mc.scoring import aggregate_mc, mc_item_json, predict_mc
+from evals.mc.scoring import MCContext, aggregate_mc, mc_item_json, predict_mc
 from evals.mc.selection import choose_subjects, load_items
 from evals.registry import suite
 from evals.resources import resource
-from evals.suite_api import Plan, SuiteOptions
+from evals.suite_api import Headline, ItemRow, Plan, Suite, SuiteCapabilities, SuiteOptions
+from runners import Runner
 
 SPLITS = ("val", "test", "dev")
 
@@ -56,12 +57,17 @@ def read_split(data: Path, split: str, subject: str) -> list[MCItem]:
 
 
 @suite("ceval")
-class CEval:
+class CEval(Suite[MCItem, MCContext]):
     """`evals run --suite ceval`: zero-/few-shot C-Eval with the CLA2 protocol."""
 
-    name = "ceval"
+    capabilities = SuiteCapabilities(
+        title="C-Eval",
+        report="multiple_choice",
+        headline=Headline("accuracy", "acc", percent=True, digits=1, column="C-Eval"),
+        multiple_choice=True,
+    )
 
-    def plan(self, opts: SuiteOptions) -> Plan:
+    def plan(self, opts: SuiteOptions) -> Plan[MCItem, MCContext]:
         data = opts.data or resource("ceval_sample")
         split = opts.split or "val"
         if split not in SPLITS:
@@ -93,16 +99,18 @@ class CEval:
             prompt_version=PROMPT_VERSION,
             data_fingerprint=fingerprint(files),
             identity={"scoring": opts.scoring, "template": opts.template if opts.chat else "none"},
-            context={"exemplars": exemplars, "opts": opts},
+            context=MCContext(exemplars, opts),
             labelled=split != "test",
         )
 
-    def predict(self, runner: Any, plan: Plan, items: Sequence[MCItem], *, batch_size: int) -> Iterator[list[dict]]:
-        opts: SuiteOptions = plan.context["opts"]
+    def predict(
+        self, runner: Runner, plan: Plan[MCItem, MCContext], items: Sequence[MCItem], *, batch_size: int
+    ) -> Iterator[list[ItemRow]]:
+        opts = plan.context.opts
         yield from predict_mc(
             runner,
             items,
-            plan.context["exemplars"],
+            plan.context.exemplars,
             chat=opts.chat,
             template=opts.template,
             system=CEVAL_SYSTEM,
@@ -110,11 +118,14 @@ class CEval:
             batch_size=batch_size,
         )
 
-    def aggregate(self, plan: Plan, rows: Sequence[dict]) -> dict[str, Any]:
+    def aggregate(self, plan: Plan[MCItem, MCContext] | None, rows: Sequence[ItemRow]) -> dict[str, Any]:
         return aggregate_mc(rows, {s: (cat,) for s, (_, cat) in SUBJECTS.items()}, CATEGORIES)
 
-    def item_json(self, row: dict) -> dict[str, Any]:
+    def item_json(self, row: ItemRow) -> dict[str, Any]:
         return mc_item_json(row)
 
     def subject_label(self, subject: str) -> str:
         return SUBJECTS.get(subject, (subject, ""))[0]
+
+    def subjects(self) -> list[tuple[str, str, str]]:
+        return [(handle, zh, cat) for handle, (zh, cat) in SUBJECTS.items()]

@@ -19,11 +19,12 @@ from evals.mc.cmmlu_prompts import MAX_LENGTH, OFFICIAL_PROMPT_VERSION, build_of
 from evals.mc.cmmlu_subjects import CATEGORIES, CLA2_CATEGORY, SUBJECTS
 from evals.mc.data import MCItem, fingerprint, read_mc_csv
 from evals.mc.prompts import CMMLU_SYSTEM, PROMPT_VERSION
-from evals.mc.scoring import aggregate_mc, mc_item_json, predict_mc
+from evals.mc.scoring import MCContext, aggregate_mc, mc_item_json, predict_mc
 from evals.mc.selection import choose_subjects, load_items
 from evals.registry import suite
 from evals.resources import resource
-from evals.suite_api import Plan, SuiteOptions
+from evals.suite_api import Headline, ItemRow, Plan, Suite, SuiteCapabilities, SuiteOptions
+from runners import Runner
 
 SPLITS = ("test", "dev")
 PROTOCOLS = ("cla2", "official")
@@ -112,12 +113,21 @@ def _validate(opts: SuiteOptions, split: str) -> None:
 
 
 @suite("cmmlu")
-class CMMLU:
+class CMMLU(Suite[MCItem, MCContext]):
     """`evals run --suite cmmlu`: zero-/few-shot CMMLU, protocol cla2 (default) or official."""
 
-    name = "cmmlu"
+    capabilities = SuiteCapabilities(
+        title="CMMLU",
+        report="multiple_choice",
+        headline=Headline("accuracy", "acc", percent=True, digits=1, column="CMMLU"),
+        multiple_choice=True,
+    )
 
-    def plan(self, opts: SuiteOptions) -> Plan:
+    def choice_scoring(self, opts: SuiteOptions) -> str:
+        """The official protocol reads raw logits of the bare letters whatever --scoring says."""
+        return "bare_logit" if opts.protocol == "official" else opts.scoring
+
+    def plan(self, opts: SuiteOptions) -> Plan[MCItem, MCContext]:
         data = opts.data or resource("cmmlu_sample")
         split = opts.split or "test"
         _validate(opts, split)
@@ -140,7 +150,7 @@ class CMMLU:
         # already in the run hash, so the protocol and budget here are all the identity it needs.
         identity: dict[str, Any] = {
             "protocol": opts.protocol,
-            "scoring": "bare_logit" if official else opts.scoring,
+            "scoring": self.choice_scoring(opts),
             "template": "none" if official or not opts.chat else opts.template,
         }
         if official:
@@ -151,18 +161,20 @@ class CMMLU:
             prompt_version=OFFICIAL_PROMPT_VERSION if official else PROMPT_VERSION,
             data_fingerprint=fingerprint(files),
             identity=identity,
-            context={"exemplars": exemplars, "opts": opts},
+            context=MCContext(exemplars, opts),
         )
 
-    def predict(self, runner: Any, plan: Plan, items: Sequence[MCItem], *, batch_size: int) -> Iterator[list[dict]]:
-        opts: SuiteOptions = plan.context["opts"]
+    def predict(
+        self, runner: Runner, plan: Plan[MCItem, MCContext], items: Sequence[MCItem], *, batch_size: int
+    ) -> Iterator[list[ItemRow]]:
+        opts = plan.context.opts
         if opts.protocol == "official":
             # Header and exemplars are counted again for every item of a subject: cache them.
             count = lru_cache(maxsize=256)(runner.count_tokens)
             yield from predict_mc(
                 runner,
                 items,
-                plan.context["exemplars"],
+                plan.context.exemplars,
                 chat=False,
                 template="none",
                 system="",
@@ -174,7 +186,7 @@ class CMMLU:
         yield from predict_mc(
             runner,
             items,
-            plan.context["exemplars"],
+            plan.context.exemplars,
             chat=opts.chat,
             template=opts.template,
             system=CMMLU_SYSTEM,
@@ -182,11 +194,16 @@ class CMMLU:
             batch_size=batch_size,
         )
 
-    def aggregate(self, plan: Plan, rows: Sequence[dict]) -> dict[str, Any]:
-        return aggregate_cmmlu(rows, plan.context["opts"].protocol)
+    def aggregate(self, plan: Plan[MCItem, MCContext] | None, rows: Sequence[ItemRow]) -> dict[str, Any]:
+        if plan is None:
+            raise ValueError("CMMLU aggregates with its plan (the protocol decides the averages)")
+        return aggregate_cmmlu(rows, plan.context.opts.protocol)
 
-    def item_json(self, row: dict) -> dict[str, Any]:
+    def item_json(self, row: ItemRow) -> dict[str, Any]:
         return mc_item_json(row)
 
     def subject_label(self, subject: str) -> str:
         return SUBJECTS[subject][0] if subject in SUBJECTS else subject
+
+    def subjects(self) -> list[tuple[str, str, str]]:
+        return [(handle, zh, ", ".join(cats)) for handle, (zh, cats) in SUBJECTS.items()]

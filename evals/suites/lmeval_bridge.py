@@ -17,14 +17,18 @@ import difflib
 import hashlib
 import json
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core.errors import UserError
 from evals.config import canonical_json
-from evals.suite_api import Plan, SuiteOptions
-from runners.base import ModelInfo
+from evals.registry import suite_family
+from evals.suite_api import ItemRow, Plan, Suite, SuiteCapabilities, SuiteOptions, item_row
+from runners import ModelInfo
+
+if TYPE_CHECKING:
+    from core.model_spec import ModelSpec
 
 PREFIX = "lmeval:"
 METRICS_KEY = "_metrics"
@@ -51,10 +55,24 @@ class LMEvalModel:
         """Nothing to release: lm-eval loads and frees the model inside `simple_evaluate`."""
 
 
-class LMEvalSuite:
-    """One lm-eval task or group, named after the "lmeval:" prefix."""
+@dataclass(frozen=True, slots=True)
+class LMEvalContext:
+    manager: Any  # lm_eval.tasks.TaskManager
+    opts: SuiteOptions
+    leaves: list[str]
 
-    shardable = False
+
+@suite_family("lmeval", usage="lmeval:<task>")
+class LMEvalSuite(Suite[LMEvalItem, LMEvalContext, LMEvalModel]):
+    """Any lm-evaluation-harness task or group, run by lm-eval's own harness (`--suite lmeval:<task>`)."""
+
+    capabilities = SuiteCapabilities(
+        title="lm-eval",
+        options=frozenset({"lmeval_include"}),
+        quantizable=False,  # --quant is not passed to lm-eval
+        shardable=False,  # lm-eval metrics are corpus-level: the task runs as one job
+        loads_model=True,
+    )
 
     def __init__(self, task: str) -> None:
         if not task:
@@ -64,7 +82,7 @@ class LMEvalSuite:
 
     # ------------------------------------------------------------------ plan
 
-    def plan(self, opts: SuiteOptions) -> Plan:
+    def plan(self, opts: SuiteOptions) -> Plan[LMEvalItem, LMEvalContext]:
         import lm_eval
         from lm_eval.tasks import TaskManager
 
@@ -104,11 +122,11 @@ class LMEvalSuite:
             prompt_version=f"lm-eval {version}",
             data_fingerprint=docs_hash.hexdigest()[:16],
             identity={"lm_eval": version, "task": self.task, "task_config_hash": config_hash, "scoring": "lm-eval"},
-            context={"manager": manager, "opts": opts, "leaves": sorted(leaves)},
+            context=LMEvalContext(manager, opts, sorted(leaves)),
         )
 
     def external_runner(
-        self, model: Any, *, backend: str, dtype: str, quant: str, runner_kwargs: dict | None = None
+        self, model: ModelSpec, *, backend: str, dtype: str, quant: str, runner_kwargs: Mapping[str, Any] | None
     ) -> LMEvalModel:
         """Describe the model for lm-eval instead of loading a runner (lm-eval loads it itself)."""
         import torch
@@ -136,53 +154,60 @@ class LMEvalSuite:
 
     # ------------------------------------------------------------------ predict
 
-    def predict(self, runner: Any, plan: Plan, items: Sequence[Any], *, batch_size: int) -> Iterator[list[dict]]:
+    def predict(
+        self,
+        runner: LMEvalModel,
+        plan: Plan[LMEvalItem, LMEvalContext],
+        items: Sequence[LMEvalItem],
+        *,
+        batch_size: int,
+    ) -> Iterator[list[ItemRow]]:
         """Run the whole task once and yield every row in one chunk (all or nothing in the store)."""
         import lm_eval
 
         if not isinstance(runner, LMEvalModel):
             raise UserError("lmeval: suites need the engine to describe the model (got a loaded runner)")
-        opts: SuiteOptions = plan.context["opts"]
+        opts = plan.context.opts
         result = lm_eval.simple_evaluate(
             model=runner.lm, model_args=runner.model_args, tasks=[self.task], num_fewshot=opts.shots,
             limit=opts.limit, batch_size=batch_size, device=runner.device, log_samples=True,
-            apply_chat_template=opts.chat, task_manager=plan.context["manager"], verbosity="ERROR",
+            apply_chat_template=opts.chat, task_manager=plan.context.manager, verbosity="ERROR",
         )  # fmt: skip
         if result is None:
             raise RuntimeError("lm-eval returned no results")
-        rows: list[dict] = []
+        rows: list[ItemRow] = []
         for leaf, samples in (result.get("samples") or {}).items():
             rows += _sample_rows(leaf, samples)
         metrics = {name: _numeric(values) for name, values in (result.get("results") or {}).items()}
-        rows.append({"item_id": METRICS_KEY, "subject": self.task, "pred": None, "gold": None, "correct": None,
-                     "score": _headline(metrics.get(self.task, {})), "extra": {"metrics": metrics,
-                     "n_samples": {k: v for k, v in (result.get("n-samples") or {}).items()}}})  # fmt: skip
+        n_samples = dict(result.get("n-samples") or {})
+        rows.append(item_row(METRICS_KEY, subject=self.task, score=_headline(metrics.get(self.task, {})),
+                             extra={"metrics": metrics, "n_samples": n_samples}))  # fmt: skip
         yield rows
 
     # ------------------------------------------------------------------ results
 
-    def aggregate(self, plan: Plan, rows: Sequence[dict]) -> dict[str, Any]:
+    def aggregate(self, plan: Plan[LMEvalItem, LMEvalContext] | None, rows: Sequence[ItemRow]) -> dict[str, Any]:
         """lm-eval's own numbers: "acc,none" -> acc, "exact_match,strict-match" -> exact_match[strict-match];
         the requested task's at the top, every task's and group's under by_task."""
         stored = next((r for r in rows if r["item_id"] == METRICS_KEY), None)
-        results = (stored or {}).get("extra", {}).get("metrics", {})
+        results = stored["extra"].get("metrics", {}) if stored else {}
         metrics: dict[str, Any] = {"n_items": sum(1 for r in rows if r["item_id"] != METRICS_KEY)}
         metrics.update(_renamed(results.get(self.task, {})))
         if len(results) > 1:
             metrics["by_task"] = {name: _renamed(values) for name, values in sorted(results.items())}
         return metrics
 
-    def item_json(self, row: dict) -> dict[str, Any]:
-        extra = row.get("extra") or {}
+    def item_json(self, row: ItemRow) -> dict[str, Any]:
+        extra = row["extra"]
         if row["item_id"] == METRICS_KEY:
             return {"id": METRICS_KEY, "task": row["subject"], "metrics": extra.get("metrics", {})}
         return {"id": row["item_id"], "task": row["subject"], "pred": row["pred"], "gold": row["gold"],
                 "correct": row["correct"], "score": row["score"], "metrics": extra.get("metrics", {})}  # fmt: skip
 
 
-def _sample_rows(leaf: str, samples: Sequence[dict]) -> list[dict]:
+def _sample_rows(leaf: str, samples: Sequence[dict[str, Any]]) -> list[ItemRow]:
     """One row per document; with several filters the first is the row's, all are in extra."""
-    by_doc: dict[int, list[dict]] = {}
+    by_doc: dict[int, list[dict[str, Any]]] = {}
     for s in samples:
         by_doc.setdefault(int(s["doc_id"]), []).append(s)
     rows = []
@@ -192,16 +217,16 @@ def _sample_rows(leaf: str, samples: Sequence[dict]) -> list[dict]:
         values = per_filter[first.get("filter", "none")]
         main = next(iter(values.values()), None)
         correct = next((bool(values[m]) for m in ("acc", "exact_match") if values.get(m) is not None), None)
-        rows.append({
-            "item_id": f"{leaf}/{doc_id}", "subject": leaf, "pred": _pred(first), "gold": _clip(first.get("target")),
-            "correct": correct, "score": main,
-            "extra": {"doc_id": doc_id, "metrics": values, "by_filter": per_filter,
-                      "prompt": _clip(_first_argument(first)), "resps": _clip(first.get("filtered_resps"))},
-        })  # fmt: skip
+        rows.append(item_row(
+            f"{leaf}/{doc_id}", subject=leaf, pred=_pred(first), gold=_clip(first.get("target")),
+            correct=correct, score=main,
+            extra={"doc_id": doc_id, "metrics": values, "by_filter": per_filter,
+                   "prompt": _clip(_first_argument(first)), "resps": _clip(first.get("filtered_resps"))},
+        ))  # fmt: skip
     return rows
 
 
-def _pred(sample: dict) -> str | None:
+def _pred(sample: dict[str, Any]) -> str | None:
     """Loglikelihood choices -> index of the best; generations -> the filtered text."""
     resps = sample.get("filtered_resps")
     if isinstance(resps, list) and resps and all(isinstance(r, (list, tuple)) and r for r in resps):
@@ -212,7 +237,7 @@ def _pred(sample: dict) -> str | None:
     return _clip(resps)
 
 
-def _first_argument(sample: dict) -> Any:
+def _first_argument(sample: dict[str, Any]) -> Any:
     args = sample.get("arguments")
     if isinstance(args, (list, tuple)) and args:
         first = args[0]

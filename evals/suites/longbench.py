@@ -23,7 +23,7 @@ from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core.errors import UserError
 from evals.longbench import generation as gen
@@ -32,7 +32,11 @@ from evals.longbench.scoring import LongBenchScore, score_records, score_sample
 from evals.longbench.tasks import TASKS, ZH_TASKS, get_task
 from evals.registry import suite
 from evals.resources import resource
-from evals.suite_api import Plan, SuiteOptions
+from evals.suite_api import Headline, ItemRow, Plan, Suite, SuiteCapabilities, SuiteOptions, item_row
+from runners import GenParams, Runner
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 _TASK_ORDER = {name: i for i, name in enumerate(TASKS)}
 OOM_REASON = "out_of_memory"
@@ -110,7 +114,7 @@ def _free_device_memory() -> None:
         torch.cuda.empty_cache()
 
 
-def generate_or_skip(runner: Any, texts: Sequence[str], params: Any) -> list[tuple[str | None, str | None]]:
+def generate_or_skip(runner: Runner, texts: Sequence[str], params: GenParams) -> list[tuple[str | None, str | None]]:
     """Generate for a chunk in one batch; on OOM retry one by one; skip what still does not fit.
 
     Returns:
@@ -137,14 +141,26 @@ def generate_or_skip(runner: Any, texts: Sequence[str], params: Any) -> list[tup
     return out
 
 
+@dataclass(frozen=True, slots=True)
+class LBContext:
+    opts: SuiteOptions
+    settings: LBSettings
+
+
 @suite("longbench")
-class LongBench:
+class LongBench(Suite[LBItem, LBContext]):
     """`evals run --suite longbench`: generation on the Chinese + code tasks, official LB scoring."""
 
-    name = "longbench"
-    rescorable = True  # `evals rescore` can recompute metrics from stored rows
+    capabilities = SuiteCapabilities(
+        title="LongBench",
+        report="longbench",
+        headline=Headline("avg", "avg", digits=2, column="LongBench Avg"),
+        options=frozenset({"tasks", "sampling", "max_length", "max_new_tokens", "by_length"}),
+        rescorable=True,  # `evals rescore` recomputes metrics from stored rows
+        scores_files=True,  # `evals score --suite longbench --pred DIR`: official pred/<model>/<task>.jsonl files
+    )
 
-    def plan(self, opts: SuiteOptions) -> Plan:
+    def plan(self, opts: SuiteOptions) -> Plan[LBItem, LBContext]:
         data = opts.data or resource("longbench_sample")
         if not Path(data).is_dir():
             raise UserError(f"LongBench data dir {data} does not exist")
@@ -176,12 +192,13 @@ class LongBench:
                 "max_new_tokens": settings.max_new_tokens,
                 "template": opts.template if opts.chat else "none",
             },
-            context={"opts": opts, "settings": settings},
+            context=LBContext(opts, settings),
         )
 
-    def predict(self, runner: Any, plan: Plan, items: Sequence[LBItem], *, batch_size: int) -> Iterator[list[dict]]:
-        opts: SuiteOptions = plan.context["opts"]
-        settings: LBSettings = plan.context["settings"]
+    def predict(
+        self, runner: Runner, plan: Plan[LBItem, LBContext], items: Sequence[LBItem], *, batch_size: int
+    ) -> Iterator[list[ItemRow]]:
+        opts, settings = plan.context.opts, plan.context.settings
         max_length = settings.max_length or int(runner.info.max_length)
         by_task: dict[str, list[LBItem]] = {}
         for it in items:
@@ -208,11 +225,13 @@ class LongBench:
                     rows.append(_row(it, cut, n_prompt, raw, reason, chat=chat, max_length=max_length, max_gen=max_gen))
                 yield rows
 
-    def aggregate(self, plan: Plan | None, rows: Sequence[dict], *, by_length: bool | None = None) -> dict[str, Any]:
+    def aggregate(
+        self, plan: Plan[LBItem, LBContext] | None, rows: Sequence[ItemRow], *, by_length: bool | None = None
+    ) -> dict[str, Any]:
         """Metrics of the stored rows; `by_length` (default: the plan's `--by-length`, off without a plan)
         adds the LongBench-E length buckets."""
         if by_length is None:
-            by_length = plan is not None and plan.context["settings"].by_length
+            by_length = plan is not None and plan.context.settings.by_length
         result, scored = _score_rows(rows, by_length=by_length)
         if result is not None:
             metrics = result.metrics()
@@ -220,9 +239,9 @@ class LongBench:
             metrics = {"by_task": {}, "by_category": {}, "avg": None, "categories_missing": []}
             if by_length:
                 metrics["by_length"] = {}
-        skipped = [r for r in rows if (r.get("extra") or {}).get("skipped")]
-        tokens = [r["extra"].get("prompt_tokens") for r in scored if r["extra"].get("prompt_tokens") is not None]
-        skip_tokens = [r["extra"].get("prompt_tokens") for r in skipped if r["extra"].get("prompt_tokens") is not None]
+        skipped = [r for r in rows if r["extra"].get("skipped")]
+        tokens: list[int] = [n for r in scored if (n := r["extra"].get("prompt_tokens")) is not None]
+        skip_tokens: list[int] = [n for r in skipped if (n := r["extra"].get("prompt_tokens")) is not None]
         metrics.update(
             {
                 "n_items": len(rows),
@@ -230,42 +249,56 @@ class LongBench:
                 "n_skipped": len(skipped),
                 "skipped_by_reason": dict(Counter(r["extra"]["skipped"] for r in skipped)),
                 "skipped_by_task": dict(Counter(r["extra"]["task"] for r in skipped)),
-                "n_truncated": sum(1 for r in rows if (r.get("extra") or {}).get("truncated")),
+                "n_truncated": sum(1 for r in rows if r["extra"].get("truncated")),
                 "longest_input_tokens": max(tokens) if tokens else None,
             }
         )
         if skip_tokens:
             metrics["shortest_skipped_tokens"] = min(skip_tokens)
-        lengths = [r["extra"]["max_length"] for r in rows if (r.get("extra") or {}).get("max_length")]
+        lengths = [r["extra"]["max_length"] for r in rows if r["extra"].get("max_length")]
         if lengths:
             metrics["max_length"] = max(lengths)
         return metrics
 
-    def rescore_rows(self, rows: Sequence[dict]) -> list[dict]:
+    def rescore_rows(self, rows: Sequence[ItemRow]) -> list[ItemRow]:
         """Rows with `score` recomputed from the stored prediction (official all_classes rule), in
         task-table then file order (the order `evals run` reports them in)."""
         result, scored = _score_rows(rows)
         new = {r["item_id"]: s.score for r, s in zip(scored, result.items if result else [], strict=True)}
-        out = [{**r, "score": new.get(r["item_id"], r.get("score"))} for r in rows]
+        out: list[ItemRow] = [{**r, "score": new.get(r["item_id"], r["score"])} for r in rows]
         return sorted(out, key=_row_order)
 
-    def item_json(self, row: dict) -> dict[str, Any]:
-        extra = row.get("extra") or {}
+    def score_files(
+        self, pred: Path, tasks: tuple[str, ...], console: Console, *, by_length: bool = False
+    ) -> dict[str, Any]:
+        from evals.longbench import score_predictions
+        from evals.longbench.report import category_row, task_table
+
+        result = score_predictions(pred, tasks or None, by_length=by_length)
+        console.print(category_row(result.zh, "LongBench 中文 (+代码)"))
+        if result.en is not None:
+            console.print(category_row(result.en, "LongBench English (+code)"))
+        console.print(task_table(result))
+        avg = "—" if result.avg is None else f"{result.avg:.2f}"
+        console.print(
+            f"longbench  avg {avg}  tasks={len(result.by_task)}  n={len(result.items)}  {result.elapsed_s:.1f} s"
+        )
+        return result.to_json(pred)
+
+    def item_json(self, row: ItemRow) -> dict[str, Any]:
+        extra = row["extra"]
         return {
             "id": str(extra.get("id", row["item_id"])),
-            "task": extra.get("task", row.get("subject")),
-            "pred": row.get("pred"),
+            "task": extra.get("task", row["subject"]),
+            "pred": row["pred"],
             "answers": list(extra.get("answers", [])),
             "length": extra.get("length"),
-            "score": row.get("score"),
+            "score": row["score"],
             "prompt_tokens": extra.get("prompt_tokens"),
             "truncated": bool(extra.get("truncated")),
             "chat": bool(extra.get("chat")),
             "skipped": extra.get("skipped"),
         }
-
-    def subject_label(self, subject: str) -> str:
-        return subject
 
 
 def _row(
@@ -278,7 +311,7 @@ def _row(
     chat: bool,
     max_length: int,
     max_gen: int,
-) -> dict[str, Any]:
+) -> ItemRow:
     item = it.item
     extra: dict[str, Any] = {
         "id": item.id,
@@ -304,27 +337,21 @@ def _row(
             score = score_sample(item.task, pred, item.answers, item.all_classes)
         except ValueError as exc:  # e.g. a retrieval answer without "段落N": aggregate reports it
             extra["score_error"] = str(exc)
-    return {
-        "item_id": it.key,
-        "subject": item.task,
-        "pred": pred,
-        "gold": item.answers[0] if item.answers else "",
-        "correct": None,
-        "score": score,
-        "extra": extra,
-    }
+    return item_row(
+        it.key, subject=item.task, pred=pred, gold=item.answers[0] if item.answers else "", score=score, extra=extra
+    )
 
 
-def _row_order(row: dict) -> tuple[int, int]:
-    extra = row.get("extra") or {}
+def _row_order(row: ItemRow) -> tuple[int, int]:
+    extra = row["extra"]
     return _TASK_ORDER.get(extra.get("task", ""), len(_TASK_ORDER)), int(extra.get("index", 0))
 
 
-def _score_rows(rows: Sequence[dict], *, by_length: bool = False) -> tuple[LongBenchScore | None, list[dict]]:
+def _score_rows(rows: Sequence[ItemRow], *, by_length: bool = False) -> tuple[LongBenchScore | None, list[ItemRow]]:
     """Official scoring of the non-skipped rows, in task-table then file order (as eval.py sums)."""
-    scored = [r for r in rows if not (r.get("extra") or {}).get("skipped")]
+    scored = [r for r in rows if not r["extra"].get("skipped")]
     for r in scored:
-        if "task" not in (r.get("extra") or {}):
+        if "task" not in r["extra"]:
             raise UserError(f"stored row {r['item_id']!r} lacks LongBench fields (not a longbench run?)")
     scored.sort(key=_row_order)
     records: dict[str, list[PredRecord]] = {}
@@ -334,7 +361,7 @@ def _score_rows(rows: Sequence[dict], *, by_length: bool = False) -> tuple[LongB
             PredRecord(
                 id=str(e["id"]),
                 task=e["task"],
-                pred=r.get("pred") or "",
+                pred=r["pred"] or "",
                 answers=tuple(e["answers"]),
                 length=int(e["length"]),
                 all_classes=None if e.get("all_classes") is None else tuple(e["all_classes"]),

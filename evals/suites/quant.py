@@ -23,11 +23,18 @@ import gc
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core.errors import UserError
-from evals.registry import suite
-from evals.suite_api import Plan, SuiteOptions
+from evals.registry import capabilities, suite
+from evals.suite_api import Suite, SuiteCapabilities, SuiteOptions
+
+if TYPE_CHECKING:
+    import torch
+    from rich.console import Console
+
+    from core.model_spec import ModelSpec
+    from db import Database
 
 FULL_PRECISIONS = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
 QUANT_PRECISIONS = ("int8", "int4")
@@ -37,7 +44,7 @@ DEFAULT_SUITES = ("ppl", "ceval")
 GIB = 2**30
 
 
-def supported_precisions(device: Any) -> tuple[str, ...]:
+def supported_precisions(device: torch.device) -> tuple[str, ...]:
     """Precisions that really run on `device` (a torch.device) with what is installed."""
     from runners import supported_quant
 
@@ -45,12 +52,12 @@ def supported_precisions(device: Any) -> tuple[str, ...]:
     return full + tuple(q for q in QUANT_PRECISIONS if q in supported_quant(device))
 
 
-def default_precisions(device: Any) -> tuple[str, ...]:
+def default_precisions(device: torch.device) -> tuple[str, ...]:
     full = "fp16" if device.type == "cuda" else "fp32"
     return (full,) + tuple(q for q in QUANT_PRECISIONS if q in supported_precisions(device))
 
 
-def check_precisions(precisions: tuple[str, ...], device: Any) -> None:
+def check_precisions(precisions: tuple[str, ...], device: torch.device) -> None:
     supported = supported_precisions(device)
     for p in precisions:
         if p not in supported:
@@ -60,7 +67,7 @@ def check_precisions(precisions: tuple[str, ...], device: Any) -> None:
         raise UserError(f"--precisions lists a precision twice: {','.join(precisions)}")
 
 
-def run_settings(precision: str, reference: str | None, device: Any, dtype: str) -> tuple[str, str]:
+def run_settings(precision: str, reference: str | None, device: torch.device, dtype: str) -> tuple[str, str]:
     """(dtype, quant) for execute(). Quantized rows on CUDA compute in the reference's half type."""
     if precision in FULL_PRECISIONS:
         # fp32 on CPU is what "auto" loads: share runs with a plain `evals run` of the same suite.
@@ -74,9 +81,9 @@ def run_settings(precision: str, reference: str | None, device: Any, dtype: str)
 
 def columns(suites: tuple[str, ...]) -> list[str]:
     """Metric columns of the table, e.g. ["ppl", "ceval_0shot", "ceval_5shot"]."""
-    out = []
+    out: list[str] = []
     for s in suites:
-        out += ["ppl"] if s == "ppl" else [f"{s}_{k}shot" for k in MC_SHOTS]
+        out += [f"{s}_{k}shot" for k in MC_SHOTS] if capabilities(s).multiple_choice else [s]
     return out
 
 
@@ -144,26 +151,30 @@ class QuantOutcome:
 
 
 @suite("quant")
-class Quantization:
+class Quantization(Suite[Any, Any]):
     """Quantization loss: one model at fp16/fp32, int8, int4 on PPL and C-Eval 0/5-shot, with deltas."""
 
-    name = "quant"
-
-    # The quant suite has no items of its own; `evals run` calls orchestrate() instead of the engine.
-    def plan(self, opts: SuiteOptions) -> Plan:
-        raise UserError("the quant suite runs other suites; use `evals run --suite quant` (it calls orchestrate)")
+    # No items of its own: `evals run` calls orchestrate() instead of the engine.
+    capabilities = SuiteCapabilities(
+        title="Quantization",
+        report="quantization",
+        options=frozenset({"mode", "context", "stride", "precisions", "suites", "ceval_data"}),
+        quantizable=False,  # its rows are the precisions (--precisions)
+        shardable=False,
+        composite=True,
+    )
 
     def orchestrate(
         self,
         opts: SuiteOptions,
-        model: Any,
+        model: ModelSpec,
         *,
-        database: Any,
+        database: Database,
         backend: str = "hf",
         dtype: str = "auto",
         batch_size: int = 8,
         progress: bool = True,
-        console: Any = None,
+        console: Console | None = None,
     ) -> QuantOutcome:
         """Run every (precision, suite[, shots]) as an ordinary stored run and collect the table.
 
@@ -210,7 +221,8 @@ class Quantization:
                         batch_size=batch_size, progress=progress, runner=runner, console=console,
                     )  # fmt: skip
                     row.run_ids[col] = out.run_id
-                    row.values[col] = out.metrics.get("ppl" if s == "ppl" else "accuracy")
+                    headline = capabilities(s).headline
+                    row.values[col] = out.metrics.get(headline.metric) if headline else None
                     if s == "ppl":
                         details.setdefault(
                             "ppl",
@@ -235,7 +247,7 @@ class Quantization:
         ppl_extra = {k: opts.extra[k] for k in ("mode", "context", "stride") if opts.extra.get(k) is not None}
         out = []
         for s in suites:
-            if s == "ppl":
+            if not capabilities(s).multiple_choice:  # PPL
                 out.append((s, SuiteOptions(data=opts.data, limit=opts.limit, extra=ppl_extra)))
                 continue
             data = opts.extra.get(f"{s}_data")

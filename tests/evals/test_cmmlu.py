@@ -73,7 +73,7 @@ def test_loader_reads_official_layout_with_index_ids(tmp_path: Path) -> None:
     assert p.split == "test"
     assert [it.key for it in p.items][:2] == ["computer_science/7", "computer_science/3"]
     assert p.items[1].question == "含,逗号的题" and p.items[1].answer == "D"
-    assert [e.id for e in p.context["exemplars"]["nutrition"]] == ["0", "1"]
+    assert [e.id for e in p.context.exemplars["nutrition"]] == ["0", "1"]
     only = plan(tmp_path, subjects=("nutrition",), limit=2)
     assert [it.key for it in only.items] == ["nutrition/0", "nutrition/1"]
 
@@ -167,7 +167,7 @@ def test_sample_data_covers_all_categories_and_letters() -> None:
     assert len(subjects) >= 8
     assert {CLA2_CATEGORY[s] for s in subjects} == set(CATEGORIES)
     assert {c for s in subjects for c in SUBJECTS[s][1]} == set(CATEGORIES)
-    assert all(len(p.context["exemplars"][s]) == 5 for s in subjects)
+    assert all(len(p.context.exemplars[s]) == 5 for s in subjects)
     assert Counter(it.subject for it in p.items) == {s: 10 for s in subjects}
     letters = Counter(it.answer for it in p.items)
     assert set(letters) == set("ABCD") and min(letters.values()) >= len(p.items) // 5
