@@ -248,6 +248,10 @@ class Suite(Generic[ItemT, ContextT, RunnerT]):
         """`rescorable`: rows with `score` recomputed from the stored prediction."""
         raise NotImplementedError
 
+    def rescored_metrics(self, rows: Sequence[ItemRow], *, by_length: bool = False) -> dict[str, Any]:
+        """Metrics of rescored rows (no plan); `by_length` asks for length buckets where the benchmark has them."""
+        return self.aggregate(None, rows)
+
     def external_runner(
         self, model: ModelSpec, *, backend: str, dtype: str, quant: str, runner_kwargs: Mapping[str, Any] | None
     ) -> RunnerT:

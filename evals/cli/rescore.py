@@ -46,7 +46,7 @@ def rescore(
         if not rows:
             raise UserError(f"run {run.id[:10]} has no stored items to rescore")
         rows = suite.rescore_rows(rows)
-        metrics = suite.aggregate(None, rows, by_length=by_length)
+        metrics = suite.rescored_metrics(rows, by_length=by_length)
         old = repo.run_metrics(s, run.id)
         # Item scores follow the metrics, so the explorer shows what the numbers are made of.
         new_scores = {row["item_id"]: row["score"] for row in rows}

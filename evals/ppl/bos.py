@@ -43,5 +43,5 @@ def runner_adds_bos(runner: Any) -> bool:
     if isinstance(declared, bool):
         return declared
     # the runner's `bos_token_id` stands in EOS for a missing BOS, so a BOS-less vocabulary never matches
-    first = runner.encode(["x"], specials=True)[0][:1]
+    first: list[int] = runner.encode(["x"], specials=True)[0][:1]
     return first == [runner.bos_token_id]

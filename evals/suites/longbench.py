@@ -268,6 +268,9 @@ class LongBench(Suite[LBItem, LBContext]):
         out: list[ItemRow] = [{**r, "score": new.get(r["item_id"], r["score"])} for r in rows]
         return sorted(out, key=_row_order)
 
+    def rescored_metrics(self, rows: Sequence[ItemRow], *, by_length: bool = False) -> dict[str, Any]:
+        return self.aggregate(None, rows, by_length=by_length)
+
     def score_files(
         self, pred: Path, tasks: tuple[str, ...], console: Console, *, by_length: bool = False
     ) -> dict[str, Any]:
