@@ -82,9 +82,9 @@ def generate(
     category: Annotated[Optional[str], typer.Option("--category", help="Only prompts of this category.")] = None,
     limit: Annotated[Optional[int], typer.Option("--limit", min=1, help="At most N prompts (lowest ids).")] = None,
     max_new_tokens: Annotated[int, typer.Option("--max-new-tokens", min=1)] = 256,
-    temperature: Annotated[float, typer.Option("--temperature", min=0.0, help="0 = greedy.")] = 0.7,
+    temperature: Annotated[float, typer.Option("--temperature", min=0.0, max=100.0, help="0 = greedy.")] = 0.7,
     top_p: Annotated[float, typer.Option("--top-p", min=0.0, max=1.0)] = 0.9,
-    seed: Annotated[int, typer.Option("--seed")] = 42,
+    seed: Annotated[int, typer.Option("--seed", min=0, max=2**32 - 1)] = 42,
     batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Prompts per generate call and commit.")] = 8,
     progress: Annotated[bool, typer.Option("--progress/--no-progress")] = True,
     db: DbOpt = None,
@@ -126,7 +126,9 @@ def judge(
         Optional[int],
         typer.Option("--pairs", min=1, help="Judge at most N new battles, drawn by matchmaking (default: all)."),
     ] = None,
-    seed: Annotated[Optional[int], typer.Option("--seed", help="Seed for sampling and sides.")] = None,
+    seed: Annotated[
+        Optional[int], typer.Option("--seed", min=0, max=2**32 - 1, help="Seed for sampling and sides.")
+    ] = None,
     batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Battles per scoring call and commit.")] = 8,
     agreement: Annotated[
         bool, typer.Option("--agreement", help="Only report agreement with human votes (no judging).")

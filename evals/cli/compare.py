@@ -17,7 +17,7 @@ def compare(
     bootstrap: Annotated[
         int, typer.Option("--bootstrap", min=1, help="Paired-bootstrap resamples for the CI.")
     ] = 10_000,
-    seed: Annotated[int, typer.Option(help="Bootstrap seed (same seed, same interval).")] = 0,
+    seed: Annotated[int, typer.Option(min=0, max=2**32 - 1, help="Bootstrap seed (same seed, same interval).")] = 0,
     db: DbOpt = None,
     json_out: JsonOpt = None,
 ) -> None:

@@ -27,11 +27,11 @@ def run(
         typer.Option("--data", help="Data dir in the suite's official layout (default: embedded sample)."),
     ] = None,
     split: Annotated[Optional[str], typer.Option(help="Split (C-Eval: val | test | dev).")] = None,
-    shots: Annotated[int, typer.Option(help="Few-shot exemplars from dev (0 or 5 as published).")] = 0,
+    shots: Annotated[int, typer.Option(min=0, help="Few-shot exemplars from dev (0 or 5 as published).")] = 0,
     subjects: Annotated[
         Optional[str], typer.Option(help="Comma-separated subject handles (default: all in the data).")
     ] = None,
-    limit: Annotated[Optional[int], typer.Option(help="At most N items per subject.")] = None,
+    limit: Annotated[Optional[int], typer.Option(min=1, help="At most N items per subject.")] = None,
     chat: Annotated[
         bool, typer.Option("--chat/--no-chat", help="Wrap prompts in the chat template (chat models).")
     ] = False,
@@ -59,6 +59,7 @@ def run(
         Optional[int],
         typer.Option(
             "--max-length",
+            min=2,
             help="LongBench: model context in tokens; prompts are middle-truncated to it minus the task's max_gen (default: the model's max length).",
         ),
     ] = None,
@@ -66,6 +67,7 @@ def run(
         Optional[int],
         typer.Option(
             "--max-new-tokens",
+            min=1,
             help="LongBench debugging override of every task's max_gen (enters the run identity; not comparable to published numbers).",
         ),
     ] = None,
@@ -76,13 +78,14 @@ def run(
         Optional[int],
         typer.Option(
             "--context",
+            min=2,
             help="PPL: n_ctx tokens per window (default 4096, clipped to the model's maximum; shrunk to fit a short text unless given).",
         ),
     ] = None,
     stride: Annotated[
         Optional[int],
         typer.Option(
-            "--stride", help="PPL sliding mode: tokens between window starts (default n_ctx/2; at most n_ctx-1)."
+            "--stride", min=1, help="PPL sliding mode: tokens between window starts (default n_ctx/2; at most n_ctx-1)."
         ),
     ] = None,
     precisions: Annotated[
