@@ -124,14 +124,15 @@ def finish_run(s: Session, run_id: str, elapsed_s: float, n_items: int) -> None:
     s.flush()
 
 
-def fail_run(s: Session, run_id: str, error: str, elapsed_s: float = 0.0) -> None:
-    """Mark a run failed now with `error`; `elapsed_s` is added like in `finish_run`.
+def fail_run(s: Session, run_id: str, error: str, elapsed_s: float = 0.0, *, interrupted: bool = False) -> None:
+    """Mark a run failed (or `interrupted`: stopped by a signal) now with `error`; `elapsed_s` is added like
+    in `finish_run`. Either way re-running the same command resumes it.
 
     Raises:
         LookupError: no run has this id.
     """
     run = _require_run(s, run_id)
-    run.status, run.error, run.finished_at = "failed", error, utcnow()
+    run.status, run.error, run.finished_at = "interrupted" if interrupted else "failed", error, utcnow()
     run.elapsed_s = (run.elapsed_s or 0.0) + elapsed_s
     s.flush()
 

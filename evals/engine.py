@@ -163,9 +163,16 @@ def execute(
                 suite, runner, plan, todo, database, run_id, batch_size, progress, console
             )
     except BaseException as exc:
-        msg = "interrupted" if isinstance(exc, KeyboardInterrupt) else f"{type(exc).__name__}: {exc}"
-        with database.session() as s:
-            repo.fail_run(s, run_id, msg, elapsed_s=compute_s)
+        from core.interrupt import is_interrupt
+        from core.scrub import scrub
+
+        stopped = is_interrupt(exc)
+        msg = f"interrupted ({exc})" if stopped else scrub(f"{type(exc).__name__}: {exc}")
+        try:
+            with database.session() as s:
+                repo.fail_run(s, run_id, msg, elapsed_s=compute_s, interrupted=stopped)
+        except Exception:  # the database itself is gone: the original error is the one to report
+            pass
         raise
     finally:
         if owned and hasattr(runner, "close"):
