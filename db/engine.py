@@ -112,6 +112,24 @@ def make_engine(url: str | URL | None = None) -> Engine:
     return engine
 
 
+def check_writable(engine: Engine) -> None:
+    """Raise DatabaseUnavailable unless the database accepts writes (a read-only SQLite file or directory,
+    a read-only role or a hot standby would otherwise fail only after a model has loaded).
+
+    Rewrites Alembic's version row in place and rolls back, so nothing changes.
+    """
+    try:
+        with engine.connect() as conn:
+            if engine.dialect.name == "sqlite":
+                conn = conn.execution_options(**{SQLITE_BEGIN_OPTION: "IMMEDIATE"})
+            with conn.begin() as tx:
+                conn.exec_driver_sql("UPDATE alembic_version SET version_num = version_num")
+                tx.rollback()
+    except (SQLAlchemyError, OSError) as e:
+        reason = _first_line(getattr(e, "orig", None) or e)
+        raise DatabaseUnavailable(f"database {mask(engine.url)} does not accept writes: {reason}") from None
+
+
 def _ensure_sqlite_dir(url: URL) -> None:
     db = url.database
     if db and db != ":memory:" and not db.startswith("file:"):

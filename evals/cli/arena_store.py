@@ -58,7 +58,7 @@ def bank_list(
     from db import arena_repo
 
     category = _category(category)
-    database = open_database(db)
+    database = open_database(db, write=False)
     with database.session(write=False) as s:
         prompts = arena_repo.list_prompts(s, category=category, limit=limit)
         counts = arena_repo.prompt_counts_by_category(s)
@@ -220,7 +220,7 @@ def export(
 
     if kind not in ("human", "judge"):
         raise UserError(f"--kind must be human or judge, got {kind!r}")
-    records = battle_records(open_database(db), kind, include_excluded)
+    records = battle_records(open_database(db, write=False), kind, include_excluded)
     if out is None:
         typer.echo(json.dumps(records, ensure_ascii=False, indent=1))
         return
@@ -236,7 +236,7 @@ def excluded(db: DbOpt = None) -> None:
     """Admin view: served battles, votes, rated votes, and votes kept out of ratings by reason."""
     from arena.votes import vote_stats
 
-    stats = vote_stats(open_database(db))
+    stats = vote_stats(open_database(db, write=False))
     typer.echo(f"battles served {stats.battles}, votes {stats.votes}, rated {stats.rated}")
     for reason, n in sorted(stats.excluded.items()):
         typer.echo(f"excluded ({reason}): {n}")

@@ -28,7 +28,7 @@ def compare(
     from core.errors import UserError
     from evals.significance import compare_paired, verdict
 
-    database = open_database(db)
+    database = open_database(db, write=False)
     with database.session(write=False) as s:
         a, b = _load(s, run_a), _load(s, run_b)
     if a["suite"] != b["suite"]:

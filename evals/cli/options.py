@@ -21,10 +21,16 @@ def split_csv(value: str | None) -> tuple[str, ...]:
     return tuple(v.strip() for v in value.split(",") if v.strip()) if value else ()
 
 
-def open_database(url: str | None):
+def open_database(url: str | None, *, write: bool = True):
+    """Open (and migrate) the database; with `write`, also check that it accepts writes, so a read-only
+    file or role fails in one line before any model loads rather than after."""
     from db import open_db
+    from db.engine import check_writable
 
-    return open_db(url)
+    database = open_db(url)
+    if write:
+        check_writable(database.engine)
+    return database
 
 
 def resolve_model_arg(
@@ -47,12 +53,17 @@ def write_json_atomic(path: Path, doc: object) -> None:
     import json
     import os
 
+    from core.errors import UserError
+
     path = Path(path)
-    if path.parent and not path.parent.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(doc, ensure_ascii=False, indent=1, default=str), encoding="utf-8")
-    os.replace(tmp, path)
+    try:
+        if path.parent and not path.parent.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(json.dumps(doc, ensure_ascii=False, indent=1, default=str), encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise UserError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
 def find_run(s, run_ref: str):

@@ -174,6 +174,7 @@ def run(
     from rich.console import Console
 
     from core.errors import UserError
+    from evals.cli import preflight
     from evals.cli.options import resolve_model_arg
     from evals.engine import execute
     from evals.registry import get_suite
@@ -187,6 +188,8 @@ def run(
     if protocol not in ("cla2", "official"):
         raise UserError(f"unknown --protocol {protocol!r} (cla2 | official)")
     get_suite(suite)  # unknown suite -> clear error before anything else
+    preflight.check_backend(backend)
+    preflight.check_output_path(json_out)
     if backend == "openai" and suite in ("ceval", "cmmlu") and scoring == "cla2" and protocol == "cla2":
         # said before anything is sent: servers return log-probabilities, never the raw logits cla2 reads
         raise UserError("--backend openai returns log-probabilities, not raw logits: add --scoring logprob "
@@ -229,6 +232,8 @@ def run(
             runner_kwargs["on_exchange"] = exchange_logger(database, spec.name)
     else:
         spec = resolve_model_arg(model, name=model_name, database=database, backend=backend)
+        preflight.check_context(context, spec.path)
+        preflight.check_context(max_length, spec.path, "--max-length")
     if backend == "vllm":
         runner_kwargs.update(tensor_parallel_size=tensor_parallel, pipeline_parallel_size=pipeline_parallel)
         if gpu_memory_utilization is not None:
