@@ -8,6 +8,7 @@ line) — so a server that echoes the key back in an error body cannot get it st
 
 from __future__ import annotations
 
+import base64
 import os
 import re
 import threading
@@ -36,6 +37,23 @@ def remember_secret(value: str | None) -> None:
     if value and len(value) >= _MIN_SECRET_LEN:
         with _lock:
             _known.add(value)
+
+
+def remember_url_secrets(url: str | None) -> None:
+    """Scrub the password of `url` (`scheme://user:pass@host`) and the HTTP Basic token made from it,
+    since clients send URL credentials as `Authorization: Basic base64(user:pass)`."""
+    from urllib.parse import unquote, urlsplit
+
+    if not url:
+        return
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return
+    if parts.password:
+        user, password = unquote(parts.username or ""), unquote(parts.password)
+        remember_secret(password)
+        remember_secret(base64.b64encode(f"{user}:{password}".encode()).decode())
 
 
 def _secrets() -> list[str]:
