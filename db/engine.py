@@ -86,10 +86,13 @@ def make_engine(url: str | URL | None = None) -> Engine:
             be reached; the message names the URL with its password masked.
     """
     parsed = resolve_url(url)
-    kwargs: dict[str, Any] = {}
+    # pre-ping: a pooled connection the server dropped (restart, idle timeout, pg_terminate_backend)
+    # is replaced at checkout instead of failing the next statement
+    kwargs: dict[str, Any] = {"pool_pre_ping": True}
     backend = parsed.get_backend_name()
     if backend == "postgresql" and "connect_timeout" not in parsed.query:
         kwargs["connect_args"] = {"connect_timeout": PG_CONNECT_TIMEOUT_S}
+
     try:
         engine = create_engine(parsed, **kwargs)
     except (ArgumentError, NoSuchModuleError) as e:
@@ -128,6 +131,27 @@ def check_writable(engine: Engine) -> None:
     except (SQLAlchemyError, OSError) as e:
         reason = _first_line(getattr(e, "orig", None) or e)
         raise DatabaseUnavailable(f"database {mask(engine.url)} does not accept writes: {reason}") from None
+
+
+def sqlite_file(url: URL) -> Path | None:
+    """The file behind a SQLite URL (None for memory databases and other backends)."""
+    db = url.database
+    if url.get_backend_name() != "sqlite" or not db or db == ":memory:":
+        return None
+    if db.startswith("file:"):  # URI filename: file:/path?mode=ro
+        db = db[len("file:") :].split("?", 1)[0]
+    return Path(db).expanduser().resolve()
+
+
+def file_identity(path: Path | None) -> tuple[int, int] | None:
+    """(device, inode) of `path`, or None when it does not exist: tells a deleted or replaced file."""
+    if path is None:
+        return None
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
 
 
 def _ensure_sqlite_dir(url: URL) -> None:

@@ -125,8 +125,7 @@ def execute(
     plan = suite.plan(opts)  # validates the data before anything is written
     cfg = run_config(suite_name, plan, opts, model, backend=backend, dtype=dtype, quant=quant)
     run_id = cfg.run_hash()
-    with database.session() as s:
-        done = repo.done_item_ids(s, run_id)
+    done = database.retry_once(lambda s: repo.done_item_ids(s, run_id), write=False)
     todo = [it for it in plan.items if it.key not in done]
     if shard is not None:
         from evals.parallel import shard_keys
@@ -232,8 +231,8 @@ def _predict_and_store(suite, runner, plan, todo, database, run_id, batch_size, 
     start = time.perf_counter()
     with item_progress(len(todo), f"{suite.name}", enabled=progress, console=console) as advance:
         for rows in suite.predict(runner, plan, todo, batch_size=batch_size):
-            with database.session() as s:
-                repo.add_item_results(s, run_id, rows)
+            # idempotent (keyed by run and item), so a dropped connection is retried once
+            database.retry_once(lambda s, rows=rows: repo.add_item_results(s, run_id, rows))
             computed += len(rows)
             advance(len(rows))
     return computed, time.perf_counter() - start

@@ -54,6 +54,15 @@ def _usage_line(exc: Exception) -> str | None:
     return f"error: {message}"
 
 
+def _lost_database(exc: Exception) -> bool:
+    """A connection-level database failure (server gone, connection dropped), not a bug in a query."""
+    from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+
+    return isinstance(exc, (OperationalError, InterfaceError)) or (
+        isinstance(exc, DBAPIError) and exc.connection_invalidated
+    )
+
+
 def _is_help_screen(exc: Exception) -> bool:
     # `no_args_is_help`: a group called bare shows its help (a usage error only by click's bookkeeping).
     return type(exc).__name__ == "NoArgsIsHelpError"
@@ -61,10 +70,13 @@ def _is_help_screen(exc: Exception) -> bool:
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: user mistakes become one line on stderr and exit code 2; SIGINT/SIGTERM exit 130/143."""
+    import logging
     import signal
 
     from core import interrupt
 
+    # psycopg warns about cleaning up a connection the server dropped; our own line says what happened
+    logging.getLogger("psycopg").setLevel(logging.ERROR)
     previous = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
     interrupt.install()
     try:
@@ -96,6 +108,13 @@ def main(argv: list[str] | None = None) -> None:
             from core.scrub import scrub
 
             print(scrub(f"error: {exc}"), file=sys.stderr)
+            sys.exit(2)
+        if _lost_database(exc):
+            from core.scrub import scrub
+
+            reason = str(getattr(exc, "orig", None) or exc).strip().splitlines() or [type(exc).__name__]
+            print(scrub(f"error: lost the database ({reason[0]}); finished items are stored: once it is back, "
+                        "run the same command again to resume"), file=sys.stderr)  # fmt: skip
             sys.exit(2)
         raise
     finally:

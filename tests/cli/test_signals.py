@@ -68,7 +68,7 @@ def run_rows(url: str) -> list[tuple[str, str | None, int]]:
                 )
                 for rid, status in runs
             ]
-    except sa.exc.OperationalError:
+    except sa.exc.DBAPIError:  # not created or not migrated yet
         return []
     finally:
         engine.dispose()
