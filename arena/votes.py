@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from db import Database
 
 ENV_RATE = "EVALS_VOTE_RATE"  # "N/SECONDS", e.g. "10/60"; "off" disables
+VOTER_ID_MAX = 128  # the votes.voter_id column
 ENV_DAILY_CAP = "EVALS_VOTE_DAILY_CAP"  # votes per voter per 24 h; unset or "off" disables
 OUTCOMES: tuple[str, ...] = VOTE_OUTCOMES
 OUTCOME_ALIASES: dict[str, str] = {
@@ -180,6 +181,8 @@ def record_vote(
     clean_outcome = normalize_outcome(outcome)
     if not voter_id or not str(voter_id).strip():
         raise VoteRefused("bad_voter", "缺少投票人标识，请刷新页面后重试。", "Missing voter id; reload the page.")
+    if len(voter_id) > VOTER_ID_MAX or "\x00" in voter_id:  # refused alike on SQLite and PostgreSQL
+        raise VoteRefused("bad_voter", "投票人标识无效，请刷新页面后重试。", "Invalid voter id; reload the page.")
     limits = VoteLimits.from_env() if limits is None else limits
     checker = _default_checker() if checker is None else checker
     at = _utc(now)

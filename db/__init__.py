@@ -20,6 +20,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from db import repo
+from db import validate as _validate  # noqa: F401  (registers the NUL / length checks on every session)
 from db.engine import SQLITE_BEGIN_OPTION, file_identity, make_engine, mask, resolve_url, sqlite_file
 from db.errors import DatabaseUnavailable
 from db.migrate import upgrade
