@@ -106,6 +106,7 @@ def generate(
         top_k=DEFAULT_PARAMS.top_k, repetition_penalty=DEFAULT_PARAMS.repetition_penalty,
     )  # fmt: skip
     database = open_database(db)
+    _announce_generation(database, names, prompt_ids, _category(category), limit, max_new_tokens)
     reports = generate_answers(
         database, names, prompt_ids, params, category=_category(category), limit=limit, batch_size=batch_size,
         progress=progress,
@@ -240,6 +241,22 @@ def excluded(db: DbOpt = None) -> None:
     typer.echo(f"battles served {stats.battles}, votes {stats.votes}, rated {stats.rated}")
     for reason, n in sorted(stats.excluded.items()):
         typer.echo(f"excluded ({reason}): {n}")
+
+
+def _announce_generation(
+    database, names: list[str], prompt_ids: list[int] | None, category: str | None, limit: int | None, tokens: int
+) -> None:
+    """Say the size of the job before any model loads: prompts × models × tokens, and how to try it small."""
+    from db import arena_repo
+
+    with database.session(write=False) as s:
+        n = len(arena_repo.list_prompts(s, ids=prompt_ids, category=category, limit=limit))
+    hint = "; try --limit 5 for a first run" if limit is None and prompt_ids is None and n > 5 else ""
+    typer.echo(
+        f"generating {n} prompts × {len(names)} model(s), up to {tokens} new tokens each "
+        f"(answers already stored are skipped){hint}",
+        err=True,
+    )
 
 
 def _category(value: str | None) -> str | None:

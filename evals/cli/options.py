@@ -41,8 +41,14 @@ def resolve_model_arg(
     from db.model_lookup import resolve_model
 
     if spec is None:
-        from training.tiny import default_tiny_dir
+        from training.tiny import default_tiny_dir, default_tiny_path, is_tiny_checkpoint
 
+        if not is_tiny_checkpoint(default_tiny_path()):  # first run: say why nothing else happens for a while
+            typer.echo(
+                f"building the embedded demo model once, about a minute on a CPU (cached in {default_tiny_path()}); "
+                "pass --model DIR to use your own",
+                err=True,
+            )
         path = Path(default_tiny_dir())
         return ModelSpec(name=name or TINY_NAME, path=str(path), backend=backend, fingerprint=weights_fingerprint(path))
     return resolve_model(spec, name=name, database=database, backend=backend)
