@@ -123,6 +123,10 @@ def execute(
     t0 = time.perf_counter()
     suite = get_suite(suite_name)
     plan = suite.plan(opts)  # validates the data before anything is written
+    if not plan.items:  # a header-only file or a filter matching nothing: never a "finished" empty run
+        from core.errors import UserError
+
+        raise UserError(f"{suite_name}: no items to evaluate in the data (check --data, --subjects and --split)")
     cfg = run_config(suite_name, plan, opts, model, backend=backend, dtype=dtype, quant=quant)
     run_id = cfg.run_hash()
     done = database.retry_once(lambda s: repo.done_item_ids(s, run_id), write=False)
