@@ -5,13 +5,17 @@ Registered on `arena_app` from `evals.cli.arena`. Only `generate` and `judge` lo
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
 from evals.cli.arena import arena_app
 from evals.cli.options import DbOpt, open_database, split_csv
+
+if TYPE_CHECKING:
+    from db import Database
 
 bank_app = typer.Typer(help="The arena question bank.", no_args_is_help=True)
 arena_app.add_typer(bank_app, name="bank")
@@ -244,7 +248,12 @@ def excluded(db: DbOpt = None) -> None:
 
 
 def _announce_generation(
-    database, names: list[str], prompt_ids: list[int] | None, category: str | None, limit: int | None, tokens: int
+    database: Database,
+    names: Sequence[str],
+    prompt_ids: list[int] | None,
+    category: str | None,
+    limit: int | None,
+    tokens: int,
 ) -> None:
     """Say the size of the job before any model loads: prompts × models × tokens, and how to try it small."""
     from db import arena_repo
