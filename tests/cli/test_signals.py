@@ -98,16 +98,23 @@ def test_evals_run_is_marked_interrupted_and_resumes(tiny_model_dir: Path, tmp_p
 
 
 def test_arena_ratings_sigterm(tmp_path: Path) -> None:
-    from tests.arena.helpers import simulate
-
+    # The battle log is a FIFO: the command blocks reading it, so the signal lands mid-command every time.
     log = tmp_path / "battles.jsonl"
-    records = simulate({"a": 1100.0, "b": 1000.0, "c": 900.0}, 3000, seed=1)
-    log.write_text("".join(json.dumps(r) + "\n" for r in records))
-    proc = start("arena", "ratings", "--import", str(log), "--bootstrap", "1000000", cwd=tmp_path)
-    time.sleep(8)  # well into the bootstrap (imports take a few seconds on a busy machine)
-    assert proc.poll() is None
-    proc.send_signal(signal.SIGTERM)
-    assert_interrupted(*finish(proc), signal.SIGTERM)
+    os.mkfifo(log)
+    proc = start("arena", "ratings", "--import", str(log), "--bootstrap", "100", cwd=tmp_path)
+    writer = None
+    while writer is None:  # opening the writing end succeeds only once the command has the file open
+        try:
+            writer = os.open(log, os.O_WRONLY | os.O_NONBLOCK)
+        except OSError:
+            assert proc.poll() is None, proc.communicate()
+            time.sleep(0.1)
+    try:
+        os.write(writer, b'{"model_a": "a", "model_b": "b", "winner": "tie", "tstamp": 1}\n')  # half a log
+        proc.send_signal(signal.SIGTERM)
+        assert_interrupted(*finish(proc), signal.SIGTERM)
+    finally:
+        os.close(writer)
 
 
 def test_train_tiny_sigint(tmp_path: Path) -> None:
