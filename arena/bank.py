@@ -24,6 +24,8 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from core.textfiles import read_text
+
 if TYPE_CHECKING:
     from db import Database
     from db.arena_repo import PromptRow
@@ -139,7 +141,7 @@ def read_bank(path: str | Path, *, skip_invalid: bool = False) -> tuple[list[Ban
     """
     path = Path(path)
     try:
-        raw = path.read_text(encoding="utf-8-sig")  # -sig: Excel writes a BOM into CSV files
+        raw = read_text(path)  # UTF-8 (BOM dropped: Excel writes one), or GBK/GB18030 with a note
     except UnicodeDecodeError:
         raise BankError(f"{path}: not UTF-8 text") from None
     except OSError as exc:

@@ -28,6 +28,8 @@ from typing import Any
 
 import numpy as np
 
+from core.textfiles import utf8_bytes
+
 OUTCOMES: tuple[str, ...] = ("model_a", "model_b", "tie", "tie (bothbad)")
 """The ``winner`` values, in the order of their integer codes below."""
 A_WINS, B_WINS, TIE, TIE_BOTHBAD = 0, 1, 2, 3
@@ -114,7 +116,7 @@ def read_battle_log(path: str | Path) -> Battles:
         OSError: The file cannot be read.
     """
     path = Path(path)
-    data = path.read_bytes()
+    data = utf8_bytes(path.read_bytes(), path)  # GBK/GB18030 logs re-encoded (with a note); binary refused
     if data.startswith(b"\xef\xbb\xbf"):  # UTF-8 BOM, as some Windows tools write it
         data = data[3:]
     head = data.lstrip()[:1]

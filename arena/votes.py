@@ -9,6 +9,7 @@
     already_voted    the battle has its vote (pre-checked, and enforced by UNIQUE(votes.battle_id))
     rate_limited     more than `max_votes` votes in `window_s` seconds by this voter
     daily_cap        more than `daily_cap` votes in 24 hours by this voter
+    not_stored       the database failed (dropped, read-only, file gone): nothing was written, retry
 
 Everything happens in one transaction. Concurrency: on PostgreSQL the battle row is locked
 (`SELECT ... FOR UPDATE`) and the voter's votes are serialized by an advisory lock, so neither
@@ -23,24 +24,27 @@ kept for admins, never rated.
 
 from __future__ import annotations
 
+import functools
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
 from arena.errors import VoteRefused
 from arena.leaks import ENV_FILE, ENV_NAMES, LeakChecker, load_checker
-from db import arena_repo
+from db import DatabaseUnavailable, arena_repo
 from db.models_arena import VOTE_OUTCOMES
 
 if TYPE_CHECKING:
     from db import Database
 
 ENV_RATE = "EVALS_VOTE_RATE"  # "N/SECONDS", e.g. "10/60"; "off" disables
+VOTER_ID_MAX = 128  # the votes.voter_id column
 ENV_DAILY_CAP = "EVALS_VOTE_DAILY_CAP"  # votes per voter per 24 h; unset or "off" disables
 OUTCOMES: tuple[str, ...] = VOTE_OUTCOMES
 OUTCOME_ALIASES: dict[str, str] = {
@@ -58,6 +62,7 @@ OUTCOME_ALIASES: dict[str, str] = {
 }
 REFUSAL_CODES: tuple[str, ...] = (
     "bad_outcome", "bad_voter", "unknown_battle", "not_your_battle", "already_voted", "rate_limited", "daily_cap",
+    "not_stored",
 )  # fmt: skip
 IDENTITY_LEAK = "identity_leak"
 _DAY = timedelta(hours=24)
@@ -148,6 +153,23 @@ def normalize_outcome(value: str) -> str:
     )
 
 
+def _told_to_retry(fn: Callable[..., VoteResult]) -> Callable[..., VoteResult]:
+    """A database failure while voting becomes `not_stored` (the transaction rolled back: nothing half-written)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> VoteResult:
+        try:
+            return fn(*args, **kwargs)
+        except (DBAPIError, DatabaseUnavailable):
+            raise VoteRefused(
+                "not_stored", "投票没有保存成功（数据库暂时不可用），请稍后再投一次。",
+                "The vote could not be stored (database unavailable); please vote again in a moment.",
+            ) from None  # fmt: skip
+
+    return wrapper
+
+
+@_told_to_retry
 def record_vote(
     database: Database,
     battle_id: str,
@@ -180,6 +202,8 @@ def record_vote(
     clean_outcome = normalize_outcome(outcome)
     if not voter_id or not str(voter_id).strip():
         raise VoteRefused("bad_voter", "缺少投票人标识，请刷新页面后重试。", "Missing voter id; reload the page.")
+    if len(voter_id) > VOTER_ID_MAX or "\x00" in voter_id:  # refused alike on SQLite and PostgreSQL
+        raise VoteRefused("bad_voter", "投票人标识无效，请刷新页面后重试。", "Invalid voter id; reload the page.")
     limits = VoteLimits.from_env() if limits is None else limits
     checker = _default_checker() if checker is None else checker
     at = _utc(now)

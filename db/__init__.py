@@ -10,15 +10,18 @@ Importing this package never imports torch or transformers.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import TypeVar
 
 from sqlalchemy import Engine
 from sqlalchemy.engine import URL
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from db import repo
-from db.engine import SQLITE_BEGIN_OPTION, make_engine, mask, resolve_url
+from db import validate as _validate  # noqa: F401  (registers the NUL / length checks on every session)
+from db.engine import SQLITE_BEGIN_OPTION, file_identity, make_engine, mask, resolve_url, sqlite_file
 from db.errors import DatabaseUnavailable
 from db.migrate import upgrade
 from db.models import Base, ItemResult, Metric, Model, Run
@@ -39,6 +42,9 @@ __all__ = [
 ]
 
 
+T = TypeVar("T")
+
+
 class Database:
     """A migrated database plus a session factory.
 
@@ -53,6 +59,10 @@ class Database:
         self.engine: Engine = make_engine(url)
         self.url: str = mask(self.engine.url)  # safe to print or log
         upgrade(self.engine)
+        # A SQLite file deleted (or replaced) while open keeps accepting writes into the unlinked
+        # inode, so every "stored" result would vanish; writes check the file is still the same one.
+        self._file = sqlite_file(self.engine.url)
+        self._file_id = file_identity(self._file)
         # expire_on_commit=False: returned rows stay readable after the session closes.
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         # SQLite: a deferred transaction that reads and then writes fails at once (SQLITE_BUSY)
@@ -73,10 +83,27 @@ class Database:
         with (self._write_sessions if write else self._sessions)() as s:
             try:
                 yield s
+                if write and self._file_id is not None and file_identity(self._file) != self._file_id:
+                    raise DatabaseUnavailable(
+                        f"the database file {self._file} was deleted or replaced while in use; nothing more "
+                        "can be stored in it (run the same command again to start over in a new file)"
+                    )
                 s.commit()
             except BaseException:
                 s.rollback()
                 raise
+
+    def retry_once(self, work: Callable[[Session], T], *, write: bool = True) -> T:
+        """Run idempotent `work(session)` in its own transaction; if the connection was dropped under it
+        (server restart, terminated backend), run it once more on a fresh connection."""
+        try:
+            with self.session(write=write) as s:
+                return work(s)
+        except DBAPIError as exc:
+            if not exc.connection_invalidated:
+                raise
+        with self.session(write=write) as s:
+            return work(s)
 
     def dispose(self) -> None:
         """Close pooled connections (e.g. before forking worker processes)."""

@@ -86,10 +86,13 @@ def make_engine(url: str | URL | None = None) -> Engine:
             be reached; the message names the URL with its password masked.
     """
     parsed = resolve_url(url)
-    kwargs: dict[str, Any] = {}
+    # pre-ping: a pooled connection the server dropped (restart, idle timeout, pg_terminate_backend)
+    # is replaced at checkout instead of failing the next statement
+    kwargs: dict[str, Any] = {"pool_pre_ping": True}
     backend = parsed.get_backend_name()
     if backend == "postgresql" and "connect_timeout" not in parsed.query:
         kwargs["connect_args"] = {"connect_timeout": PG_CONNECT_TIMEOUT_S}
+
     try:
         engine = create_engine(parsed, **kwargs)
     except (ArgumentError, NoSuchModuleError) as e:
@@ -110,6 +113,45 @@ def make_engine(url: str | URL | None = None) -> Engine:
             reason = reason.replace(str(parsed.password), "***")
         raise DatabaseUnavailable(f"cannot connect to database {mask(parsed)}: {reason}") from None
     return engine
+
+
+def check_writable(engine: Engine) -> None:
+    """Raise DatabaseUnavailable unless the database accepts writes (a read-only SQLite file or directory,
+    a read-only role or a hot standby would otherwise fail only after a model has loaded).
+
+    Rewrites Alembic's version row in place and rolls back, so nothing changes.
+    """
+    try:
+        with engine.connect() as conn:
+            if engine.dialect.name == "sqlite":
+                conn = conn.execution_options(**{SQLITE_BEGIN_OPTION: "IMMEDIATE"})
+            with conn.begin() as tx:
+                conn.exec_driver_sql("UPDATE alembic_version SET version_num = version_num")
+                tx.rollback()
+    except (SQLAlchemyError, OSError) as e:
+        reason = _first_line(getattr(e, "orig", None) or e)
+        raise DatabaseUnavailable(f"database {mask(engine.url)} does not accept writes: {reason}") from None
+
+
+def sqlite_file(url: URL) -> Path | None:
+    """The file behind a SQLite URL (None for memory databases and other backends)."""
+    db = url.database
+    if url.get_backend_name() != "sqlite" or not db or db == ":memory:":
+        return None
+    if db.startswith("file:"):  # URI filename: file:/path?mode=ro
+        db = db[len("file:") :].split("?", 1)[0]
+    return Path(db).expanduser().resolve()
+
+
+def file_identity(path: Path | None) -> tuple[int, int] | None:
+    """(device, inode) of `path`, or None when it does not exist: tells a deleted or replaced file."""
+    if path is None:
+        return None
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
 
 
 def _ensure_sqlite_dir(url: URL) -> None:

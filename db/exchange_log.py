@@ -6,7 +6,8 @@ Each exchange is written in its own short transaction, so a crash loses at most 
 flight and answers/eval rows are never held up by the log. Logging is best effort: a database
 error is logged (the first one as a warning, later ones at debug level) and swallowed, never
 raised into the runner. The runner never passes the API key; as a second line of defence any
-credential-looking top-level field is dropped before storing.
+credential-looking top-level field is dropped, and every stored string goes through `core.scrub`
+(URL passwords, bearer tokens, known key values echoed back by a server).
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import logging
 import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
+
+from core.scrub import scrub, scrub_data
 
 if TYPE_CHECKING:
     from db import Database
@@ -31,14 +34,15 @@ def split_exchange(request: dict[str, Any], response: dict[str, Any]) -> dict[st
     A failed attempt arrives as `{"error": msg, "status": http_code_or_None}`; anything else is a
     successful (HTTP 200) response body.
     """
-    body = {k: v for k, v in request.items() if k != "endpoint" and k.lower() not in _SECRET_FIELDS}
-    endpoint = str(request.get("endpoint") or "")
+    body = scrub_data({k: v for k, v in request.items() if k != "endpoint" and k.lower() not in _SECRET_FIELDS})
+    endpoint = scrub(str(request.get("endpoint") or ""))
+    response = scrub_data(response)  # a server may echo the key back in an error body
     failed = "error" in response and set(response) <= {"error", "status"}
     if failed:
         status = response.get("status")
         return {
             "endpoint": endpoint, "request": body, "response": dict(response),
-            "status": int(status) if status is not None else None, "error": str(response["error"]),
+            "status": int(status) if status is not None else None, "error": scrub(str(response["error"])),
         }  # fmt: skip
     return {"endpoint": endpoint, "request": body, "response": dict(response), "status": 200, "error": None}
 
@@ -56,12 +60,12 @@ def exchange_logger(database: Database, model_name: str) -> ExchangeHook:
                 exchange_repo.log_exchange(s, model_name, latency_s=latency_s, **fields)
         except Exception as exc:
             if warned.is_set():
-                log.debug("exchange log write failed for %s: %s: %s", model_name, type(exc).__name__, exc)
+                log.debug("exchange log write failed for %s: %s: %s", model_name, type(exc).__name__, scrub(str(exc)))
             else:
                 warned.set()
                 log.warning(
                     "could not store an API exchange of %s (%s: %s); continuing without it",
-                    model_name, type(exc).__name__, exc,
+                    model_name, type(exc).__name__, scrub(str(exc)),
                 )  # fmt: skip
 
     return on_exchange

@@ -16,6 +16,7 @@ from sqlalchemy import Connection, Engine, text
 from sqlalchemy.engine import URL
 
 from db.engine import SQLITE_BEGIN_OPTION, make_engine
+from db.errors import SchemaTooNew
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 # Any fixed 64-bit key works; it only has to be the same in every process that migrates.
@@ -58,7 +59,7 @@ def upgrade(target: Engine | str | URL | None = None) -> None:
 
     Raises:
         DatabaseUnavailable: a URL was given and the database cannot be reached.
-        RuntimeError: the database was migrated by a newer leitai than this one.
+        SchemaTooNew: the database was migrated by a newer leitai than this one (names both revisions).
     """
     engine = target if isinstance(target, Engine) else make_engine(target)
     try:
@@ -69,9 +70,9 @@ def upgrade(target: Engine | str | URL | None = None) -> None:
             # Re-check under the lock: another process may have migrated meanwhile.
             current = current_revisions(conn)
             if unknown := current - known_revisions():
-                raise RuntimeError(
-                    f"database schema is at revision {', '.join(sorted(unknown))}, which this version of "
-                    f"leitai does not know (newest here: {', '.join(sorted(head_revisions()))}); upgrade leitai"
+                raise SchemaTooNew(
+                    f"database schema is at revision {', '.join(sorted(unknown))}, newer than this leitai's "
+                    f"{', '.join(sorted(head_revisions()))}; upgrade leitai (pip install -U leitai)"
                 )
             if current != head_revisions():
                 cfg = alembic_config()

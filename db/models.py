@@ -56,7 +56,7 @@ class Run(Base):
     suite: Mapped[str] = mapped_column(String(64), index=True)
     model_id: Mapped[int] = mapped_column(ForeignKey("models.id"), index=True)
     config: Mapped[dict[str, Any]] = mapped_column(JSON)
-    status: Mapped[str] = mapped_column(String(16), default="running")  # running | finished | failed
+    status: Mapped[str] = mapped_column(String(16), default="running")  # running | finished | failed | interrupted
     versions: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # package versions, model info
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     n_items: Mapped[int] = mapped_column(Integer, default=0)

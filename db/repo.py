@@ -14,6 +14,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from core.scrub import scrub, scrub_data
 from db.models import ItemResult, Metric, Model, Run, utcnow
 
 _MODEL_FIELDS = frozenset(c.key for c in Model.__table__.columns) - {"id", "name", "path", "backend"}
@@ -42,7 +43,8 @@ def upsert_model(s: Session, name: str, path: str, backend: str = "hf", **fields
     unknown = set(fields) - _MODEL_FIELDS
     if unknown:
         raise TypeError(f"unknown Model fields: {sorted(unknown)}")
-    values = {"path": path, "backend": backend, **fields}
+    # a server URL may carry credentials (http://user:key@host), a runner's info an echoed key
+    values = scrub_data({"path": path, "backend": backend, **fields})
     model = get_model(s, name)
     if model is None:
         try:
@@ -84,6 +86,7 @@ def start_run(
     Returns:
         The stored run, flushed.
     """
+    config, versions = scrub_data(config), scrub_data(versions)  # never a key or URL password at rest
     run = s.get(Run, run_id)
     if run is None:
         try:
@@ -124,14 +127,15 @@ def finish_run(s: Session, run_id: str, elapsed_s: float, n_items: int) -> None:
     s.flush()
 
 
-def fail_run(s: Session, run_id: str, error: str, elapsed_s: float = 0.0) -> None:
-    """Mark a run failed now with `error`; `elapsed_s` is added like in `finish_run`.
+def fail_run(s: Session, run_id: str, error: str, elapsed_s: float = 0.0, *, interrupted: bool = False) -> None:
+    """Mark a run failed (or `interrupted`: stopped by a signal) now with `error`; `elapsed_s` is added like
+    in `finish_run`. Either way re-running the same command resumes it.
 
     Raises:
         LookupError: no run has this id.
     """
     run = _require_run(s, run_id)
-    run.status, run.error, run.finished_at = "failed", error, utcnow()
+    run.status, run.error, run.finished_at = "interrupted" if interrupted else "failed", scrub(error), utcnow()
     run.elapsed_s = (run.elapsed_s or 0.0) + elapsed_s
     s.flush()
 

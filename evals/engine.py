@@ -7,6 +7,7 @@ so an interrupted run loses at most one chunk and the same command finishes only
 from __future__ import annotations
 
 import time
+from functools import partial
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
@@ -138,10 +139,13 @@ def execute(
     if caps.composite:
         raise ValueError(f"suite {suite_name} runs other suites: call its orchestrate(), not execute()")
     plan = suite.plan(opts)  # validates the data before anything is written
+    if not plan.items:  # a header-only file or a filter matching nothing: never a "finished" empty run
+        from core.errors import UserError
+
+        raise UserError(f"{suite_name}: no items to evaluate in the data (check --data, --subjects and --split)")
     cfg = run_config(suite_name, plan, opts, model, backend=backend, dtype=dtype, quant=quant)
     run_id = cfg.run_hash()
-    with database.session() as s:
-        done = repo.done_item_ids(s, run_id)
+    done = database.retry_once(lambda s: repo.done_item_ids(s, run_id), write=False)
     todo = [it for it in plan.items if it.key not in done]
     if shard is not None:
         from evals.parallel import shard_keys
@@ -180,9 +184,16 @@ def execute(
                 suite, handle, plan, todo, database, run_id, batch_size=batch_size, progress=progress, console=console
             )
     except BaseException as exc:
-        msg = "interrupted" if isinstance(exc, KeyboardInterrupt) else f"{type(exc).__name__}: {exc}"
-        with database.session() as s:
-            repo.fail_run(s, run_id, msg, elapsed_s=compute_s)
+        from core.interrupt import is_interrupt
+        from core.scrub import scrub
+
+        stopped = is_interrupt(exc)
+        msg = f"interrupted ({exc})" if stopped else scrub(f"{type(exc).__name__}: {exc}")
+        try:
+            with database.session() as s:
+                repo.fail_run(s, run_id, msg, elapsed_s=compute_s, interrupted=stopped)
+        except Exception:  # the database itself is gone: the original error is the one to report
+            pass
         raise
     finally:
         if owned:
@@ -254,8 +265,9 @@ def _predict_and_store(
     with item_progress(len(todo), f"{suite.name}", enabled=progress, console=console) as advance:
         rows: list[ItemRow]
         for rows in suite.predict(handle, plan, todo, batch_size=batch_size):
-            with database.session() as s:
-                repo.add_item_results(s, run_id, [dict(r) for r in rows])
+            # idempotent (keyed by run and item), so a dropped connection is retried once
+            stored = [dict(r) for r in rows]
+            database.retry_once(partial(repo.add_item_results, run_id=run_id, rows=stored))
             computed += len(rows)
             advance(len(rows))
     return computed, time.perf_counter() - start

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Literal, NoReturn, overload
 
 import httpx
 
+from core.scrub import remember_secret, remember_url_secrets, scrub
 from runners._progress import progress_bar
 from runners.base import ChoiceScoring, GenParams, ModelInfo, Runner, TokenWindow
 from runners.errors import ModelLoadError, RemoteError, VerbUnsupported
@@ -105,6 +106,7 @@ class OpenAIRunner:
                 "--dtype/--quant are decided by the server; leave them at auto/none for --backend openai"
             )
         self.base_url = base_url.rstrip("/")
+        remember_url_secrets(self.base_url)
         self.model = served_model_name or model_path
         self.concurrency = max(1, concurrency)
         self.max_retries = max(0, max_retries)
@@ -433,7 +435,9 @@ class OpenAIRunner:
 
 def _api_key(env_name: str | None) -> str | None:
     names = (env_name,) if env_name else API_KEY_ENVS
-    return next((os.environ[n] for n in names if os.environ.get(n)), None)
+    key = next((os.environ[n] for n in names if os.environ.get(n)), None)
+    remember_secret(key)  # scrubbed from messages and stored exchanges, even when a server echoes it
+    return key
 
 
 def _error_message(resp: httpx.Response) -> str:
@@ -442,7 +446,7 @@ def _error_message(resp: httpx.Response) -> str:
         msg = err.get("message", err) if isinstance(err, dict) else err
     except ValueError:
         msg = resp.text
-    return str(msg).strip().splitlines()[0][:300] if str(msg).strip() else resp.reason_phrase
+    return scrub(str(msg).strip().splitlines()[0][:300]) if str(msg).strip() else resp.reason_phrase
 
 
 def _retry_after(resp: httpx.Response) -> float | None:

@@ -38,15 +38,18 @@ def ratings(
     json_file: Annotated[
         Path | None, typer.Option("--json", metavar="FILE", help="Also write the ratings as JSON.")
     ] = None,
-    k: Annotated[float, typer.Option("--k", min=0.0, help="Online Elo step size (FastChat: 4).")] = 4.0,
+    k: Annotated[float, typer.Option("--k", min=0.0, max=1000.0, help="Online Elo step size (FastChat: 4).")] = 4.0,
     init: Annotated[
-        float, typer.Option("--init", help="Initial Elo and mean BT rating (1500 reproduces the seed arena's scale).")
+        float,
+        typer.Option(
+            "--init", min=-1e6, max=1e6, help="Initial Elo and mean BT rating (1500 reproduces the seed arena's scale)."
+        ),
     ] = 1000.0,
     anchor: Annotated[
         str | None,
         typer.Option("--anchor", metavar="MODEL=RATING", help="Pin one model's BT rating instead of the mean."),
     ] = None,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of the bootstrap.")] = 0,
+    seed: Annotated[int, typer.Option("--seed", min=0, max=2**32 - 1, help="Seed of the bootstrap.")] = 0,
     kind: Annotated[
         str, typer.Option("--kind", help="human or judge votes (rated separately, never mixed).")
     ] = "human",

@@ -5,6 +5,7 @@ Registered on `arena_app` from `evals.cli.arena`. Only `generate` and `judge` lo
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Optional
 
@@ -15,6 +16,7 @@ from evals.cli.options import DbOpt, open_database, split_csv
 
 if TYPE_CHECKING:
     from arena.judge import Agreement
+    from db import Database
 
 bank_app = typer.Typer(help="The arena question bank.", no_args_is_help=True)
 arena_app.add_typer(bank_app, name="bank")
@@ -61,7 +63,7 @@ def bank_list(
     from db import arena_repo
 
     category = _category(category)
-    database = open_database(db)
+    database = open_database(db, write=False)
     with database.session(write=False) as s:
         prompts = arena_repo.list_prompts(s, category=category, limit=limit)
         counts = arena_repo.prompt_counts_by_category(s)
@@ -85,9 +87,9 @@ def generate(
     category: Annotated[Optional[str], typer.Option("--category", help="Only prompts of this category.")] = None,
     limit: Annotated[Optional[int], typer.Option("--limit", min=1, help="At most N prompts (lowest ids).")] = None,
     max_new_tokens: Annotated[int, typer.Option("--max-new-tokens", min=1)] = 256,
-    temperature: Annotated[float, typer.Option("--temperature", min=0.0, help="0 = greedy.")] = 0.7,
+    temperature: Annotated[float, typer.Option("--temperature", min=0.0, max=100.0, help="0 = greedy.")] = 0.7,
     top_p: Annotated[float, typer.Option("--top-p", min=0.0, max=1.0)] = 0.9,
-    seed: Annotated[int, typer.Option("--seed")] = 42,
+    seed: Annotated[int, typer.Option("--seed", min=0, max=2**32 - 1)] = 42,
     batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Prompts per generate call and commit.")] = 8,
     progress: Annotated[bool, typer.Option("--progress/--no-progress")] = True,
     db: DbOpt = None,
@@ -109,6 +111,7 @@ def generate(
         top_k=DEFAULT_PARAMS.top_k, repetition_penalty=DEFAULT_PARAMS.repetition_penalty,
     )  # fmt: skip
     database = open_database(db)
+    _announce_generation(database, names, prompt_ids, _category(category), limit, max_new_tokens)
     reports = generate_answers(
         database, names, prompt_ids, params, category=_category(category), limit=limit, batch_size=batch_size,
         progress=progress,
@@ -129,7 +132,9 @@ def judge(
         Optional[int],
         typer.Option("--pairs", min=1, help="Judge at most N new battles, drawn by matchmaking (default: all)."),
     ] = None,
-    seed: Annotated[Optional[int], typer.Option("--seed", help="Seed for sampling and sides.")] = None,
+    seed: Annotated[
+        Optional[int], typer.Option("--seed", min=0, max=2**32 - 1, help="Seed for sampling and sides.")
+    ] = None,
     batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Battles per scoring call and commit.")] = 8,
     agreement: Annotated[
         bool, typer.Option("--agreement", help="Only report agreement with human votes (no judging).")
@@ -221,7 +226,7 @@ def export(
 
     if kind not in ("human", "judge"):
         raise UserError(f"--kind must be human or judge, got {kind!r}")
-    records = battle_records(open_database(db), kind, include_excluded)
+    records = battle_records(open_database(db, write=False), kind, include_excluded)
     if out is None:
         typer.echo(json.dumps(records, ensure_ascii=False, indent=1))
         return
@@ -237,10 +242,31 @@ def excluded(db: DbOpt = None) -> None:
     """Admin view: served battles, votes, rated votes, and votes kept out of ratings by reason."""
     from arena.votes import vote_stats
 
-    stats = vote_stats(open_database(db))
+    stats = vote_stats(open_database(db, write=False))
     typer.echo(f"battles served {stats.battles}, votes {stats.votes}, rated {stats.rated}")
     for reason, n in sorted(stats.excluded.items()):
         typer.echo(f"excluded ({reason}): {n}")
+
+
+def _announce_generation(
+    database: Database,
+    names: Sequence[str],
+    prompt_ids: list[int] | None,
+    category: str | None,
+    limit: int | None,
+    tokens: int,
+) -> None:
+    """Say the size of the job before any model loads: prompts × models × tokens, and how to try it small."""
+    from db import arena_repo
+
+    with database.session(write=False) as s:
+        n = len(arena_repo.list_prompts(s, ids=prompt_ids, category=category, limit=limit))
+    hint = "; try --limit 5 for a first run" if limit is None and prompt_ids is None and n > 5 else ""
+    typer.echo(
+        f"generating {n} prompts × {len(names)} model(s), up to {tokens} new tokens each "
+        f"(answers already stored are skipped){hint}",
+        err=True,
+    )
 
 
 def _category(value: str | None) -> str | None:

@@ -17,7 +17,7 @@ def compare(
     bootstrap: Annotated[
         int, typer.Option("--bootstrap", min=1, help="Paired-bootstrap resamples for the CI.")
     ] = 10_000,
-    seed: Annotated[int, typer.Option(help="Bootstrap seed (same seed, same interval).")] = 0,
+    seed: Annotated[int, typer.Option(min=0, max=2**32 - 1, help="Bootstrap seed (same seed, same interval).")] = 0,
     db: DbOpt = None,
     json_out: JsonOpt = None,
 ) -> None:
@@ -28,7 +28,7 @@ def compare(
     from core.errors import UserError
     from evals.significance import compare_paired, verdict
 
-    database = open_database(db)
+    database = open_database(db, write=False)
     with database.session(write=False) as s:
         a, b = _load(s, run_a), _load(s, run_b)
     if a["suite"] != b["suite"]:

@@ -51,7 +51,7 @@ def db_upgrade(db: DbOpt = None) -> None:
 
 @app.command()
 def dashboard(
-    port: Annotated[int, typer.Option(help="Port for the Streamlit server.")] = 8501,
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port for the Streamlit server.")] = 8501,
     address: Annotated[str, typer.Option(help="Address to listen on (0.0.0.0 for every interface).")] = "127.0.0.1",
     db: DbOpt = None,
 ) -> None:

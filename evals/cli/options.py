@@ -24,10 +24,16 @@ def split_csv(value: str | None) -> tuple[str, ...]:
     return tuple(v.strip() for v in value.split(",") if v.strip()) if value else ()
 
 
-def open_database(url: str | None) -> Database:
+def open_database(url: str | None, *, write: bool = True) -> Database:
+    """Open (and migrate) the database; with `write`, also check that it accepts writes, so a read-only
+    file or role fails in one line before any model loads rather than after."""
     from db import open_db
+    from db.engine import check_writable
 
-    return open_db(url)
+    database = open_db(url)
+    if write:
+        check_writable(database.engine)
+    return database
 
 
 def resolve_model_arg(
@@ -38,8 +44,14 @@ def resolve_model_arg(
     from db.model_lookup import resolve_model
 
     if spec is None:
-        from training.tiny import default_tiny_dir
+        from training.tiny import default_tiny_dir, default_tiny_path, is_tiny_checkpoint
 
+        if not is_tiny_checkpoint(default_tiny_path()):  # first run: say why nothing else happens for a while
+            typer.echo(
+                f"building the embedded demo model once, about a minute on a CPU (cached in {default_tiny_path()}); "
+                "pass --model DIR to use your own",
+                err=True,
+            )
         path = Path(default_tiny_dir())
         return ModelSpec(name=name or TINY_NAME, path=str(path), backend=backend, fingerprint=weights_fingerprint(path))
     return resolve_model(spec, name=name, database=database, backend=backend)
@@ -50,12 +62,17 @@ def write_json_atomic(path: Path, doc: object) -> None:
     import json
     import os
 
+    from core.errors import UserError
+
     path = Path(path)
-    if path.parent and not path.parent.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(doc, ensure_ascii=False, indent=1, default=str), encoding="utf-8")
-    os.replace(tmp, path)
+    try:
+        if path.parent and not path.parent.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(json.dumps(doc, ensure_ascii=False, indent=1, default=str), encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise UserError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
 def find_run(s: Session, run_ref: str) -> Run:

@@ -28,7 +28,7 @@ def results(
 
     from db import repo
 
-    database = open_database(db)
+    database = open_database(db, write=False)
     table = Table(title=f"runs in {database.url}")
     table.add_column("run", no_wrap=True)
     for col in ("suite", "model", "split", "shots", "status", "items", "headline", "finished"):
@@ -77,7 +77,7 @@ def models_list(db: DbOpt = None) -> None:
 
     from db import repo
 
-    database = open_database(db)
+    database = open_database(db, write=False)
     table = Table(title="models")
     for col in ("name", "backend", "base", "quant", "path"):
         table.add_column(col)
@@ -102,7 +102,7 @@ def models_add(
     if backend == "hf":
         check_model_dir(Path(path))
         path = str(Path(path).resolve())
-    database = open_database(db)
+    database = open_database(db, write=False)
     with database.session() as s:
         repo.upsert_model(s, name, path, backend=backend, base_model=base)
     typer.echo(f"registered {name} -> {path}")
@@ -116,7 +116,7 @@ def models_show(name: str, db: DbOpt = None) -> None:
     from core.errors import UserError
     from db import repo
 
-    database = open_database(db)
+    database = open_database(db, write=False)
     with database.session() as s:
         m = repo.get_model(s, name)
         if m is None:
@@ -145,7 +145,7 @@ def export_ceval_submission(
     from core.errors import UserError
     from db import repo
 
-    database = open_database(db)
+    database = open_database(db, write=False)
     with database.session() as s:
         r = find_run(s, run)
         if r.suite != "ceval":

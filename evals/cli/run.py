@@ -40,11 +40,11 @@ def run(
         typer.Option("--data", help="Data dir in the suite's official layout (default: embedded sample)."),
     ] = None,
     split: Annotated[Optional[str], typer.Option(help="Split (C-Eval: val | test | dev).")] = None,
-    shots: Annotated[int, typer.Option(help="Few-shot exemplars from dev (0 or 5 as published).")] = 0,
+    shots: Annotated[int, typer.Option(min=0, help="Few-shot exemplars from dev (0 or 5 as published).")] = 0,
     subjects: Annotated[
         Optional[str], typer.Option(help="Comma-separated subject handles (default: all in the data).")
     ] = None,
-    limit: Annotated[Optional[int], typer.Option(help="At most N items per subject.")] = None,
+    limit: Annotated[Optional[int], typer.Option(min=1, help="At most N items per subject.")] = None,
     chat: Annotated[
         bool, typer.Option("--chat/--no-chat", help="Wrap prompts in the chat template (chat models).")
     ] = False,
@@ -77,6 +77,7 @@ def run(
         Optional[int],
         typer.Option(
             "--max-length",
+            min=2,
             help="Model context in tokens; prompts are middle-truncated to it minus the task's max_gen (default: the model's max length)."
             + read_by("max_length"),
         ),
@@ -85,6 +86,7 @@ def run(
         Optional[int],
         typer.Option(
             "--max-new-tokens",
+            min=1,
             help="Debugging override of every task's max_gen (enters the run identity; not comparable to published numbers)."
             + read_by("max_new_tokens"),
         ),
@@ -104,6 +106,7 @@ def run(
         Optional[int],
         typer.Option(
             "--context",
+            min=2,
             help="n_ctx tokens per PPL window (default 4096, clipped to the model's maximum; shrunk to fit a short text unless given)."
             + read_by("context"),
         ),
@@ -112,6 +115,7 @@ def run(
         Optional[int],
         typer.Option(
             "--stride",
+            min=1,
             help="Sliding mode: tokens between window starts (default n_ctx/2; at most n_ctx-1)." + read_by("stride"),
         ),
     ] = None,
@@ -205,6 +209,7 @@ def run(
     from rich.console import Console
 
     from core.errors import UserError
+    from evals.cli import preflight
     from evals.cli.options import resolve_model_arg
     from evals.engine import execute
     from evals.registry import get_suite
@@ -219,6 +224,8 @@ def run(
         raise UserError(f"unknown --protocol {protocol!r} (cla2 | official)")
     suite_obj = get_suite(suite)  # unknown suite -> clear error before anything else
     caps = suite_obj.capabilities
+    preflight.check_backend(backend)
+    preflight.check_output_path(json_out)
     # Every suite-specific option by its SuiteOptions.extra key; a suite gets those it declares it reads.
     extra: dict[str, Any] = {
         "tasks": split_csv(tasks), "sampling": sampling, "max_length": max_length, "max_new_tokens": max_new_tokens,
@@ -263,6 +270,8 @@ def run(
             runner_kwargs["on_exchange"] = exchange_logger(database, spec.name)
     else:
         spec = resolve_model_arg(model, name=model_name, database=database, backend=backend)
+        preflight.check_context(context, spec.path)
+        preflight.check_context(max_length, spec.path, "--max-length")
     if backend == "vllm":
         runner_kwargs.update(tensor_parallel_size=tensor_parallel, pipeline_parallel_size=pipeline_parallel)
         if gpu_memory_utilization is not None:

@@ -22,7 +22,7 @@ def tiny(
         typer.Option("--out", help="Build into this directory (default: the cached default checkpoint)."),
     ] = None,
     steps: Annotated[Optional[int], typer.Option("--steps", min=1, help="Optimizer steps.")] = None,
-    seed: Annotated[int, typer.Option("--seed", help="Seed for init and batch order.")] = 0,
+    seed: Annotated[int, typer.Option("--seed", min=0, max=2**32 - 1, help="Seed for init and batch order.")] = 0,
     force: Annotated[bool, typer.Option("--force", help="Rebuild even if a checkpoint is already there.")] = False,
 ) -> None:
     """Build (or report the cached) tiny Chinese Llama checkpoint and print its path."""
@@ -80,8 +80,8 @@ DeepspeedOpt = Annotated[
     typer.Option("--deepspeed", help="zero2 | zero3: transformers.Trainer + DeepSpeed (needs CUDA and deepspeed)."),
 ]
 StepsOpt = Annotated[Optional[int], typer.Option("--steps", min=1, help="Optimizer steps (overrides --epochs).")]
-EpochsOpt = Annotated[Optional[float], typer.Option("--epochs", min=0.0, help="Epochs over the data.")]
-LrOpt = Annotated[Optional[float], typer.Option("--lr", help="Peak learning rate.")]
+EpochsOpt = Annotated[Optional[float], typer.Option("--epochs", min=0.0, max=1e6, help="Epochs over the data.")]
+LrOpt = Annotated[Optional[float], typer.Option("--lr", min=0.0, max=1.0, help="Peak learning rate.")]
 BatchOpt = Annotated[Optional[int], typer.Option("--batch-size", min=1, help="Sequences per micro-batch.")]
 AccumOpt = Annotated[Optional[int], typer.Option("--grad-accum", min=1, help="Micro-batches per optimizer step.")]
 MaxLenOpt = Annotated[
@@ -93,8 +93,10 @@ MaxLenOpt = Annotated[
 WarmupOpt = Annotated[
     Optional[float], typer.Option("--warmup-ratio", min=0.0, max=1.0, help="Warm-up fraction of the steps.")
 ]
-WdOpt = Annotated[Optional[float], typer.Option("--weight-decay", min=0.0, help="AdamW weight decay.")]
-SeedOpt = Annotated[Optional[int], typer.Option("--seed", help="Seed for init, data order and dropout.")]
+WdOpt = Annotated[Optional[float], typer.Option("--weight-decay", min=0.0, max=10.0, help="AdamW weight decay.")]
+SeedOpt = Annotated[
+    Optional[int], typer.Option("--seed", min=0, max=2**32 - 1, help="Seed for init, data order and dropout.")
+]
 LoraROpt = Annotated[Optional[int], typer.Option("--lora-r", min=1, help="LoRA rank (seeds: 64).")]
 LoraAlphaOpt = Annotated[Optional[int], typer.Option("--lora-alpha", min=1, help="LoRA alpha (seeds: 128).")]
 LoraDropOpt = Annotated[

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import UserError
+from core.textfiles import read_text
 from evals.longbench.tasks import TASKS, TaskSpec, get_task
 
 
@@ -55,8 +56,8 @@ def item_length(input: str, context: str, answers: Sequence[str], language: str)
 def _read_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
     """(1-based line number, object) for each non-blank line; malformed lines -> UserError."""
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
+        text = read_text(path)  # UTF-8, or GBK/GB18030 with a note
+    except OSError as exc:
         raise UserError(f"{path}: cannot read: {exc}") from None
     for lineno, line in enumerate(text.splitlines(), start=1):
         if not line.strip():

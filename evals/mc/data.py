@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from core.errors import UserError
+from core.textfiles import read_text
 
 LETTERS: tuple[str, ...] = ("A", "B", "C", "D")
 
@@ -48,9 +50,8 @@ def read_mc_csv(
         UserError: unreadable file, missing columns, empty question, or an answer outside A–D.
     """
     try:
-        with path.open(encoding="utf-8-sig", newline="") as f:
-            rows = list(csv.reader(f))
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        rows = list(csv.reader(io.StringIO(read_text(path), newline="")))  # UTF-8, or GBK with a note
+    except (OSError, csv.Error) as exc:
         raise UserError(f"{path}: cannot read CSV: {exc}") from None
     if not rows:
         raise UserError(f"{path}: empty file (expected a header row)")

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core.errors import UserError
+from core.textfiles import decode_text
 
 SUFFIXES = (".txt", ".jsonl")
 _MAX_KEY = 200  # item_results.item_id is VARCHAR(200)
@@ -83,11 +84,7 @@ def load_corpus(path: Path) -> Corpus:
 
 
 def _decode(raw: bytes, file: Path) -> str:
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise UserError(f"{file} is not UTF-8 text (invalid byte at offset {exc.start})") from None
-    return text.removeprefix("\ufeff")  # a byte-order mark is not text
+    return decode_text(raw, file)  # UTF-8 or GBK/GB18030; binary (NUL bytes) and other encodings refused
 
 
 def _jsonl_documents(text: str, file: Path, name: str) -> list[Document]:
