@@ -1,0 +1,190 @@
+"""Weighted, contextual Bradley–Terry by Newton, with the sandwich (robust) covariance.
+
+One engine serves three fits (LMArena's current methods, see PROTOCOLS.md §5):
+
+* plain BT on aggregated rows: one row per (model_a, model_b, score) cell with its count;
+* inverse-propensity reweighted BT: every battle of a pair weighs ``1 / max(n_pair, 50)``;
+* contextual ("style-controlled") BT: one row per battle, logit = t_a - t_b + f . beta.
+
+Strengths are natural-log odds with sum 0 over the rated models; ``arena.ratings_board`` turns
+them into rating points.
+
+The covariance is the sandwich ``H^+ J H^+``: H the Hessian of the (weighted, penalised)
+negative log-likelihood at the optimum, J the sum over battles of the outer products of the
+per-battle scores ``w (o - p) x``. A row that stands for ``c`` identical battles adds ``c``
+such outer products, so aggregating rows changes nothing. H and J are singular along
+"all strengths + 1" (the gauge); adding that direction's outer product to H before solving
+gives the pseudo-inverse on the sum-0 subspace, which is where J lives.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+_MAX_STEP = 2.0
+"""Largest Newton step (natural-log units) per iteration: damps the first steps on lopsided data."""
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Rows:
+    """Comparison rows for the fit.
+
+    Attributes:
+        a: (N,) int code of the first model.
+        b: (N,) int code of the second model.
+        score: (N,) 1.0 a won, 0.0 b won, 0.5 tie.
+        count: (N,) identical battles this row stands for (1 for per-battle rows).
+        weight: (N,) per-battle weight (1 unless reweighted).
+        features: (N, K) per-battle features (K may be 0).
+    """
+
+    a: np.ndarray
+    b: np.ndarray
+    score: np.ndarray
+    count: np.ndarray
+    weight: np.ndarray
+    features: np.ndarray
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Fit:
+    """Result of `fit_contextual`.
+
+    Attributes:
+        theta: (M,) strengths, natural-log odds, sum 0.
+        beta: (K,) feature coefficients (natural-log odds per feature unit).
+        cov: (M + K, M + K) sandwich covariance of (theta, beta).
+        iterations: Newton iterations used.
+    """
+
+    theta: np.ndarray
+    beta: np.ndarray
+    cov: np.ndarray
+    iterations: int
+
+
+def fit_contextual(
+    rows: Rows,
+    n_models: int,
+    *,
+    l2: float = 0.0,
+    tol: float = 1e-10,
+    max_iter: int = 100,
+    covariance: bool = True,
+    start: Fit | None = None,
+) -> Fit:
+    """Maximise sum_i c_i w_i [o_i z_i - log(1 + e^z_i)] - l2/2 |beta|^2, z = t_a - t_b + f . beta.
+
+    Args:
+        rows: The comparisons.
+        n_models: M; codes in ``rows.a``/``rows.b`` are below it. Every model must be in the
+            strongly connected comparison graph, or its strength runs off to infinity.
+        l2: Ridge penalty on beta only (strengths are never penalised), in units of the
+            summed log-likelihood, so its pull does not grow with the number of battles.
+        tol: Stop when no parameter moves by more than this.
+        max_iter: Iteration cap.
+        covariance: Also compute the sandwich covariance (else ``cov`` is empty).
+        start: Start Newton from this fit (e.g. the point fit, for bootstrap rounds).
+
+    Returns:
+        The fit.
+    """
+    m, k = n_models, rows.features.shape[1]
+    cw = rows.count * rows.weight
+    theta = np.zeros(m) if start is None else start.theta.copy()
+    beta = np.zeros(k) if start is None else start.beta.copy()
+    gauge = np.zeros(m + k)
+    gauge[:m] = 1.0
+    gauge_outer = np.outer(gauge, gauge)
+    penalty = np.zeros((m + k, m + k))
+    penalty[m:, m:] = l2 * np.eye(k)
+    it = 0
+    for it in range(1, max_iter + 1):  # noqa: B007 (the count is reported)
+        p = _prob(rows, theta, beta)
+        resid = cw * (rows.score - p)
+        grad = np.concatenate([_per_model(rows, resid, m), rows.features.T @ resid - l2 * beta])
+        hess = _gram(rows, cw * p * (1.0 - p), m) + penalty + gauge_outer
+        step = np.linalg.solve(hess, grad)
+        biggest = float(np.abs(step).max()) if step.size else 0.0
+        if biggest > _MAX_STEP:
+            step *= _MAX_STEP / biggest
+        theta += step[:m]
+        beta += step[m:]
+        theta -= theta.mean()
+        if biggest <= tol:
+            break
+    cov = np.zeros((0, 0))
+    if covariance:
+        p = _prob(rows, theta, beta)
+        hess = _gram(rows, cw * p * (1.0 - p), m) + penalty + gauge_outer
+        # Score of one battle: w (o - p) x; a row of c battles contributes c times its square.
+        meat = _gram(rows, rows.count * (rows.weight * (rows.score - p)) ** 2, m)
+        bread = np.linalg.inv(hess)
+        cov = bread @ meat @ bread
+    return Fit(theta=theta, beta=beta, cov=cov, iterations=it)
+
+
+def _prob(rows: Rows, theta: np.ndarray, beta: np.ndarray) -> np.ndarray:
+    z = theta[rows.a] - theta[rows.b]
+    if beta.size:
+        z += rows.features @ beta
+    # sigmoid via tanh: no overflow for any z
+    return 0.5 * (1.0 + np.tanh(0.5 * z))
+
+
+def _per_model(rows: Rows, values: np.ndarray, m: int) -> np.ndarray:
+    """sum of values where the model is a, minus where it is b: (M,)."""
+    return np.bincount(rows.a, values, m) - np.bincount(rows.b, values, m)
+
+
+def _gram(rows: Rows, values: np.ndarray, m: int) -> np.ndarray:
+    """sum_i values_i x_i x_i^T with x_i = (e_a - e_b, f_i): the (M+K)^2 block matrix."""
+    k = rows.features.shape[1]
+    out = np.empty((m + k, m + k))
+    pair = np.bincount(rows.a * m + rows.b, values, m * m).reshape(m, m)
+    pair = pair + pair.T
+    out[:m, :m] = np.diag(pair.sum(axis=1)) - pair
+    if k:
+        fv = rows.features * values[:, None]
+        cross = np.stack([_per_model(rows, fv[:, c], m) for c in range(k)], axis=1)
+        out[:m, m:] = cross
+        out[m:, :m] = cross.T
+        out[m:, m:] = rows.features.T @ fv
+    return out
+
+
+def aggregate_rows(a: np.ndarray, b: np.ndarray, score: np.ndarray, weight: np.ndarray, n_models: int) -> Rows:
+    """Collapse battles into one row per (a, b, score) cell; weights must be constant per pair.
+
+    Args:
+        a, b: (N,) model codes.
+        score: (N,) 1, 0 or 0.5.
+        weight: (N,) per-battle weights, equal within an unordered pair (reweighting is).
+        n_models: M.
+
+    Returns:
+        At most 3 M^2 rows, without features.
+    """
+    m = n_models
+    code = (a.astype(np.int64) * m + b) * 3 + (2.0 * score).astype(np.int64)  # score 0, .5, 1 -> 0, 1, 2
+    cells, inverse, counts = np.unique(code, return_inverse=True, return_counts=True)
+    w = np.zeros(cells.size)
+    w[inverse] = weight  # constant within a cell
+    return Rows(
+        a=(cells // 3 // m).astype(np.int64),
+        b=(cells // 3 % m).astype(np.int64),
+        score=(cells % 3) / 2.0,
+        count=counts.astype(np.float64),
+        weight=w,
+        features=np.zeros((cells.size, 0)),
+    )
+
+
+def propensity_weights(a: np.ndarray, b: np.ndarray, n_models: int, floor: int = 50) -> np.ndarray:
+    """Per-battle inverse-propensity weights 1 / max(battles of its unordered pair, floor)."""
+    lo, hi = np.minimum(a, b).astype(np.int64), np.maximum(a, b).astype(np.int64)
+    key = lo * n_models + hi
+    n_pair = np.bincount(key, minlength=n_models * n_models)
+    return 1.0 / np.maximum(n_pair[key], floor).astype(np.float64)
