@@ -56,6 +56,8 @@ class Battles:
         style: (N, 8) float64 style counts (tokens, headers, bold, list items of answer a, then
             of answer b; see `arena.ratings_style`), or None when not read.
         category: (N,) object array of category strings ("" when a battle has none), or None.
+        flags: (N,) object array of comma-joined vote flags ("" when none; see
+            `arena.vote_hygiene`), or None when not read.
     """
 
     models: tuple[str, ...]
@@ -65,6 +67,7 @@ class Battles:
     tstamp: np.ndarray | None = None
     style: np.ndarray | None = None
     category: np.ndarray | None = None
+    flags: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.model_a.shape[0])
@@ -84,11 +87,12 @@ class Battles:
             tstamp=None if self.tstamp is None else self.tstamp[keep],
             style=None if self.style is None else self.style[keep],
             category=None if self.category is None else self.category[keep],
+            flags=None if self.flags is None else self.flags[keep],
         )
 
     @classmethod
     def from_records(
-        cls, records: Iterable[Mapping[str, Any]], *, style: bool = False, category: bool = False
+        cls, records: Iterable[Mapping[str, Any]], *, style: bool = False, category: bool = False, flags: bool = False
     ) -> Battles:
         """Build battles from clean-battle dicts (e.g. rows read from the DB or a test).
 
@@ -97,6 +101,7 @@ class Battles:
                 ``tstamp`` (taken from every record if the first one has it).
             style: Also read every record's FastChat ``conv_metadata`` into ``style``.
             category: Also read every record's ``category`` (a string; absent = "").
+            flags: Also read every record's ``flags`` (a list of strings; absent = none).
 
         Returns:
             The battles; models are sorted by name.
@@ -104,7 +109,7 @@ class Battles:
         Raises:
             BattleLogError: A record is malformed; the message names its index.
         """
-        builder = _Builder(style=style, category=category)
+        builder = _Builder(style=style, category=category, flags=flags)
         builder.add(list(records), lambda i: f"battle at index {i}")
         return builder.build()
 
@@ -121,7 +126,7 @@ class Battles:
         return out
 
 
-def read_battle_log(path: str | Path, *, style: bool = False, category: bool = False) -> Battles:
+def read_battle_log(path: str | Path, *, style: bool = False, category: bool = False, flags: bool = False) -> Battles:
     """Read a clean-battle log: a JSON array of battle objects, or JSONL of the same.
 
     The format is detected from the first non-blank character (``[`` = JSON array).
@@ -130,6 +135,7 @@ def read_battle_log(path: str | Path, *, style: bool = False, category: bool = F
         path: The log file (UTF-8).
         style: Also read FastChat's ``conv_metadata`` of every battle (for style control).
         category: Also read each battle's ``category`` string.
+        flags: Also read each battle's ``flags`` (list of vote flags, as `evals arena export` writes).
 
     Returns:
         The battles in file order.
@@ -148,7 +154,7 @@ def read_battle_log(path: str | Path, *, style: bool = False, category: bool = F
     head = data.lstrip()[:1]
     if not head:
         raise BattleLogError(f"{path}: empty battle log")
-    builder = _Builder(style=style, category=category)
+    builder = _Builder(style=style, category=category, flags=flags)
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
@@ -264,9 +270,11 @@ class _Index(dict[str, int]):
 class _Builder:
     """Accumulates validated records as compact integer arrays, chunk by chunk."""
 
-    def __init__(self, *, style: bool = False, category: bool = False) -> None:
+    def __init__(self, *, style: bool = False, category: bool = False, flags: bool = False) -> None:
         self.want_style = style
         self.want_category = category
+        self.want_flags = flags
+        self.flags: list[str] = []
         self.style: list[np.ndarray] = []
         self.category: list[Any] = []
         self.index = _Index()  # model name -> code, in order of first appearance
@@ -309,6 +317,8 @@ class _Builder:
             if bad is not None:
                 raise BattleLogError(f"{where(bad)}: category must be a string, got {cats[bad]!r}")
             self.category.extend(cats)
+        if self.want_flags:
+            self.flags.extend(_flags(objs, where))
         self.a.extend(a)
         self.b.extend(b)
         self.outcome.extend(codes)
@@ -333,7 +343,21 @@ class _Builder:
             tstamp=tstamp,
             style=np.concatenate(self.style) if self.want_style else None,
             category=np.array(self.category, dtype=object) if self.want_category else None,
+            flags=np.array(self.flags, dtype=object) if self.want_flags else None,
         )
+
+
+def _flags(objs: Sequence[Any], where: Callable[[int], str]) -> list[str]:
+    out = []
+    for i, rec in enumerate(objs):
+        value = rec.get("flags")
+        if not value:
+            out.append("")
+        elif isinstance(value, list) and all(isinstance(f, str) for f in value):
+            out.append(",".join(sorted(value)))
+        else:
+            raise BattleLogError(f"{where(i)}: flags must be a list of strings, got {value!r}")
+    return out
 
 
 def _style_counts(objs: Sequence[Any], where: Callable[[int], str]) -> np.ndarray:

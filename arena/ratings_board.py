@@ -161,7 +161,9 @@ def rate_board(battles: Battles, options: RatingOptions | None = None) -> Board:
             )
         battles = battles.select(keep)
     if o.style_control and battles.style is None:
-        raise RatingInputError("style control needs per-answer style counts (conv_metadata), and these battles have none")
+        raise RatingInputError(
+            "style control needs per-answer style counts (conv_metadata), and these battles have none"
+        )
     if len(battles.models) < 2:
         raise RatingInputError(f"only one model ({battles.models[0]}) in the battles: nothing to rank it against")
     _check_connected(battles)
@@ -191,7 +193,11 @@ def rate_board(battles: Battles, options: RatingOptions | None = None) -> Board:
         rating[keep] = to_points * fit.theta + shift
         z = NormalDist().inv_cdf(0.5 + o.level / 2.0)
         if o.ci == "sandwich":
-            se = np.sqrt(np.maximum(np.diag(fit.cov), 0.0))
+            var = np.diag(fit.cov).copy()
+            if o.params.anchor is not None:  # ratings are differences from the anchor: Var(t_i - t_anchor)
+                c = fit.cov[: keep.size, : keep.size]
+                var[: keep.size] += c[anchor_pos, anchor_pos] - 2.0 * c[:, anchor_pos]
+            se = np.sqrt(np.maximum(var, 0.0))
             lo[keep] = rating[keep] - z * to_points * se[: keep.size]
             hi[keep] = rating[keep] + z * to_points * se[: keep.size]
             beta_lo, beta_hi = fit.beta - z * se[keep.size :], fit.beta + z * se[keep.size :]
@@ -214,7 +220,8 @@ def rate_board(battles: Battles, options: RatingOptions | None = None) -> Board:
             beta_lo = beta_hi = fit.beta
         if o.style_control:
             style = {
-                name: (float(fit.beta[c]), float(beta_lo[c]), float(beta_hi[c])) for c, name in enumerate(STYLE_FEATURES)
+                name: (float(fit.beta[c]), float(beta_lo[c]), float(beta_hi[c]))
+                for c, name in enumerate(STYLE_FEATURES)
             }
     has_ci = ~np.isnan(lo)
     rank = np.zeros(m, np.int64)

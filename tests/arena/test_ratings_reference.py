@@ -44,7 +44,11 @@ def _compare(board: Any, expected: dict[str, Any], tol: float) -> None:
     worst = 0.0
     for i, name in enumerate(board.models):
         e = expected[name]
-        for ours, theirs in ((board.rating[i], e["rating"]), (board.ci_low[i], e["lower"]), (board.ci_high[i], e["upper"])):
+        for ours, theirs in (
+            (board.rating[i], e["rating"]),
+            (board.ci_low[i], e["lower"]),
+            (board.ci_high[i], e["upper"]),
+        ):
             worst = max(worst, abs(float(ours) - theirs))
     assert worst < tol, f"largest difference from arena-rank: {worst:.3f} rating points"
 
