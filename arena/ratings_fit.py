@@ -131,7 +131,8 @@ def _prob(rows: Rows, theta: np.ndarray, beta: np.ndarray) -> np.ndarray:
     if beta.size:
         z += rows.features @ beta
     # sigmoid via tanh: no overflow for any z
-    return 0.5 * (1.0 + np.tanh(0.5 * z))
+    p: np.ndarray = 0.5 * (1.0 + np.tanh(0.5 * z))
+    return p
 
 
 def _per_model(rows: Rows, values: np.ndarray, m: int) -> np.ndarray:
@@ -187,4 +188,5 @@ def propensity_weights(a: np.ndarray, b: np.ndarray, n_models: int, floor: int =
     lo, hi = np.minimum(a, b).astype(np.int64), np.maximum(a, b).astype(np.int64)
     key = lo * n_models + hi
     n_pair = np.bincount(key, minlength=n_models * n_models)
-    return 1.0 / np.maximum(n_pair[key], floor).astype(np.float64)
+    weights: np.ndarray = 1.0 / np.maximum(n_pair[key], floor).astype(np.float64)
+    return weights

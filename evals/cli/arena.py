@@ -155,7 +155,7 @@ def ratings(
             board = rate_board(battles, options)
         except ValueError as exc:  # RatingInputError, or a bad --anchor
             raise UserError(f"{import_file}: {exc}") from None
-        n_battles = len(battles)
+        n_battles = int(board.n_battles.sum()) // 2  # after the category filter
     else:
         from arena.snapshots import NoRatedVotes, board_from_db
 
