@@ -2,12 +2,15 @@
 
 Everything returns plain values or pandas frames; nothing here scores, rates or writes. Reads use
 `Database.session(write=False)`, so a page never waits on a writer holding the SQLite lock.
-Rating maths is `arena.compute_ratings`; this module only shapes its result into tables.
+Ratings are never fitted here: the leaderboard reads the newest stored snapshot, and a vote since
+then starts `arena.snapshots.refresh_board` in a background thread (`leaderboard`).
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import threading
 from typing import Any
 
 import numpy as np
@@ -223,23 +226,125 @@ def battle_records(db: Any, kind: str = "human") -> list[dict[str, Any]]:
     return records(db, kind=kind)
 
 
-def compute_ratings(records: list[dict[str, Any]], n_bootstrap: int = 100) -> Any:
-    """`arena.compute_ratings` on the records; the dashboard never rates by itself."""
-    from arena import Battles, RatingParams
-    from arena import compute_ratings as rate
+def rated_vote_count(db: Any, kind: str = "human") -> int:
+    """Non-excluded votes of `kind` (flagged ones included): one COUNT, no rows."""
+    from db import arena_repo
 
-    return rate(Battles.from_records(records), RatingParams(n_bootstrap=n_bootstrap))
+    with db.session(write=False) as s:
+        return sum(n for *_, n in arena_repo.vote_counts(s, kind))
+
+
+class BoardSnapshot:
+    """The leaderboard as stored by `arena.snapshots.refresh_board`, shaped like `arena.Ratings`
+    for the parts the page shows (no fit happens here: ratings come from the newest snapshot,
+    win rates from one GROUP BY over the unflagged votes)."""
+
+    def __init__(self, db: Any, kind: str, method: str = "bt") -> None:
+        from db import arena_repo
+
+        with db.session(write=False) as s:
+            bt = {r.model: r for r in arena_repo.latest_rating_snapshots(s, method, kind)}
+            elo = {r.model: r for r in arena_repo.latest_rating_snapshots(s, "elo", kind)}
+            counts = arena_repo.vote_counts(s, kind, unflagged=True)
+            names = arena_repo.model_names(s, {a for a, *_ in counts} | {b for _, b, *_ in counts})
+            self.flagged = arena_repo.flag_counts(s, kind)
+        self.computed_at = next(iter(bt.values())).computed_at if bt else None
+        self.models = tuple(sorted(set(bt) | set(elo) | set(names.values())))
+        m = len(self.models)
+        index = {name: i for i, name in enumerate(self.models)}
+        wins, ties = np.zeros((m, m)), np.zeros((m, m))
+        for a, b, outcome, n in counts:
+            i, j = index[names[a]], index[names[b]]
+            if outcome == "model_a":
+                wins[i, j] += n
+            elif outcome == "model_b":
+                wins[j, i] += n
+            else:
+                ties[i, j] += n
+                ties[j, i] += n
+        self.bt = np.array([bt[x].rating if x in bt else np.nan for x in self.models])
+        self.ci_low = np.array([_nan(bt[x].ci_low) if x in bt else np.nan for x in self.models])
+        self.ci_high = np.array([_nan(bt[x].ci_high) if x in bt else np.nan for x in self.models])
+        self.elo = np.array([elo[x].rating if x in elo else np.nan for x in self.models])
+        self.battle_matrix = (wins + wins.T + ties).astype(np.int64)
+        self.battles = self.battle_matrix.sum(axis=1)
+        won, lost = wins.sum(axis=1), wins.sum(axis=0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            self.win_rate = won / (won + lost)
+            self.pairwise_win_rate = np.where(wins + wins.T > 0, wins / (wins + wins.T), np.nan)
+        has = ~np.isnan(self.ci_low)
+        lo, hi = np.where(has, self.ci_low, self.bt), np.where(has, self.ci_high, self.bt)
+        rated = ~np.isnan(self.bt)
+        self.rank_ub = np.where(rated, 1 + (lo[None, :] > hi[:, None]).sum(axis=1), 0)
+        self.warnings = tuple(
+            f"{x}: no BT rating yet (it won or lost all its battles, or joined after the last refresh)"
+            for x in self.models
+            if x not in bt and self.battles[index[x]] > 0
+        )
+
+    def order(self) -> np.ndarray:
+        key = np.nan_to_num(self.bt, nan=-np.inf)
+        return np.lexsort((-np.nan_to_num(self.elo, nan=-np.inf), -key))
+
+
+def _nan(x: float | None) -> float:
+    return np.nan if x is None else float(x)
+
+
+_REFRESHING: dict[tuple[str | None, str], float] = {}
+_REFRESH_LOCK = threading.Lock()
+REFRESH_EVERY_S = 10.0
+"""At most one background refresh per (store, kind) starts in this many seconds."""
+
+
+def leaderboard(url: str | None, kind: str = "human") -> BoardSnapshot:
+    """The stored board; a vote since the snapshot starts a background refresh (never a fit here).
+
+    Only a store that has never had a board computes its first one in the page, once.
+    """
+    from arena.snapshots import refresh_board
+    from db import arena_repo
+
+    db = database(url)
+    with db.session(write=False) as s:
+        newest_vote = arena_repo.newest_vote_time(s, kind)
+        has_board = bool(arena_repo.latest_rating_snapshots(s, "bt", kind))
+    if newest_vote is not None and not has_board:
+        refresh_board(db, kind)
+    elif newest_vote is not None:
+        _refresh_in_background(url, kind)
+    return BoardSnapshot(db, kind)
+
+
+def _refresh_in_background(url: str | None, kind: str) -> None:
+    import time
+
+    key = (url, kind)
+    with _REFRESH_LOCK:
+        if time.monotonic() - _REFRESHING.get(key, -1e9) < REFRESH_EVERY_S:
+            return
+        _REFRESHING[key] = time.monotonic()
+
+    def work() -> None:
+        from arena.snapshots import refresh_board
+
+        try:
+            refresh_board(database(url), kind)  # a no-op when the snapshot is current
+        except Exception as exc:  # a failed refresh leaves the last board up; the next page load retries
+            logging.getLogger(__name__).warning("leaderboard refresh failed: %s", exc)
+
+    threading.Thread(target=work, name=f"board-refresh-{kind}", daemon=True).start()
 
 
 def leaderboard_frame(ratings: Any, headlines: pd.DataFrame, models: pd.DataFrame) -> pd.DataFrame:
-    """Rank, model, BT with CI, Elo, win rate, battles, static headlines and base model."""
+    """Rank, model, BT with CI, Elo, win rate, battles, static headlines and base model (from a `BoardSnapshot`)."""
     base = {m: b for m, b in zip(models["model"], models["base_model"]) if isinstance(b, str)}
     rows = []
     for i in ratings.order():
         name = ratings.models[i]
         rows.append(
             {"rank": int(ratings.rank_ub[i]) or None, "model": name, "bt": _num(ratings.bt[i]),
-             "ci_low": _num(ratings.ci_low[i]), "ci_high": _num(ratings.ci_high[i]), "elo": float(ratings.elo[i]),
+             "ci_low": _num(ratings.ci_low[i]), "ci_high": _num(ratings.ci_high[i]), "elo": _num(ratings.elo[i]),
              "win_rate": _num(ratings.win_rate[i]), "battles": int(ratings.battles[i]),
              **{c: _num(headlines[c].get(name, np.nan)) for c in headlines.columns},
              "base_model": base.get(name)}

@@ -206,14 +206,19 @@ def session_battles(s: Session, session_id: str, kind: str) -> list[tuple[Battle
     return [(b, bool(voted)) for b, voted in s.execute(query)]
 
 
-def vote_counts(s: Session, kind: str = "human") -> list[tuple[int, int, str, int]]:
-    """Rated (non-excluded) votes grouped as (model_a_id, model_b_id, outcome, count)."""
+def vote_counts(s: Session, kind: str = "human", *, unflagged: bool = False) -> list[tuple[int, int, str, int]]:
+    """Rated (non-excluded) votes grouped as (model_a_id, model_b_id, outcome, count).
+
+    `unflagged` also leaves out votes with hygiene flags (what the leaderboard rates).
+    """
     query = (
         select(Battle.model_a_id, Battle.model_b_id, Vote.outcome, func.count())
         .join(Vote, Vote.battle_id == Battle.id)
         .where(Battle.kind == kind, Vote.excluded.is_(False))
         .group_by(Battle.model_a_id, Battle.model_b_id, Vote.outcome)
     )
+    if unflagged:
+        query = query.where(Vote.flags.is_(None))
     return [(int(a), int(b), str(o), int(n)) for a, b, o, n in s.execute(query)]
 
 

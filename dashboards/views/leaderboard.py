@@ -1,7 +1,7 @@
 """排行榜 Leaderboard: BT ratings with 95 % CIs, online Elo, win rates, static suites, lineage, history.
 
-Ratings come from `arena.compute_ratings` over the stored battle log (cached per vote count);
-this page only lays them out.
+Ratings come from the newest stored snapshot (`data.leaderboard`); a vote since then refreshes it
+in the background, so the page never fits anything.
 """
 
 from __future__ import annotations
@@ -11,30 +11,24 @@ import streamlit as st
 from dashboards import charts, data
 from dashboards.i18n import t
 
-BOOTSTRAP = 100
-
-
-@st.cache_data(show_spinner=False, max_entries=8)
-def ratings_for(url: str | None, kind: str, n_votes: int, last_vote: float) -> object:
-    # Keyed by the vote count and newest vote time: a new vote recomputes, a rerun does not.
-    return data.compute_ratings(data.battle_records(data.database(url), kind), n_bootstrap=BOOTSTRAP)
-
-
 st.title(t("排行榜", "Leaderboard"))
 db = data.database()
 kind = "human"
-if data.battle_records(db, "judge"):
+if data.rated_vote_count(db, "judge"):
     judge = st.toggle(t("显示裁判模型（LLM-as-judge）的投票", "Show LLM-as-judge votes"), key="lb_judge")
     kind = "judge" if judge else "human"
-records = data.battle_records(db, kind)
-if not records:
+n_votes = data.rated_vote_count(db, kind)
+if not n_votes:
     st.info(t("还没有投票。去“投票”页投几票，排行榜就会出现。", "No votes yet. Cast a few on the Vote page."))
     st.stop()
 
-ratings = ratings_for(data.db_url(), kind, len(records), float(records[-1]["tstamp"]))
+ratings = data.leaderboard(data.db_url(), kind)
 board = data.leaderboard_frame(ratings, data.headline_table(db), data.models_frame(db))
-st.caption(t(f"{len(records)} 票 · {len(ratings.models)} 个模型 · Bradley–Terry，{BOOTSTRAP} 轮 bootstrap 95% 置信区间",
-             f"{len(records)} votes · {len(ratings.models)} models · Bradley–Terry, {BOOTSTRAP}-round bootstrap 95% CI"))  # fmt: skip
+st.caption(t(f"{n_votes} 票 · {len(ratings.models)} 个模型 · Bradley–Terry，三明治（稳健）95% 置信区间",
+             f"{n_votes} votes · {len(ratings.models)} models · Bradley–Terry, sandwich (robust) 95% CI"))  # fmt: skip
+if ratings.flagged:
+    why = ", ".join(f"{n} {f}" for f, n in sorted(ratings.flagged.items()))
+    st.caption(t(f"未计入评分的标记投票：{why}", f"Flagged votes left out of the ratings: {why}"))
 st.dataframe(
     board,
     hide_index=True,
