@@ -360,11 +360,38 @@ def _flags(objs: Sequence[Any], where: Callable[[int], str]) -> list[str]:
     return out
 
 
+_STYLE_KEYS = tuple(
+    (f"sum_assistant_{side}_tokens", f"header_count_{side}", f"bold_count_{side}", f"list_count_{side}")
+    for side in "ab"
+)
+
+
 def _style_counts(objs: Sequence[Any], where: Callable[[int], str]) -> np.ndarray:
-    """(n, 8) style counts from each record's ``conv_metadata``; errors name the record."""
+    """(n, 8) style counts from each record's ``conv_metadata``; errors name the record.
+
+    Fast path: C-level maps per field (1M records in about a second); the per-dict sums run
+    through builtin `sum` over `dict.values`. Anything odd goes to the slow path below.
+    """
+    out = np.empty((len(objs), 8))
+    try:
+        metas = list(map(itemgetter("conv_metadata"), objs))
+        col = 0
+        for tokens, *dicts in _STYLE_KEYS:
+            out[:, col] = np.fromiter(map(itemgetter(tokens), metas), np.float64, len(metas))
+            for key in dicts:
+                col += 1
+                out[:, col] = np.fromiter(
+                    map(sum, map(dict.values, map(itemgetter(key), metas))), np.float64, len(metas)
+                )
+            col += 1
+        for key in ("sum_assistant_a_tokens", "sum_assistant_b_tokens"):  # fromiter would take "12" or True
+            if not all(type(v) in (int, float) for v in map(itemgetter(key), metas)):
+                raise TypeError
+        return out
+    except (KeyError, TypeError, ValueError, AttributeError):
+        pass
     from arena.ratings_style import metadata_counts
 
-    out = np.empty((len(objs), 8))
     for i, rec in enumerate(objs):
         meta = rec.get("conv_metadata")
         if not isinstance(meta, Mapping):

@@ -92,6 +92,7 @@ def fit_contextual(
         The fit.
     """
     m, k = n_models, rows.features.shape[1]
+    design = _Design(rows, m)
     cw = rows.count * rows.weight
     theta = np.zeros(m) if start is None else start.theta.copy()
     beta = np.zeros(k) if start is None else start.beta.copy()
@@ -102,10 +103,10 @@ def fit_contextual(
     penalty[m:, m:] = l2 * np.eye(k)
     it = 0
     for it in range(1, max_iter + 1):  # noqa: B007 (the count is reported)
-        p = _prob(rows, theta, beta)
+        p = design.prob(theta, beta)
         resid = cw * (rows.score - p)
-        grad = np.concatenate([_per_model(rows, resid, m), rows.features.T @ resid - l2 * beta])
-        hess = _gram(rows, cw * p * (1.0 - p), m) + penalty + gauge_outer
+        grad = np.concatenate([design.per_model(resid), design.f_t @ resid - l2 * beta])
+        hess = design.gram(cw * p * (1.0 - p)) + penalty + gauge_outer
         step = np.linalg.solve(hess, grad)
         biggest = float(np.abs(step).max()) if step.size else 0.0
         if biggest > _MAX_STEP:
@@ -117,43 +118,63 @@ def fit_contextual(
             break
     cov = np.zeros((0, 0))
     if covariance:
-        p = _prob(rows, theta, beta)
-        hess = _gram(rows, cw * p * (1.0 - p), m) + penalty + gauge_outer
+        p = design.prob(theta, beta)
+        hess = design.gram(cw * p * (1.0 - p)) + penalty + gauge_outer
         # Score of one battle: w (o - p) x; a row of c battles contributes c times its square.
-        meat = _gram(rows, rows.count * (rows.weight * (rows.score - p)) ** 2, m)
+        meat = design.gram(rows.count * (rows.weight * (rows.score - p)) ** 2)
         bread = np.linalg.inv(hess)
         cov = bread @ meat @ bread
     return Fit(theta=theta, beta=beta, cov=cov, iterations=it)
 
 
-def _prob(rows: Rows, theta: np.ndarray, beta: np.ndarray) -> np.ndarray:
-    z = theta[rows.a] - theta[rows.b]
-    if beta.size:
-        z += rows.features @ beta
-    # sigmoid via tanh: no overflow for any z
-    p: np.ndarray = 0.5 * (1.0 + np.tanh(0.5 * z))
-    return p
+class _Design:
+    """x_i = (e_a - e_b, f_i) for every row, as a sparse (N, M) difference matrix D plus F.
 
+    One sparse product replaces the per-column gathers and bincounts of D^T v and D^T (v F),
+    the bulk of each Newton step on a million per-battle rows.
+    """
 
-def _per_model(rows: Rows, values: np.ndarray, m: int) -> np.ndarray:
-    """sum of values where the model is a, minus where it is b: (M,)."""
-    return np.bincount(rows.a, values, m) - np.bincount(rows.b, values, m)
+    def __init__(self, rows: Rows, m: int) -> None:
+        from scipy.sparse import csr_matrix
 
+        n = rows.a.size
+        self.rows, self.m = rows, m
+        indptr = np.arange(0, 2 * n + 1, 2)
+        indices = np.column_stack([rows.a, rows.b]).ravel()
+        data = np.tile([1.0, -1.0], n)
+        self.diff = csr_matrix((data, indices, indptr), shape=(n, m))
+        self.diff_t = self.diff.T  # a CSC view: its products with (N,) and (N, K) are single passes
+        self.pair = rows.a * m + rows.b
+        self.f_t = np.ascontiguousarray(rows.features.T)  # (K, N): contiguous per feature
 
-def _gram(rows: Rows, values: np.ndarray, m: int) -> np.ndarray:
-    """sum_i values_i x_i x_i^T with x_i = (e_a - e_b, f_i): the (M+K)^2 block matrix."""
-    k = rows.features.shape[1]
-    out = np.empty((m + k, m + k))
-    pair = np.bincount(rows.a * m + rows.b, values, m * m).reshape(m, m)
-    pair = pair + pair.T
-    out[:m, :m] = np.diag(pair.sum(axis=1)) - pair
-    if k:
-        fv = rows.features * values[:, None]
-        cross = np.stack([_per_model(rows, fv[:, c], m) for c in range(k)], axis=1)
-        out[:m, m:] = cross
-        out[m:, :m] = cross.T
-        out[m:, m:] = rows.features.T @ fv
-    return out
+    def prob(self, theta: np.ndarray, beta: np.ndarray) -> np.ndarray:
+        z = self.diff @ theta
+        if beta.size:
+            z += beta @ self.f_t
+        # sigmoid via tanh: no overflow for any z
+        p: np.ndarray = 0.5 * (1.0 + np.tanh(0.5 * z))
+        return p
+
+    def per_model(self, values: np.ndarray) -> np.ndarray:
+        """sum of values where the model is a, minus where it is b: (M,)."""
+        out: np.ndarray = self.diff_t @ values
+        return out
+
+    def gram(self, values: np.ndarray) -> np.ndarray:
+        """sum_i values_i x_i x_i^T: the (M+K)^2 block matrix."""
+        m, f_t = self.m, self.f_t
+        k = f_t.shape[0]
+        out = np.empty((m + k, m + k))
+        pair = np.bincount(self.pair, values, m * m).reshape(m, m)
+        pair = pair + pair.T
+        out[:m, :m] = np.diag(pair.sum(axis=1)) - pair
+        if k:
+            fv_t = f_t * values  # (K, N)
+            cross = np.stack([self.diff_t @ row for row in fv_t], axis=1)  # contiguous rows: no copies
+            out[:m, m:] = cross
+            out[m:, :m] = cross.T
+            out[m:, m:] = f_t @ fv_t.T
+        return out
 
 
 def aggregate_rows(a: np.ndarray, b: np.ndarray, score: np.ndarray, weight: np.ndarray, n_models: int) -> Rows:
