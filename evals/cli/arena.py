@@ -114,6 +114,10 @@ def ratings(
     if not 0.0 < level < 1.0:
         raise UserError(f"--level must be between 0 and 1 (e.g. 0.95), got {level:g}")
     exclude = _parse_flags(exclude_flags)
+    if category is not None:
+        from arena.bank import parse_category
+
+        category = parse_category(category) or category  # English aliases name the bank's categories
 
     from arena.ratings import RatingParams
     from arena.ratings_board import RatingOptions, rate_board

@@ -103,7 +103,7 @@ def test_all_wins_model_warns(tmp_path: Path, capsys: pytest.CaptureFixture[str]
         (("--ci", "jackknife"), "--ci must be sandwich or bootstrap"),
         (("--level", "95"), "--level must be between 0 and 1"),
         (("--exclude-flags", "spam"), "--exclude-flags: unknown flag 'spam'"),
-        (("--category", "coding"), "no battles in category 'coding' (categories present: none)"),
+        (("--category", "finance"), "no battles in category 'finance' (categories present: none)"),
     ],
 )
 def test_user_errors_exit_2_with_one_line(
@@ -137,3 +137,17 @@ def test_python_m_evals_cli_runs_without_torch(log: Path) -> None:
     proc = subprocess.run([sys.executable, "-c", code, str(log)], capture_output=True, text=True, env=env, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr
     assert "alpaca-2-13b" in proc.stdout
+
+
+def test_min_votes_marks_provisional_and_reweight_runs(
+    log: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out_json = tmp_path / "r.json"
+    assert run_cli("--import", str(log), "--min-votes", "601", "--reweight", "--json", str(out_json)) == 0
+    out = capsys.readouterr().out
+    assert "reweighted 1/max(n_pair, 50)" in out and "* = provisional (< 601 battles)" in " ".join(out.split())
+    doc = json.loads(out_json.read_text())
+    assert doc["reweight"] is True and doc["min_votes"] == 601
+    played = {m: r["n_battles"] for m, r in doc["models"].items()}
+    assert {m: r["provisional"] for m, r in doc["models"].items()} == {m: n < 601 for m, n in played.items()}
+    assert any(n < 601 for n in played.values()) and any(n >= 601 for n in played.values())

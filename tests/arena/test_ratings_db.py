@@ -153,3 +153,15 @@ def test_snapshot_api_skips_unbounded_bt(database: Database) -> None:
 
 def utc(t: datetime) -> datetime:
     return t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
+
+
+def test_db_category_filter_accepts_aliases(
+    database: Database, db_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    seed_votes(database, n=12)
+    keep = ("--exclude-flags", "none", "--no-store")
+    assert run_cli("--db", db_url, "--category", "general_knowledge", *keep) == 0
+    assert "category 通用知识: 12 battles" in capsys.readouterr().out
+    assert run_cli("--db", db_url, "--category", "reasoning", *keep) == 2
+    err = capsys.readouterr().err
+    assert "no battles in category '逻辑推理' (categories present: 通用知识)" in err and err.count("\n") == 1
