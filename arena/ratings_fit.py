@@ -191,9 +191,17 @@ def aggregate_rows(a: np.ndarray, b: np.ndarray, score: np.ndarray, weight: np.n
     """
     m = n_models
     code = (a.astype(np.int64) * m + b) * 3 + (2.0 * score).astype(np.int64)  # score 0, .5, 1 -> 0, 1, 2
-    cells, inverse, counts = np.unique(code, return_inverse=True, return_counts=True)
-    w = np.zeros(cells.size)
-    w[inverse] = weight  # constant within a cell
+    if 3 * m * m <= 4 * code.size:  # a dense count is cheaper than sorting
+        all_counts = np.bincount(code, minlength=3 * m * m)
+        cells = np.flatnonzero(all_counts)
+        counts = all_counts[cells]
+        w_all = np.zeros(3 * m * m)
+        w_all[code] = weight  # constant within a cell
+        w = w_all[cells]
+    else:
+        cells, inverse, counts = np.unique(code, return_inverse=True, return_counts=True)
+        w = np.zeros(cells.size)
+        w[inverse] = weight
     return Rows(
         a=(cells // 3 // m).astype(np.int64),
         b=(cells // 3 % m).astype(np.int64),
