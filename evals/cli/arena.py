@@ -39,7 +39,8 @@ def ratings(
             "--ci",
             metavar="sandwich|bootstrap",
             help="Confidence intervals: sandwich (robust covariance of the BT fit, LMArena's default; "
-            "the default here) or bootstrap (resampled battles). Giving --bootstrap N alone means bootstrap.",
+            "the default here) or bootstrap (resampled battles; with --reweight or --style-control every round is a "
+            "full refit, slow on big logs). Giving --bootstrap N alone means bootstrap.",
         ),
     ] = None,
     bootstrap: Annotated[

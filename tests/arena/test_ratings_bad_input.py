@@ -96,3 +96,17 @@ def test_all_flagged_log_is_refused(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert run_cli("--import", str(path)) == 2
     _one_error_line(capsys, "every battle is flagged (3 suspect); see --exclude-flags")
     assert run_cli("--import", str(path), "--exclude-flags", "none") == 0
+
+
+def test_style_control_without_conv_metadata_names_the_record(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    meta = {"sum_assistant_a_tokens": 10, "sum_assistant_b_tokens": 20}
+    meta |= {f"{k}_{s}": {} for k in ("header_count", "bold_count", "list_count") for s in "ab"}
+    records = [battle("a", "b", "model_a") | {"conv_metadata": meta}, battle("a", "b", "model_b")]
+    assert run_cli("--import", str(_write(tmp_path, records)), "--style-control") == 2
+    _one_error_line(capsys, "battle at index 1: no conv_metadata (style control needs")
+    bad = dict(meta, sum_assistant_b_tokens="many")
+    records = [battle("a", "b", "model_a") | {"conv_metadata": meta}, battle("a", "b", "tie") | {"conv_metadata": bad}]
+    assert run_cli("--import", str(_write(tmp_path, records)), "--style-control") == 2
+    _one_error_line(capsys, "battle at index 1: bad conv_metadata: expected a number, got 'many'")
