@@ -239,13 +239,13 @@ class BoardSnapshot:
     for the parts the page shows (no fit happens here: ratings come from the newest snapshot,
     win rates from one GROUP BY over the unflagged votes)."""
 
-    def __init__(self, db: Any, kind: str, method: str = "bt") -> None:
+    def __init__(self, db: Any, kind: str, method: str = "bt", category: str | None = None) -> None:
         from db import arena_repo
 
         with db.session(write=False) as s:
             bt = {r.model: r for r in arena_repo.latest_rating_snapshots(s, method, kind)}
             elo = {r.model: r for r in arena_repo.latest_rating_snapshots(s, "elo", kind)}
-            counts = arena_repo.vote_counts(s, kind, unflagged=True)
+            counts = arena_repo.vote_counts(s, kind, unflagged=True, category=category)
             names = arena_repo.model_names(s, {a for a, *_ in counts} | {b for _, b, *_ in counts})
             self.flagged = arena_repo.flag_counts(s, kind)
         self.computed_at = next(iter(bt.values())).computed_at if bt else None
@@ -291,35 +291,55 @@ def _nan(x: float | None) -> float:
     return np.nan if x is None else float(x)
 
 
-_REFRESHING: dict[tuple[str | None, str], float] = {}
+_REFRESHING: dict[tuple[str | None, str, str], float] = {}
 _REFRESH_LOCK = threading.Lock()
 REFRESH_EVERY_S = 10.0
 """At most one background refresh per (store, kind) starts in this many seconds."""
 
 
-def leaderboard(url: str | None, kind: str = "human") -> BoardSnapshot:
+def leaderboard(
+    url: str | None, kind: str = "human", style: bool = False, category: str | None = None
+) -> BoardSnapshot:
     """The stored board; a vote since the snapshot starts a background refresh (never a fit here).
 
-    Only a store that has never had a board computes its first one in the page, once.
+    Only a store that has never had this board (kind, style control, category) computes its
+    first one in the page, once.
     """
-    from arena.snapshots import refresh_board
+    from arena.ratings_board import RatingOptions
+    from arena.snapshots import board_method, refresh_board
     from db import arena_repo
 
+    options = RatingOptions(style_control=style, category=category)
+    method = board_method(options)
     db = database(url)
     with db.session(write=False) as s:
         newest_vote = arena_repo.newest_vote_time(s, kind)
-        has_board = bool(arena_repo.latest_rating_snapshots(s, "bt", kind))
+        has_board = bool(arena_repo.latest_rating_snapshots(s, method, kind))
     if newest_vote is not None and not has_board:
-        refresh_board(db, kind)
+        try:
+            refresh_board(db, kind, options)
+        except ValueError as exc:  # e.g. a category whose models never met: said on the page
+            logging.getLogger(__name__).warning("leaderboard %s: %s", method, exc)
     elif newest_vote is not None:
-        _refresh_in_background(url, kind)
-    return BoardSnapshot(db, kind)
+        _refresh_in_background(url, kind, options)
+    return BoardSnapshot(db, kind, method, category)
 
 
-def _refresh_in_background(url: str | None, kind: str) -> None:
+def voted_categories(db: Any, kind: str = "human") -> dict[str, int]:
+    """{category: rated votes}, most votes first."""
+    from db import arena_repo
+
+    with db.session(write=False) as s:
+        counts = arena_repo.voted_categories(s, kind)
+    return dict(sorted(counts.items(), key=lambda kv: -kv[1]))
+
+
+def _refresh_in_background(url: str | None, kind: str, options: Any = None) -> None:
     import time
 
-    key = (url, kind)
+    from arena.snapshots import board_method
+
+    key = (url, kind, board_method(options) if options is not None else "bt")
     with _REFRESH_LOCK:
         if time.monotonic() - _REFRESHING.get(key, -1e9) < REFRESH_EVERY_S:
             return
@@ -329,7 +349,7 @@ def _refresh_in_background(url: str | None, kind: str) -> None:
         from arena.snapshots import refresh_board
 
         try:
-            refresh_board(database(url), kind)  # a no-op when the snapshot is current
+            refresh_board(database(url), kind, options)  # a no-op when the snapshot is current
         except Exception as exc:  # a failed refresh leaves the last board up; the next page load retries
             logging.getLogger(__name__).warning("leaderboard refresh failed: %s", exc)
 
@@ -378,3 +398,101 @@ def rating_history(db: Any, method: str = "bt", kind: str = "human") -> pd.DataF
 def _num(x: Any) -> float | None:
     x = float(x)
     return None if np.isnan(x) else x
+
+
+# --- leaderboard page ------------------------------------------------------------------------
+
+STATIC_SUITES: dict[str, tuple[str, str]] = {
+    # suite -> (headline metric, display name); accuracies become % with a 95 % binomial CI
+    "ceval": ("accuracy", "C-Eval"),
+    "cmmlu": ("accuracy", "CMMLU"),
+    "longbench": ("avg", "LongBench"),
+    "ppl": ("ppl", "PPL"),
+}
+
+
+def static_columns(db: Any) -> tuple[pd.DataFrame, dict[str, str]]:
+    """Static-suite scores per model, one column per (suite, split, shots), newest unquantized run.
+
+    Returns:
+        (frame indexed by model with value columns and matching "<col> ±" half-width columns (95 %
+        normal-approximation CI of an accuracy over the run's items; None for LongBench/PPL),
+        {column: its label's split/shots part, e.g. "val · 5-shot"}).
+    """
+    from db import repo
+
+    cells: dict[tuple[str, str], tuple[float, float | None]] = {}
+    labels: dict[str, str] = {}
+    seen: set[tuple[str, str]] = set()
+    with db.session(write=False) as s:
+        for r in repo.list_runs(s, status="finished"):  # newest first
+            cfg = r.config or {}
+            if r.suite not in STATIC_SUITES or (cfg.get("quant") or "none") != "none":
+                continue
+            metric, name = STATIC_SUITES[r.suite]
+            value = repo.run_metrics(s, r.id).get((metric, ""))
+            if value is None:
+                continue
+            split, shots = cfg.get("split"), cfg.get("shots")
+            parts = [str(split)] if split else []
+            if shots is not None:
+                parts.append(f"{shots}-shot")
+            col = f"{name} {' '.join(parts)}".strip()
+            if (col, r.model.name) in seen:
+                continue
+            seen.add((col, r.model.name))
+            labels[col] = " · ".join(parts)
+            if metric == "accuracy":
+                n = max(int(r.n_items or 0), 1)
+                half = 1.96 * float(np.sqrt(value * (1 - value) / n)) * 100
+                cells[(col, r.model.name)] = (value * 100, half)
+            else:
+                cells[(col, r.model.name)] = (float(value), None)
+    models = sorted({m for _, m in cells})
+    frame = pd.DataFrame(index=pd.Index(models, name="model"))
+    for col in sorted(labels):
+        frame[col] = [cells.get((col, m), (np.nan, None))[0] for m in models]
+        frame[f"{col} ±"] = [cells.get((col, m), (np.nan, None))[1] for m in models]
+    return frame, labels
+
+
+def board_table(ratings: Any, method: str, static: pd.DataFrame, min_votes: int) -> pd.DataFrame:
+    """The leaderboard rows, best first: rank, model, rating, CI, votes, provisional, win rate %, static columns.
+
+    `method` "bt" ranks by the BT snapshot (rank = 1 + models whose interval lies entirely above),
+    "elo" by online Elo (no interval, rank = position).
+    """
+    if method == "elo":
+        order = np.lexsort((ratings.models, -np.nan_to_num(ratings.elo, nan=-np.inf)))
+    else:
+        order = ratings.order()
+    rows = []
+    for pos, i in enumerate(order, start=1):
+        name = ratings.models[i]
+        bt = _num(ratings.bt[i])
+        rating = _num(ratings.elo[i]) if method == "elo" else bt
+        lo, hi = (None, None) if method == "elo" else (_num(ratings.ci_low[i]), _num(ratings.ci_high[i]))
+        rank = pos if method == "elo" else (int(ratings.rank_ub[i]) or None)
+        row = {
+            "rank": rank, "model": name, "rating": rating,
+            "ci": None if rating is None or lo is None or hi is None else f"+{hi - rating:.0f} / −{rating - lo:.0f}",
+            "ci_low": lo, "ci_high": hi,
+            "votes": int(ratings.battles[i]), "provisional": bool(ratings.battles[i] < min_votes),
+            "win_rate": None if _num(ratings.win_rate[i]) is None else 100 * float(ratings.win_rate[i]),
+        }  # fmt: skip
+        for col in static.columns:
+            value = static[col].get(name) if name in static.index else None
+            row[col] = None if value is None or (isinstance(value, float) and np.isnan(value)) else value
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def rated_votes_json(db: Any, kind: str = "human") -> bytes:
+    """Every vote the board rates (unflagged, not excluded) as FastChat clean-battle JSON, with conv_metadata."""
+    import json
+
+    from arena import battle_records as records
+    from arena.battle_export import with_style_metadata
+
+    rated = [r for r in with_style_metadata(db, records(db, kind=kind)) if not r.get("flags")]
+    return json.dumps(rated, ensure_ascii=False, indent=1).encode("utf-8")

@@ -206,10 +206,13 @@ def session_battles(s: Session, session_id: str, kind: str) -> list[tuple[Battle
     return [(b, bool(voted)) for b, voted in s.execute(query)]
 
 
-def vote_counts(s: Session, kind: str = "human", *, unflagged: bool = False) -> list[tuple[int, int, str, int]]:
+def vote_counts(
+    s: Session, kind: str = "human", *, unflagged: bool = False, category: str | None = None
+) -> list[tuple[int, int, str, int]]:
     """Rated (non-excluded) votes grouped as (model_a_id, model_b_id, outcome, count).
 
-    `unflagged` also leaves out votes with hygiene flags (what the leaderboard rates).
+    `unflagged` also leaves out votes with hygiene flags (what the leaderboard rates);
+    `category` keeps only battles on prompts of that category.
     """
     query = (
         select(Battle.model_a_id, Battle.model_b_id, Vote.outcome, func.count())
@@ -219,6 +222,8 @@ def vote_counts(s: Session, kind: str = "human", *, unflagged: bool = False) -> 
     )
     if unflagged:
         query = query.where(Vote.flags.is_(None))
+    if category is not None:
+        query = query.join(ArenaPrompt, ArenaPrompt.id == Battle.prompt_id).where(ArenaPrompt.category == category)
     return [(int(a), int(b), str(o), int(n)) for a, b, o, n in s.execute(query)]
 
 
@@ -464,3 +469,15 @@ def battle_export_details(s: Session, battle_ids: Sequence[str]) -> dict[str, di
         for bid, cat, ta, tb, flags in s.execute(query):
             out[str(bid)] = {"category": cat, "answer_a": ta, "answer_b": tb, "flags": flags}
     return out
+
+
+def voted_categories(s: Session, kind: str = "human") -> dict[str, int]:
+    """{prompt category: rated votes} over battles of `kind`."""
+    query = (
+        select(ArenaPrompt.category, func.count())
+        .join(Battle, Battle.prompt_id == ArenaPrompt.id)
+        .join(Vote, Vote.battle_id == Battle.id)
+        .where(Battle.kind == kind, Vote.excluded.is_(False))
+        .group_by(ArenaPrompt.category)
+    )
+    return {str(c): int(n) for c, n in s.execute(query)}
