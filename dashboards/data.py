@@ -491,8 +491,8 @@ def rated_votes_json(db: Any, kind: str = "human") -> bytes:
     """Every vote the board rates (unflagged, not excluded) as FastChat clean-battle JSON, with conv_metadata."""
     import json
 
-    from arena import battle_records as records
     from arena.battle_export import with_style_metadata
+    from arena.battles import battle_records as records
 
     rated = [r for r in with_style_metadata(db, records(db, kind=kind)) if not r.get("flags")]
     return json.dumps(rated, ensure_ascii=False, indent=1).encode("utf-8")
