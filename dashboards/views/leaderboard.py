@@ -33,7 +33,7 @@ with left:
     )  # fmt: skip
 with middle:
     style = st.toggle(
-        t("风格控制（扣除长度与排版的影响）", "Style control (length and Markdown factored out)"), key="lb_style",
+        t("风格控制", "Style control"), key="lb_style",
         disabled=method == "elo",
         help=t("对回答长度、标题、粗体、列表做回归，评分只反映内容。", "Ratings net of answer length, headers, bold and lists."),
     )  # fmt: skip
@@ -115,7 +115,8 @@ else:
 
 st.subheader(t("两两胜率（行模型胜列模型）", "Pairwise win rate (row beats column)"))
 order = board["model"].tolist()
-st.altair_chart(charts.heatmap(data.win_rate_long(ratings), order, t("模型", "Model"), t("对手", "Opponent")))
+heat = charts.heatmap(data.win_rate_long(ratings), order, t("模型", "Model"), t("对手", "Opponent"))
+st.altair_chart(heat, width="content")  # square cells of a fixed step; wide boards scroll sideways
 
 history = data.rating_history(db, "bt", kind)
 if history["computed_at"].nunique() > 1:

@@ -3,6 +3,10 @@ kept in the URL across reloads."""
 
 from __future__ import annotations
 
+import importlib.util
+from pathlib import Path
+
+import pytest
 from streamlit.testing.v1 import AppTest
 
 from db import Database, arena_repo
@@ -54,3 +58,22 @@ def test_language_choice_survives_a_reload_through_the_url() -> None:
     fresh.toggle(key="_lang_toggle").set_value(True).run()
     assert fresh.query_params.get("lang") in ("en", ["en"])
     assert "lang=en" in fresh.markdown[0].value
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("playwright") is None or not Path("/usr/bin/chromium").exists(),
+    reason="needs playwright and /usr/bin/chromium",
+)
+def test_chromium_renders_readable_charts_at_desktop_and_phone_sizes(tmp_path: Path) -> None:
+    from tests.dashboards.leaderboard_screens import shoot
+
+    shots = shoot(tmp_path, 3) + shoot(tmp_path, 50)
+    assert len(shots) == 4
+    for shot in shots:
+        assert (tmp_path / shot["file"]).stat().st_size > 10_000
+        (ci_w, ci_h), (heat_w, heat_h) = shot["charts_px"][:2]
+        width = shot["viewport"][0]
+        assert ci_h >= 100 and heat_h >= 100 and heat_w >= 100  # never a 2-px strip
+        assert ci_w <= width  # the CI chart fits the screen; a wide heatmap may scroll sideways
+    big = [s for s in shots if "50models" in s["file"]]
+    assert all(s["charts_px"][0][1] >= 50 * 20 for s in big)  # one labelled row per model
