@@ -411,18 +411,18 @@ STATIC_SUITES: dict[str, tuple[str, str]] = {
 }
 
 
-def static_columns(db: Any) -> tuple[pd.DataFrame, dict[str, str]]:
+def static_columns(db: Any) -> tuple[pd.DataFrame, dict[str, tuple[str, str | None, int | None]]]:
     """Static-suite scores per model, one column per (suite, split, shots), newest unquantized run.
 
     Returns:
         (frame indexed by model with value columns and matching "<col> ±" half-width columns (95 %
         normal-approximation CI of an accuracy over the run's items; None for LongBench/PPL),
-        {column: its label's split/shots part, e.g. "val · 5-shot"}).
+        {column: (suite display name, split, shots)} for the page's labels).
     """
     from db import repo
 
     cells: dict[tuple[str, str], tuple[float, float | None]] = {}
-    labels: dict[str, str] = {}
+    labels: dict[str, tuple[str, str | None, int | None]] = {}
     seen: set[tuple[str, str]] = set()
     with db.session(write=False) as s:
         for r in repo.list_runs(s, status="finished"):  # newest first
@@ -441,7 +441,7 @@ def static_columns(db: Any) -> tuple[pd.DataFrame, dict[str, str]]:
             if (col, r.model.name) in seen:
                 continue
             seen.add((col, r.model.name))
-            labels[col] = " · ".join(parts)
+            labels[col] = (name, str(split) if split else None, None if shots is None else int(shots))
             if metric == "accuracy":
                 n = max(int(r.n_items or 0), 1)
                 half = 1.96 * float(np.sqrt(value * (1 - value) / n)) * 100
@@ -475,7 +475,7 @@ def board_table(ratings: Any, method: str, static: pd.DataFrame, min_votes: int)
         rank = pos if method == "elo" else (int(ratings.rank_ub[i]) or None)
         row = {
             "rank": rank, "model": name, "rating": rating,
-            "ci": None if rating is None or lo is None or hi is None else f"+{hi - rating:.0f} / −{rating - lo:.0f}",
+            "ci": "—" if rating is None or lo is None or hi is None else f"+{hi - rating:.0f} / −{rating - lo:.0f}",
             "ci_low": lo, "ci_high": hi,
             "votes": int(ratings.battles[i]), "provisional": bool(ratings.battles[i] < min_votes),
             "win_rate": None if _num(ratings.win_rate[i]) is None else 100 * float(ratings.win_rate[i]),

@@ -80,6 +80,20 @@ columns = {
     "provisional": st.column_config.CheckboxColumn(t("暂定", "Provisional"), help=t(f"少于 {MIN_VOTES} 票", f"< {MIN_VOTES} votes")),
     "win_rate": st.column_config.NumberColumn(t("胜率", "Win rate"), format="%.1f%%", help=t("不计平局", "ties left out")),
 }  # fmt: skip
+SPLITS_ZH = {"val": "验证集", "test": "测试集", "dev": "开发集", "train": "训练集"}
+
+
+def static_label(col: str) -> str:
+    """e.g. "C-Eval（验证集，5 样本）" / "C-Eval (val, 5-shot)": which split and shots a column shows."""
+    name, split, shots = static_labels[col]
+    parts = [t(SPLITS_ZH.get(split, split), split)] if split else []
+    if shots is not None:
+        parts.append(t(f"{shots} 样本", f"{shots}-shot"))
+    if not parts:
+        return name
+    return t(f"{name}（{'，'.join(parts)}）", f"{name} ({', '.join(parts)})")
+
+
 for col in static.columns:
     if col.endswith(" ±"):
         columns[col] = st.column_config.NumberColumn(
@@ -87,14 +101,18 @@ for col in static.columns:
         )
     elif col.startswith("PPL"):
         columns[col] = st.column_config.NumberColumn(
-            col, format="%.2f", help=t("困惑度，越低越好", "perplexity, lower is better")
+            static_label(col), format="%.2f", help=t("困惑度，越低越好", "perplexity, lower is better")
         )
     elif col.startswith("LongBench"):
         columns[col] = st.column_config.NumberColumn(
-            col, format="%.1f", help=t("LongBench 平均分（0–100）", "LongBench average (0–100)")
+            static_label(col), format="%.1f", help=t("LongBench 平均分（0–100）", "LongBench average (0–100)")
         )
     else:
-        columns[col] = st.column_config.NumberColumn(f"{col} %", format="%.1f", help=t("准确率 %", "accuracy %"))
+        columns[col] = st.column_config.NumberColumn(
+            f"{static_label(col)} %",
+            format="%.1f",
+            help=t("准确率 %，± 为 95% 置信区间半宽", "accuracy %; ± is the 95% CI half-width"),
+        )
 order_cols = [c for c in board.columns if c not in ("ci_low", "ci_high")]
 order_cols = [c for c in order_cols if not (c.endswith(" ±") and board[c].isna().all())]  # no CI for this suite
 st.dataframe(board, hide_index=True, width="stretch", column_config=columns, column_order=order_cols)
