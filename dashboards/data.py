@@ -221,7 +221,7 @@ def loss_curve(lineage: dict[str, Any]) -> pd.DataFrame:
 
 def battle_records(db: Any, kind: str = "human") -> list[dict[str, Any]]:
     """Rated votes as FastChat clean-battle dicts (via `arena.battle_records`)."""
-    from arena import battle_records as records
+    from arena.battles import battle_records as records
 
     return records(db, kind=kind)
 
