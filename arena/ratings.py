@@ -283,7 +283,7 @@ def compute_ratings(battles: Battles, params: RatingParams | None = None) -> Rat
 
     def to_rating(t: np.ndarray) -> np.ndarray:
         # Gauge: mean strength 0 (from the fit) -> mean rating `init`, or pin the anchor.
-        r = to_points * t + p.init
+        r: np.ndarray = to_points * t + p.init
         if anchor_idx is not None:
             r = r - r[..., anchor_idx : anchor_idx + 1] + p.anchor[1]  # type: ignore[index]
         return r

@@ -114,7 +114,8 @@ def unbounded_models(wins: np.ndarray, ties: np.ndarray) -> np.ndarray:
     sizes = np.bincount(comp, minlength=comp.max() + 1)
     volume = np.bincount(comp, weights=played, minlength=comp.max() + 1)
     best = max(range(sizes.size), key=lambda c: (sizes[c], volume[c], -c))
-    return comp != best
+    flagged: np.ndarray = comp != best
+    return flagged
 
 
 def _strong_components(adj: np.ndarray) -> np.ndarray:

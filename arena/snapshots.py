@@ -4,10 +4,17 @@
 `evals arena ratings --import` rates a log file; `store_snapshot` writes one computation's
 `Ratings.rows()` (methods "elo" and "bt") under a single `computed_at`, so each call adds one
 point to the history the leaderboard plots.
+
+`board_from_db` is the same for the LMArena-style board (`arena.ratings_board`): it refreshes
+the vote-hygiene flags, leaves flagged votes out (and counts them by flag), takes style counts
+from the stored answers and categories from the prompts. `store_board` snapshots it;
+`refresh_board` does both only when votes arrived since the newest snapshot, which is what a
+background refresher calls, so the leaderboard page only ever reads snapshots.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -15,8 +22,12 @@ from db.models_arena import BATTLE_KINDS
 
 if TYPE_CHECKING:
     from arena.ratings import RatingParams, RatingRow, Ratings
+    from arena.ratings_board import Board, RatingOptions
     from db import Database
     from db.arena_repo import SnapshotRow
+
+DEFAULT_EXCLUDE: frozenset[str] = frozenset({"duplicate", "suggested", "suspect"})
+"""Vote flags kept out of ratings unless asked otherwise (see `arena.vote_hygiene`)."""
 
 SNAPSHOT_METHODS: tuple[str, ...] = ("elo", "bt")
 
@@ -86,3 +97,135 @@ def _snapshot_row(row: RatingRow, rating: float) -> SnapshotRow:
 def _check_kind(kind: str) -> None:
     if kind not in BATTLE_KINDS:
         raise ValueError(f"kind must be one of {', '.join(BATTLE_KINDS)}, got {kind!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class StoredBoard:
+    """`board_from_db`'s result: the board, votes rated, and votes left out per flag."""
+
+    board: Board
+    n_rated: int
+    excluded: dict[str, int]
+
+
+def board_from_db(
+    database: Database,
+    kind: str = "human",
+    options: RatingOptions | None = None,
+    *,
+    exclude: frozenset[str] = DEFAULT_EXCLUDE,
+    refresh_hygiene: bool = True,
+) -> StoredBoard:
+    """Rate the stored, non-excluded, unflagged votes of `kind` with `arena.ratings_board`.
+
+    Raises:
+        NoRatedVotes: No votes of `kind`, or every one of them is flagged.
+        arena.ratings_board.RatingInputError: The votes cannot be rated as asked.
+    """
+    import numpy as np
+
+    from arena.battle_log import Battles
+    from arena.ratings_board import RatingOptions, rate_board
+    from arena.ratings_style import text_counts
+    from arena.vote_hygiene import excluded_counts, parse_flags, refresh_flags
+    from db import arena_repo
+
+    _check_kind(kind)
+    o = options or RatingOptions()
+    if refresh_hygiene:
+        refresh_flags(database, kind)
+    with database.session(write=False) as s:
+        rows = arena_repo.rating_rows(s, kind)
+        texts: dict[int, str] = {}
+        if o.style_control:
+            ids = {int(r["answer_a_id"]) for r in rows} | {int(r["answer_b_id"]) for r in rows}
+            texts = arena_repo.answer_texts(s, ids)
+    if not rows:
+        raise NoRatedVotes(f"no rated votes yet ({kind} battles) in {database.url}")
+    flags = [parse_flags(r["flags"]) for r in rows]
+    kept = [r for r, f in zip(rows, flags) if not f & exclude]
+    excluded = excluded_counts(flags, set(exclude))
+    if not kept:
+        why = ", ".join(f"{n} {flag}" for flag, n in excluded.items())
+        raise NoRatedVotes(f"all {len(rows)} {kind} votes are flagged ({why}); nothing left to rate")
+    records = [
+        {"model_a": r["model_a"], "model_b": r["model_b"], "winner": r["outcome"], "tstamp": _epoch(r["voted_at"]),
+         "category": r["category"] or ""}
+        for r in kept
+    ]  # fmt: skip
+    battles = Battles.from_records(records, category=True)
+    if o.style_control:
+        per_answer = {i: text_counts(t) for i, t in texts.items()}
+        zero = (0, 0, 0, 0)
+        style = np.array(
+            [per_answer.get(int(r["answer_a_id"]), zero) + per_answer.get(int(r["answer_b_id"]), zero) for r in kept],
+            dtype=np.float64,
+        )
+        battles = Battles(battles.models, battles.model_a, battles.model_b, battles.outcome, battles.tstamp, style,
+                          battles.category)  # fmt: skip
+    return StoredBoard(rate_board(battles, o), len(kept), excluded)
+
+
+def board_method(options: RatingOptions) -> str:
+    """Snapshot method name of a board: "bt", plus "+style", "+reweight", "@category"."""
+    name = "bt" + ("+style" if options.style_control else "") + ("+reweight" if options.reweight else "")
+    return name + (f"@{options.category}" if options.category else "")
+
+
+def store_board(
+    database: Database, board: Board, kind: str = "human", *, computed_at: datetime | None = None
+) -> datetime:
+    """Store the board's ratings and CIs (method `board_method`) and online Elo ("elo") as one snapshot."""
+    from db import arena_repo
+    from db.models import utcnow
+
+    _check_kind(kind)
+    at = computed_at or utcnow()
+    rated: list[SnapshotRow] = [
+        {"model": board.models[i], "rating": float(board.rating[i]), "ci_low": float(board.ci_low[i]),
+         "ci_high": float(board.ci_high[i]), "n_battles": int(board.n_battles[i])}
+        for i in range(len(board.models)) if board.rating[i] == board.rating[i]
+    ]  # fmt: skip
+    elo: list[SnapshotRow] = [
+        {"model": name, "rating": float(board.base.elo[i]), "n_battles": int(board.n_battles[i])}
+        for i, name in enumerate(board.models)
+    ]
+    with database.session() as s:
+        if rated:
+            arena_repo.add_rating_snapshot(s, board_method(board.options), kind, rated, computed_at=at)
+        if board.options.category is None and not board.options.style_control and not board.options.reweight:
+            arena_repo.add_rating_snapshot(s, "elo", kind, elo, computed_at=at)
+    return at
+
+
+def refresh_board(database: Database, kind: str = "human", options: RatingOptions | None = None) -> datetime | None:
+    """Recompute and store the board when votes arrived after its newest snapshot.
+
+    Returns:
+        The new snapshot's time, or None when it was current (or there is nothing to rate).
+    """
+    from arena.ratings_board import RatingOptions
+    from db import arena_repo
+
+    o = options or RatingOptions()
+    with database.session(write=False) as s:
+        newest_vote = arena_repo.newest_vote_time(s, kind)
+        snap = arena_repo.latest_rating_snapshots(s, board_method(o), kind)
+    if newest_vote is None:
+        return None
+    if snap and _epoch(snap[0].computed_at) >= _epoch(newest_vote):
+        return None
+    from db.models import utcnow
+
+    started = utcnow()  # a vote that lands during the fit is newer than this, so the next call sees it
+    try:
+        stored = board_from_db(database, kind, o)
+    except NoRatedVotes:
+        return None
+    return store_board(database, stored.board, kind, computed_at=started)
+
+
+def _epoch(t: datetime) -> float:
+    from datetime import UTC
+
+    return (t if t.tzinfo else t.replace(tzinfo=UTC)).timestamp()

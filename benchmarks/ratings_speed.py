@@ -1,4 +1,4 @@
-"""Arena ratings speed: `evals arena ratings --import` end to end vs. per-round references.
+"""Arena ratings speed: `evals arena ratings --import` end to end vs. per-round references and arena-rank.
 
 Generates synthetic clean-battle JSONL logs (30 models, 10 % ties) in a temp dir, then times
 
@@ -13,7 +13,18 @@ Generates synthetic clean-battle JSONL logs (30 models, 10 % ties) in a temp dir
   its process pool).
 
 Both references are written here from the formulas, not copied. They run ``--ref-rounds``
-(default 100) rounds, ours 1000. Run::
+(default 100) rounds, ours 1000.
+
+Side by side with LMArena's own package (``--arena-rank PYTHON``, the interpreter of a venv
+with ``arena-rank`` installed; default ``.venv-ar/bin/python`` when it exists), on the same
+file, each end to end in a fresh interpreter (read the JSONL, build the dataset, fit, CIs):
+
+* sandwich CIs: ours ``--ci sandwich`` vs ``BradleyTerry.compute_ratings_and_cis(ci_method="sandwich")``;
+* style control (a second log with FastChat ``conv_metadata`` and a length effect): ours
+  ``--style-control`` vs ``ContextualBradleyTerry`` on the four (a-b)/(a+b) features, with the
+  same effective L2 (ours 1.0 on the summed log-likelihood = 1/N on arena-rank's mean loss).
+
+Run::
 
     PYTHONPATH=. python benchmarks/ratings_speed.py [--sizes 100000,1000000] [--repeat 3]
 """
@@ -21,6 +32,7 @@ Both references are written here from the formulas, not copied. They run ``--ref
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import resource
 import statistics
@@ -38,6 +50,33 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 SCALE, BASE, INIT, K = 400.0, 10.0, 1000.0, 4.0
+
+
+def make_style_log(path: Path, n: int, n_models: int = 30, seed: int = 1) -> None:
+    """n battles with FastChat conv_metadata; the longer answer is favoured (logit += 3 (La-Lb)/(La+Lb))."""
+    rng = np.random.default_rng(seed)
+    names = [f"model-{i:02d}" for i in range(n_models)]
+    r = rng.normal(0.0, 0.5, n_models)
+    verbosity = rng.normal(0.0, 0.5, n_models)
+    a = rng.integers(0, n_models, n)
+    b = (a + rng.integers(1, n_models, n)) % n_models
+    la = np.exp(6 + verbosity[a] + 0.3 * rng.normal(size=n)).astype(int) + 1
+    lb = np.exp(6 + verbosity[b] + 0.3 * rng.normal(size=n)).astype(int) + 1
+    logit = r[a] - r[b] + 3.0 * (la - lb) / (la + lb)
+    u, t = rng.random(n), rng.random(n) < 0.1
+    winner = np.where(t, "tie", np.where(u < 1 / (1 + np.exp(-logit)), "model_a", "model_b"))
+    h, bo, li = (rng.poisson(1.0, size=(n, 2)) for _ in range(3))
+    with path.open("w") as f:
+        for k in range(n):
+            f.write(
+                f'{{"model_a": "{names[a[k]]}", "model_b": "{names[b[k]]}", "winner": "{winner[k]}", '
+                f'"tstamp": {1.7e9 + k * 0.37!r}, "conv_metadata": {{'
+                f'"sum_assistant_a_tokens": {la[k]}, "sum_assistant_b_tokens": {lb[k]}, '
+                f'"header_count_a": {{"h1": {h[k, 0]}, "h2": 0}}, "header_count_b": {{"h1": {h[k, 1]}, "h2": 0}}, '
+                f'"list_count_a": {{"ordered": {li[k, 0]}, "unordered": 0}}, '
+                f'"list_count_b": {{"ordered": {li[k, 1]}, "unordered": 0}}, '
+                f'"bold_count_a": {{"**": {bo[k, 0]}, "__": 0}}, "bold_count_b": {{"**": {bo[k, 1]}, "__": 0}}}}}}\n'
+            )
 
 
 def make_log(path: Path, n: int, n_models: int = 30, tie_rate: float = 0.1, seed: int = 0) -> None:
@@ -70,12 +109,16 @@ def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
 # ---------------------------------------------------------------- ours
 
 
-def ours_cli(path: Path, rounds: int, repeat: int) -> list[tuple[float, float]]:
-    """(wall s, CPU s of the child) per run of the real CLI in a fresh interpreter."""
+def ours_cli(path: Path, rounds: int, repeat: int, extra: tuple[str, ...] | None = None) -> list[tuple[float, float]]:
+    """(wall s, CPU s of the child) per run of the real CLI in a fresh interpreter.
+
+    `extra` replaces the default ``--bootstrap ROUNDS`` (e.g. ``("--ci", "sandwich")``).
+    """
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     runs = []
     with tempfile.TemporaryDirectory() as tmp:
-        cmd = [sys.executable, "-m", "evals.cli", "arena", "ratings", "--import", str(path), "--bootstrap", str(rounds)]
+        cmd = [sys.executable, "-m", "evals.cli", "arena", "ratings", "--import", str(path)]
+        cmd += list(extra) if extra is not None else ["--bootstrap", str(rounds)]
         cmd += ["--json", str(Path(tmp) / "r.json")]
         for _ in range(repeat):
             before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -194,6 +237,72 @@ def reference_per_round_fit(path: Path, rounds: int) -> dict[str, float]:
     return times
 
 
+# ---------------------------------------------------------------- arena-rank, side by side
+
+_AR_CODE = """
+import json, sys, time
+t0 = time.perf_counter()
+import numpy as np, pandas as pd
+from arena_rank.models.bradley_terry import BradleyTerry
+from arena_rank.models.contextual_bradley_terry import ContextualBradleyTerry
+from arena_rank.utils.data_utils import ContextualPairDataset, PairDataset
+path, mode = sys.argv[1], sys.argv[2]
+df = pd.read_json(path, lines=True)
+if mode == "sandwich":
+    ds = PairDataset.from_pandas(df)
+    res = BradleyTerry(n_competitors=len(ds.competitors)).compute_ratings_and_cis(ds, ci_method="sandwich")
+else:
+    meta = pd.json_normalize(df["conv_metadata"])
+    cols = []
+    for name, prefix in (("length", "sum_assistant_{}_tokens"), ("headers", "header_count_{}."),
+                         ("bold", "bold_count_{}."), ("lists", "list_count_{}.")):
+        side = [meta[[c for c in meta.columns if c.startswith(prefix.format(s))]].sum(axis=1).to_numpy(float)
+                for s in "ab"]
+        tot = side[0] + side[1]
+        df[name] = np.where(tot > 0, (side[0] - side[1]) / np.where(tot > 0, tot, 1), 0.0)
+        cols.append(name)
+    ds = ContextualPairDataset.from_pandas(df, feature_cols=cols, reweighted=False)
+    model = ContextualBradleyTerry(n_competitors=len(ds.competitors), n_features=4, reg=1.0 / len(df))
+    res = model.compute_ratings_and_cis(ds, ci_method="sandwich")
+ratings = {c: float(r) for c, r in zip(res["competitors"], np.asarray(res["ratings"]))}
+print(json.dumps({"wall": time.perf_counter() - t0, "ratings": ratings}))
+"""
+
+
+def arena_rank_run(python: str, path: Path, mode: str) -> tuple[float, dict[str, float]]:
+    """arena-rank end to end in a fresh interpreter: (wall s including start-up, ratings)."""
+    t = time.perf_counter()
+    out = subprocess.run([python, "-c", _AR_CODE, str(path), mode], check=True, capture_output=True, text=True)
+    wall = time.perf_counter() - t
+    doc = json.loads(out.stdout.strip().splitlines()[-1])
+    return wall, doc["ratings"]
+
+
+def ours_ratings(path: Path, extra: tuple[str, ...]) -> dict[str, float]:
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "r.json"
+        cmd = [sys.executable, "-m", "evals.cli", "arena", "ratings", "--import", str(path), *extra, "--json", str(out)]
+        subprocess.run(cmd, check=True, env=env, cwd=ROOT, stdout=subprocess.DEVNULL)
+        return {m: r["rating"] for m, r in json.loads(out.read_text())["models"].items()}
+
+
+def side_by_side(path: Path, style_path: Path | None, python: str, repeat: int) -> None:
+    for label, file, mode, extra in (
+        ("sandwich CIs", path, "sandwich", ("--ci", "sandwich")),
+        ("style control + sandwich", style_path, "style", ("--style-control",)),
+    ):
+        if file is None:
+            continue
+        ours = min(w for w, _ in ours_cli(file, 0, repeat, extra))
+        theirs, ratings = arena_rank_run(python, file, mode)
+        diff = max(abs(ours_ratings(file, extra)[m] - r) for m, r in ratings.items())
+        print(
+            f"{label}: ours CLI best {ours:.2f} s, arena-rank {theirs:.2f} s (one run) -> arena-rank / ours = "
+            f"{theirs / ours:.1f}x; max |rating diff| {diff:.4f} points"
+        )
+
+
 # ---------------------------------------------------------------- main
 
 
@@ -204,6 +313,14 @@ def main() -> None:
     ap.add_argument("--ref-rounds", type=int, default=100, help="reference bootstrap rounds")
     ap.add_argument("--repeat", type=int, default=3, help="end-to-end runs of our CLI per size")
     ap.add_argument("--no-reference", action="store_true", help="skip the (slow) references")
+    default_ar = ROOT / ".venv-ar" / "bin" / "python"
+    ap.add_argument(
+        "--arena-rank",
+        default=str(default_ar) if default_ar.exists() else None,
+        metavar="PYTHON",
+        help="interpreter with arena-rank installed (side-by-side runs); default .venv-ar/bin/python if present",
+    )
+    ap.add_argument("--no-style", action="store_true", help="skip the style-control log")
     args = ap.parse_args()
 
     print(
@@ -226,6 +343,24 @@ def run_size(path: Path, n: int, args: argparse.Namespace) -> None:
         f"median {statistics.median(walls):.2f} s; CPU best {min(c for _, c in cli):.2f} s "
         f"(runs: {', '.join(f'{w:.2f}/{c:.2f}' for w, c in cli)} wall/CPU; load {os.getloadavg()[0]:.1f})"
     )
+    sandwich = ours_cli(path, 0, args.repeat, ("--ci", "sandwich"))
+    print(
+        f"ours  CLI end to end, sandwich CIs: wall best {min(w for w, _ in sandwich):.2f} s, CPU best "
+        f"{min(c for _, c in sandwich):.2f} s (vs {min(walls):.2f} s / {min(c for _, c in cli):.2f} s with "
+        f"{args.rounds} bootstrap rounds)"
+    )
+    style_path = None
+    if not args.no_style:
+        style_path = path.with_name(f"style_{n}.jsonl")
+        gen_s, _ = timed(lambda: make_style_log(style_path, n))
+        mib = style_path.stat().st_size / 2**20
+        styled = ours_cli(style_path, 0, args.repeat, ("--style-control",))
+        print(
+            f"ours  CLI end to end, --style-control (sandwich) on {n:,} battles with conv_metadata ({mib:.0f} MiB): "
+            f"wall best {min(w for w, _ in styled):.2f} s, CPU best {min(c for _, c in styled):.2f} s"
+        )
+    if args.arena_rank:
+        side_by_side(path, style_path, args.arena_rank, args.repeat)
     parts = ours_breakdown(path, args.rounds)
     ours_bt = parts.pop("_bt_ratings")
     print("ours  in-process: " + ", ".join(f"{k} {v:.2f} s" for k, v in parts.items()))

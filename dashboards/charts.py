@@ -2,49 +2,64 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import altair as alt
 import pandas as pd
 
-# What the builders return; altair's `mark_*` and `encode` are untyped, so results are pinned here.
-Layered = alt.LayerChart | alt.FacetChart
+# altair's chart operators are untyped (`bars + points` is Any); every builder returns a chart of some kind
+Chart = Any
 
 
-def rating_ci(board: pd.DataFrame, title: str) -> Layered:
-    """BT rating per model as a point with its 95 % bootstrap interval as an error bar."""
-    data = board.dropna(subset=["bt"])
-    order = data.sort_values("bt", ascending=False)["model"].tolist()
-    y = alt.Y("model:N", sort=order, title=None)
-    bars = (
-        alt.Chart(data)
-        .mark_rule(strokeWidth=2)
-        .encode(y=y, x=alt.X("ci_low:Q", scale=alt.Scale(zero=False), title=title), x2="ci_high:Q")
-    )
-    points = alt.Chart(data).mark_point(filled=True, size=80).encode(
-        y=y, x="bt:Q", tooltip=["model", alt.Tooltip("bt:Q", format=".1f"), alt.Tooltip("ci_low:Q", format=".1f"),
-                                alt.Tooltip("ci_high:Q", format=".1f"), "battles"],
+def rating_ci(board: pd.DataFrame, title: str, rating: str = "rating") -> Chart:
+    """Rating per model as a point with its confidence interval as a bar, best on top.
+
+    Every model keeps its label (no truncation, one 22-px row each), so 3 and 50 models both read.
+    """
+    data = board.dropna(subset=[rating]).copy()
+    data["lo"] = data["ci_low"].fillna(data[rating])
+    data["hi"] = data["ci_high"].fillna(data[rating])
+    order = data.sort_values(rating, ascending=False)["model"].tolist()
+    y = alt.Y("model:N", sort=order, title=None, axis=alt.Axis(labelLimit=0, labelOverlap=False))
+    x = alt.X("lo:Q", scale=alt.Scale(zero=False), title=title)
+    bars = alt.Chart(data).mark_rule(strokeWidth=3, opacity=0.6).encode(y=y, x=x, x2="hi:Q")
+    points = alt.Chart(data).mark_point(filled=True, size=70).encode(
+        y=y, x=f"{rating}:Q",
+        tooltip=["model", alt.Tooltip(f"{rating}:Q", format=".1f"), alt.Tooltip("lo:Q", format=".1f", title="CI −"),
+                 alt.Tooltip("hi:Q", format=".1f", title="CI +"), "votes"],
     )  # fmt: skip
-    layered: Layered = (bars + points).properties(height=max(120, 32 * len(order)))
-    return layered
+    return (bars + points).properties(height=alt.Step(22))
 
 
-def heatmap(pairs: pd.DataFrame, order: list[str], row_title: str, col_title: str) -> Layered:
-    """Pairwise win rate of the row model over the column model, with the value printed in each cell."""
+def heatmap(pairs: pd.DataFrame, order: list[str], row_title: str, col_title: str) -> Chart:
+    """Pairwise win rate of the row model over the column model.
+
+    Cells are square steps sized by the number of models (values printed up to 12 models), so
+    the matrix never collapses into a strip; long names keep their full labels.
+    """
+    n = max(len(order), 1)
+    step = 44 if n <= 6 else 30 if n <= 12 else 18 if n <= 30 else 12
+    axis = alt.Axis(labelLimit=0, labelOverlap=False)
     base = alt.Chart(pairs).encode(
-        y=alt.Y("model_a:N", sort=order, title=row_title), x=alt.X("model_b:N", sort=order, title=col_title)
+        y=alt.Y("model_a:N", sort=order, title=row_title, axis=axis),
+        x=alt.X(
+            "model_b:N", sort=order, title=col_title, axis=alt.Axis(labelLimit=0, labelOverlap=False, labelAngle=-45)
+        ),
     )
     cells = base.mark_rect().encode(
-        color=alt.Color("win_rate:Q", scale=alt.Scale(scheme="redblue", domain=[0, 1]), title=None),
-        tooltip=["model_a", "model_b", alt.Tooltip("win_rate:Q", format=".2f"), "battles"],
-    )
-    text = base.mark_text(fontSize=12).encode(text=alt.Text("win_rate:Q", format=".2f"))
-    side = max(160, 48 * len(order))
-    layered: Layered = (cells + text).properties(width=side, height=side)
-    return layered
+        color=alt.Color("win_rate:Q", scale=alt.Scale(scheme="redblue", domain=[0, 1]), title=None,
+                        legend=alt.Legend(format=".0%")),
+        tooltip=["model_a", "model_b", alt.Tooltip("win_rate:Q", format=".0%"), "battles"],
+    )  # fmt: skip
+    chart = cells
+    if n <= 12:
+        chart = cells + base.mark_text(fontSize=11).encode(text=alt.Text("win_rate:Q", format=".0%"))
+    return chart.properties(width=alt.Step(step), height=alt.Step(step))
 
 
-def grouped_bars(data: pd.DataFrame, x: str, value: str, group: str, title: str) -> alt.Chart:
+def grouped_bars(data: pd.DataFrame, x: str, value: str, group: str, title: str) -> Chart:
     """Bars of `value` per `x`, one bar per `group` side by side (xOffset)."""
-    chart: alt.Chart = (
+    return (
         alt.Chart(data)
         .mark_bar()
         .encode(
@@ -55,27 +70,24 @@ def grouped_bars(data: pd.DataFrame, x: str, value: str, group: str, title: str)
             tooltip=[x, group, alt.Tooltip(f"{value}:Q", format=".3f")],
         )
     )
-    return chart
 
 
-def size_vs_ppl(table: pd.DataFrame, x_title: str) -> Layered:
+def size_vs_ppl(table: pd.DataFrame, x_title: str) -> Chart:
     """Weight size (GiB) against perplexity, one point per (model, quant), labelled by precision."""
     base = alt.Chart(table.dropna(subset=["size_gib"])).encode(
         x=alt.X("size_gib:Q", title=x_title), y=alt.Y("ppl:Q", scale=alt.Scale(zero=False), title="PPL"),
         color=alt.Color("model:N", title=None),
     )  # fmt: skip
     points = base.mark_point(filled=True, size=90).encode(tooltip=["model", "quant", "size_gib", "ppl"])
-    layered: Layered = points + base.mark_text(dy=-10).encode(text="quant:N")
-    return layered
+    return points + base.mark_text(dy=-10).encode(text="quant:N")
 
 
-def lines(data: pd.DataFrame, x: str, y: str, color: str | None, x_title: str, y_title: str) -> alt.Chart:
+def lines(data: pd.DataFrame, x: str, y: str, color: str | None, x_title: str, y_title: str) -> Chart:
     """A line per `color` (or a single line) of `y` over `x`."""
-    enc: dict[str, object] = {
+    enc: dict[str, Any] = {
         "x": alt.X(x, title=x_title),
         "y": alt.Y(f"{y}:Q", scale=alt.Scale(zero=False), title=y_title),
     }
     if color:
         enc["color"] = alt.Color(f"{color}:N", title=None)
-    chart: alt.Chart = alt.Chart(data).mark_line(point=True).encode(**enc, tooltip=list(data.columns))
-    return chart
+    return alt.Chart(data).mark_line(point=True).encode(**enc, tooltip=list(data.columns))

@@ -2,12 +2,15 @@
 
 Everything returns plain values or pandas frames; nothing here scores, rates or writes. Reads use
 `Database.session(write=False)`, so a page never waits on a writer holding the SQLite lock.
-Rating maths is `arena.compute_ratings`; this module only shapes its result into tables.
+Ratings are never fitted here: the leaderboard reads the newest stored snapshot, and a vote since
+then starts `arena.snapshots.refresh_board` in a background thread (`leaderboard`).
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import threading
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -233,28 +236,150 @@ def loss_curve(lineage: dict[str, Any]) -> pd.DataFrame:  # Any: lineage is free
 
 def battle_records(db: Database, kind: str = "human") -> list[BattleRecord]:
     """Rated votes as FastChat clean-battle dicts (via `arena.battle_records`)."""
-    from arena import battle_records as records
+    from arena.battles import battle_records as records
 
     return records(db, kind=kind)
 
 
-def compute_ratings(records: list[BattleRecord], n_bootstrap: int = 100) -> Ratings:
-    """`arena.compute_ratings` on the records; the dashboard never rates by itself."""
-    from arena import Battles, RatingParams
-    from arena import compute_ratings as rate
+def rated_vote_count(db: Any, kind: str = "human") -> int:
+    """Non-excluded votes of `kind` (flagged ones included): one COUNT, no rows."""
+    from db import arena_repo
 
-    return rate(Battles.from_records(records), RatingParams(n_bootstrap=n_bootstrap))
+    with db.session(write=False) as s:
+        return sum(n for *_, n in arena_repo.vote_counts(s, kind))
 
 
-def leaderboard_frame(ratings: Ratings, headlines: pd.DataFrame, models: pd.DataFrame) -> pd.DataFrame:
-    """Rank, model, BT with CI, Elo, win rate, battles, static headlines and base model."""
+class BoardSnapshot:
+    """The leaderboard as stored by `arena.snapshots.refresh_board`, shaped like `arena.Ratings`
+    for the parts the page shows (no fit happens here: ratings come from the newest snapshot,
+    win rates from one GROUP BY over the unflagged votes)."""
+
+    def __init__(self, db: Any, kind: str, method: str = "bt", category: str | None = None) -> None:
+        from db import arena_repo
+
+        with db.session(write=False) as s:
+            bt = {r.model: r for r in arena_repo.latest_rating_snapshots(s, method, kind)}
+            elo = {r.model: r for r in arena_repo.latest_rating_snapshots(s, "elo", kind)}
+            counts = arena_repo.vote_counts(s, kind, unflagged=True, category=category)
+            names = arena_repo.model_names(s, {a for a, *_ in counts} | {b for _, b, *_ in counts})
+            self.flagged = arena_repo.flag_counts(s, kind)
+        self.computed_at = next(iter(bt.values())).computed_at if bt else None
+        self.models = tuple(sorted(set(bt) | set(elo) | set(names.values())))
+        m = len(self.models)
+        index = {name: i for i, name in enumerate(self.models)}
+        wins, ties = np.zeros((m, m)), np.zeros((m, m))
+        for a, b, outcome, n in counts:
+            i, j = index[names[a]], index[names[b]]
+            if outcome == "model_a":
+                wins[i, j] += n
+            elif outcome == "model_b":
+                wins[j, i] += n
+            else:
+                ties[i, j] += n
+                ties[j, i] += n
+        self.bt = np.array([bt[x].rating if x in bt else np.nan for x in self.models])
+        self.ci_low = np.array([_nan(bt[x].ci_low) if x in bt else np.nan for x in self.models])
+        self.ci_high = np.array([_nan(bt[x].ci_high) if x in bt else np.nan for x in self.models])
+        self.elo = np.array([elo[x].rating if x in elo else np.nan for x in self.models])
+        self.battle_matrix = (wins + wins.T + ties).astype(np.int64)
+        self.battles = self.battle_matrix.sum(axis=1)
+        won, lost = wins.sum(axis=1), wins.sum(axis=0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            self.win_rate = won / (won + lost)
+            self.pairwise_win_rate = np.where(wins + wins.T > 0, wins / (wins + wins.T), np.nan)
+        has = ~np.isnan(self.ci_low)
+        lo, hi = np.where(has, self.ci_low, self.bt), np.where(has, self.ci_high, self.bt)
+        rated = ~np.isnan(self.bt)
+        self.rank_ub = np.where(rated, 1 + (lo[None, :] > hi[:, None]).sum(axis=1), 0)
+        self.warnings = tuple(
+            f"{x}: no BT rating yet (it won or lost all its battles, or joined after the last refresh)"
+            for x in self.models
+            if x not in bt and self.battles[index[x]] > 0
+        )
+
+    def order(self) -> np.ndarray:
+        key = np.nan_to_num(self.bt, nan=-np.inf)
+        return np.lexsort((-np.nan_to_num(self.elo, nan=-np.inf), -key))
+
+
+def _nan(x: float | None) -> float:
+    return np.nan if x is None else float(x)
+
+
+_REFRESHING: dict[tuple[str | None, str, str], float] = {}
+_REFRESH_LOCK = threading.Lock()
+REFRESH_EVERY_S = 10.0
+"""At most one background refresh per (store, kind) starts in this many seconds."""
+
+
+def leaderboard(
+    url: str | None, kind: str = "human", style: bool = False, category: str | None = None
+) -> BoardSnapshot:
+    """The stored board; a vote since the snapshot starts a background refresh (never a fit here).
+
+    Only a store that has never had this board (kind, style control, category) computes its
+    first one in the page, once.
+    """
+    from arena.ratings_board import RatingOptions
+    from arena.snapshots import board_method, refresh_board
+    from db import arena_repo
+
+    options = RatingOptions(style_control=style, category=category)
+    method = board_method(options)
+    db = database(url)
+    with db.session(write=False) as s:
+        newest_vote = arena_repo.newest_vote_time(s, kind)
+        has_board = bool(arena_repo.latest_rating_snapshots(s, method, kind))
+    if newest_vote is not None and not has_board:
+        try:
+            refresh_board(db, kind, options)
+        except ValueError as exc:  # e.g. a category whose models never met: said on the page
+            logging.getLogger(__name__).warning("leaderboard %s: %s", method, exc)
+    elif newest_vote is not None:
+        _refresh_in_background(url, kind, options)
+    return BoardSnapshot(db, kind, method, category)
+
+
+def voted_categories(db: Any, kind: str = "human") -> dict[str, int]:
+    """{category: rated votes}, most votes first."""
+    from db import arena_repo
+
+    with db.session(write=False) as s:
+        counts = arena_repo.voted_categories(s, kind)
+    return dict(sorted(counts.items(), key=lambda kv: -kv[1]))
+
+
+def _refresh_in_background(url: str | None, kind: str, options: Any = None) -> None:
+    import time
+
+    from arena.snapshots import board_method
+
+    key = (url, kind, board_method(options) if options is not None else "bt")
+    with _REFRESH_LOCK:
+        if time.monotonic() - _REFRESHING.get(key, -1e9) < REFRESH_EVERY_S:
+            return
+        _REFRESHING[key] = time.monotonic()
+
+    def work() -> None:
+        from arena.snapshots import refresh_board
+
+        try:
+            refresh_board(database(url), kind, options)  # a no-op when the snapshot is current
+        except Exception as exc:  # a failed refresh leaves the last board up; the next page load retries
+            logging.getLogger(__name__).warning("leaderboard refresh failed: %s", exc)
+
+    threading.Thread(target=work, name=f"board-refresh-{kind}", daemon=True).start()
+
+
+def leaderboard_frame(ratings: Any, headlines: pd.DataFrame, models: pd.DataFrame) -> pd.DataFrame:
+    """Rank, model, BT with CI, Elo, win rate, battles, static headlines and base model (from a `BoardSnapshot`)."""
     base = {m: b for m, b in zip(models["model"], models["base_model"]) if isinstance(b, str)}
     rows = []
     for i in ratings.order():
         name = ratings.models[i]
         rows.append(
             {"rank": int(ratings.rank_ub[i]) or None, "model": name, "bt": _num(ratings.bt[i]),
-             "ci_low": _num(ratings.ci_low[i]), "ci_high": _num(ratings.ci_high[i]), "elo": float(ratings.elo[i]),
+             "ci_low": _num(ratings.ci_low[i]), "ci_high": _num(ratings.ci_high[i]), "elo": _num(ratings.elo[i]),
              "win_rate": _num(ratings.win_rate[i]), "battles": int(ratings.battles[i]),
              **{c: _num(headlines[c].get(name, np.nan)) for c in headlines.columns},
              "base_model": base.get(name)}
@@ -262,7 +387,7 @@ def leaderboard_frame(ratings: Ratings, headlines: pd.DataFrame, models: pd.Data
     return pd.DataFrame(rows)
 
 
-def win_rate_long(ratings: Ratings) -> pd.DataFrame:
+def win_rate_long(ratings: Ratings | BoardSnapshot) -> pd.DataFrame:
     """Pairwise observed win rate (row model beats column model) as model_a, model_b, win_rate, battles."""
     names = ratings.models
     return pd.DataFrame(
@@ -288,3 +413,100 @@ def rating_history(db: Database, method: str = "bt", kind: str = "human") -> pd.
 def _num(x: float) -> float | None:
     x = float(x)
     return None if np.isnan(x) else x
+
+
+# --- leaderboard page ------------------------------------------------------------------------
+
+
+def static_suites() -> dict[str, tuple[str, str, bool]]:
+    """suite -> (headline metric, leaderboard column, is a 0-1 fraction) for every suite that declares a
+    leaderboard column (from the registry); fractions become % with a 95 % binomial CI."""
+    return {suite: (h.metric, h.column, h.percent) for suite, h in suite_headlines().items() if h.column}
+
+
+def static_columns(db: Any) -> tuple[pd.DataFrame, dict[str, tuple[str, str | None, int | None]]]:
+    """Static-suite scores per model, one column per (suite, split, shots), newest unquantized run.
+
+    Returns:
+        (frame indexed by model with value columns and matching "<col> ±" half-width columns (95 %
+        normal-approximation CI of an accuracy over the run's items; None for LongBench/PPL),
+        {column: (suite display name, split, shots)} for the page's labels).
+    """
+    from db import repo
+
+    cells: dict[tuple[str, str], tuple[float, float | None]] = {}
+    labels: dict[str, tuple[str, str | None, int | None]] = {}
+    seen: set[tuple[str, str]] = set()
+    suites = static_suites()
+    with db.session(write=False) as s:
+        for r in repo.list_runs(s, status="finished"):  # newest first
+            cfg = r.config or {}
+            if r.suite not in suites or (cfg.get("quant") or "none") != "none":
+                continue
+            metric, name, fraction = suites[r.suite]
+            value = repo.run_metrics(s, r.id).get((metric, ""))
+            if value is None:
+                continue
+            split, shots = cfg.get("split"), cfg.get("shots")
+            parts = [str(split)] if split else []
+            if shots is not None:
+                parts.append(f"{shots}-shot")
+            col = f"{name} {' '.join(parts)}".strip()
+            if (col, r.model.name) in seen:
+                continue
+            seen.add((col, r.model.name))
+            labels[col] = (name, str(split) if split else None, None if shots is None else int(shots))
+            if fraction:
+                n = max(int(r.n_items or 0), 1)
+                half = 1.96 * float(np.sqrt(value * (1 - value) / n)) * 100
+                cells[(col, r.model.name)] = (value * 100, half)
+            else:
+                cells[(col, r.model.name)] = (float(value), None)
+    models = sorted({m for _, m in cells})
+    frame = pd.DataFrame(index=pd.Index(models, name="model"))
+    for col in sorted(labels):
+        frame[col] = [cells.get((col, m), (np.nan, None))[0] for m in models]
+        frame[f"{col} ±"] = [cells.get((col, m), (np.nan, None))[1] for m in models]
+    return frame, labels
+
+
+def board_table(ratings: Any, method: str, static: pd.DataFrame, min_votes: int) -> pd.DataFrame:
+    """The leaderboard rows, best first: rank, model, rating, CI, votes, provisional, win rate %, static columns.
+
+    `method` "bt" ranks by the BT snapshot (rank = 1 + models whose interval lies entirely above),
+    "elo" by online Elo (no interval, rank = position).
+    """
+    if method == "elo":
+        order = np.lexsort((ratings.models, -np.nan_to_num(ratings.elo, nan=-np.inf)))
+    else:
+        order = ratings.order()
+    rows = []
+    for pos, i in enumerate(order, start=1):
+        name = ratings.models[i]
+        bt = _num(ratings.bt[i])
+        rating = _num(ratings.elo[i]) if method == "elo" else bt
+        lo, hi = (None, None) if method == "elo" else (_num(ratings.ci_low[i]), _num(ratings.ci_high[i]))
+        rank = pos if method == "elo" else (int(ratings.rank_ub[i]) or None)
+        row = {
+            "rank": rank, "model": name, "rating": rating,
+            "ci": "—" if rating is None or lo is None or hi is None else f"+{hi - rating:.0f} / −{rating - lo:.0f}",
+            "ci_low": lo, "ci_high": hi,
+            "votes": int(ratings.battles[i]), "provisional": bool(ratings.battles[i] < min_votes),
+            "win_rate": None if _num(ratings.win_rate[i]) is None else 100 * float(ratings.win_rate[i]),
+        }  # fmt: skip
+        for col in static.columns:
+            value = static[col].get(name) if name in static.index else None
+            row[col] = None if value is None or (isinstance(value, float) and np.isnan(value)) else value
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def rated_votes_json(db: Any, kind: str = "human") -> bytes:
+    """Every vote the board rates (unflagged, not excluded) as FastChat clean-battle JSON, with conv_metadata."""
+    import json
+
+    from arena.battle_export import with_style_metadata
+    from arena.battles import battle_records as records
+
+    rated = [r for r in with_style_metadata(db, records(db, kind=kind)) if not r.get("flags")]
+    return json.dumps(rated, ensure_ascii=False, indent=1).encode("utf-8")

@@ -9,7 +9,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any, NotRequired, TypedDict
 
-from sqlalchemy import and_, func, insert, select, text
+from sqlalchemy import and_, func, insert, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, aliased
 
@@ -255,14 +255,24 @@ def session_battles(s: Session, session_id: str, kind: str) -> list[tuple[Battle
     return [(b, bool(voted)) for b, voted in s.execute(query)]
 
 
-def vote_counts(s: Session, kind: str = "human") -> list[tuple[int, int, str, int]]:
-    """Rated (non-excluded) votes grouped as (model_a_id, model_b_id, outcome, count)."""
+def vote_counts(
+    s: Session, kind: str = "human", *, unflagged: bool = False, category: str | None = None
+) -> list[tuple[int, int, str, int]]:
+    """Rated (non-excluded) votes grouped as (model_a_id, model_b_id, outcome, count).
+
+    `unflagged` also leaves out votes with hygiene flags (what the leaderboard rates);
+    `category` keeps only battles on prompts of that category.
+    """
     query = (
         select(Battle.model_a_id, Battle.model_b_id, Vote.outcome, func.count())
         .join(Vote, Vote.battle_id == Battle.id)
         .where(Battle.kind == kind, Vote.excluded.is_(False))
         .group_by(Battle.model_a_id, Battle.model_b_id, Vote.outcome)
     )
+    if unflagged:
+        query = query.where(Vote.flags.is_(None))
+    if category is not None:
+        query = query.join(ArenaPrompt, ArenaPrompt.id == Battle.prompt_id).where(ArenaPrompt.category == category)
     return [(int(a), int(b), str(o), int(n)) for a, b, o, n in s.execute(query)]
 
 
@@ -434,3 +444,87 @@ def _insert_ignoring(s: Session, table: type[Base], values: list[dict[str, Any]]
         s.execute(ins(table).on_conflict_do_nothing(index_elements=keys), values)
     else:  # other backends: plain insert (nothing else is supported for the arena)
         s.execute(insert(table), values)
+
+
+# --- ratings inputs and vote hygiene ---------------------------------------------------------
+
+
+def rating_rows(s: Session, kind: str = "human") -> list[dict[str, Any]]:
+    """Non-excluded voted battles with what ratings and hygiene need, oldest vote first.
+
+    Returns:
+        Dicts with vote_id, battle_id, model_a, model_b, outcome, voted_at, served_at,
+        prompt_id, category, voter_id, answer_a_id, answer_b_id, flags (str or None).
+    """
+    ma, mb = aliased(Model), aliased(Model)
+    query = (
+        select(
+            Vote.id, Battle.id, ma.name, mb.name, Vote.outcome, Vote.created_at, Battle.served_at,
+            Battle.prompt_id, ArenaPrompt.category, Vote.voter_id, Battle.answer_a_id, Battle.answer_b_id, Vote.flags,
+        )
+        .join(Vote, Vote.battle_id == Battle.id)
+        .join(ma, ma.id == Battle.model_a_id)
+        .join(mb, mb.id == Battle.model_b_id)
+        .join(ArenaPrompt, ArenaPrompt.id == Battle.prompt_id)
+        .where(Battle.kind == kind, Vote.excluded.is_(False))
+        .order_by(Vote.created_at, Vote.id)
+    )  # fmt: skip
+    keys = (
+        "vote_id", "battle_id", "model_a", "model_b", "outcome", "voted_at", "served_at", "prompt_id", "category",
+        "voter_id", "answer_a_id", "answer_b_id", "flags",
+    )  # fmt: skip
+    return [dict(zip(keys, row, strict=True)) for row in s.execute(query)]
+
+
+def set_vote_flags(s: Session, flags: dict[int, str | None]) -> None:
+    """Write `votes.flags` for the given vote ids (None clears)."""
+    if flags:  # ORM bulk UPDATE by primary key: one executemany
+        s.execute(update(Vote), [{"id": vote_id, "flags": value} for vote_id, value in flags.items()])
+
+
+def newest_vote_time(s: Session, kind: str = "human") -> datetime | None:
+    """Time of the newest vote on a battle of `kind` (flags and exclusions included), None if none."""
+    query = select(func.max(Vote.created_at)).join(Battle, Battle.id == Vote.battle_id).where(Battle.kind == kind)
+    return s.scalar(query)
+
+
+def flag_counts(s: Session, kind: str = "human") -> dict[str, int]:
+    """{flags string: non-excluded votes with it} (e.g. {"duplicate": 3, "duplicate,suspect": 1})."""
+    query = (
+        select(Vote.flags, func.count())
+        .join(Battle, Battle.id == Vote.battle_id)
+        .where(Battle.kind == kind, Vote.excluded.is_(False), Vote.flags.is_not(None))
+        .group_by(Vote.flags)
+    )
+    return {str(f): int(n) for f, n in s.execute(query)}
+
+
+def battle_export_details(s: Session, battle_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """{battle id: {"category", "answer_a", "answer_b" (texts), "flags"}} for the given battles."""
+    out: dict[str, dict[str, Any]] = {}
+    aa, ab = aliased(ArenaAnswer), aliased(ArenaAnswer)
+    ids = list(battle_ids)
+    for lo in range(0, len(ids), 500):  # stay under bind-parameter limits
+        query = (
+            select(Battle.id, ArenaPrompt.category, aa.text, ab.text, Vote.flags)
+            .join(ArenaPrompt, ArenaPrompt.id == Battle.prompt_id)
+            .join(aa, aa.id == Battle.answer_a_id)
+            .join(ab, ab.id == Battle.answer_b_id)
+            .outerjoin(Vote, Vote.battle_id == Battle.id)
+            .where(Battle.id.in_(ids[lo : lo + 500]))
+        )
+        for bid, cat, ta, tb, flags in s.execute(query):
+            out[str(bid)] = {"category": cat, "answer_a": ta, "answer_b": tb, "flags": flags}
+    return out
+
+
+def voted_categories(s: Session, kind: str = "human") -> dict[str, int]:
+    """{prompt category: rated votes} over battles of `kind`."""
+    query = (
+        select(ArenaPrompt.category, func.count())
+        .join(Battle, Battle.prompt_id == ArenaPrompt.id)
+        .join(Vote, Vote.battle_id == Battle.id)
+        .where(Battle.kind == kind, Vote.excluded.is_(False))
+        .group_by(ArenaPrompt.category)
+    )
+    return {str(c): int(n) for c, n in s.execute(query)}

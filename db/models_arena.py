@@ -115,6 +115,9 @@ class Vote(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     excluded: Mapped[bool] = mapped_column(Boolean, default=False)
     excluded_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # Hygiene flags, comma-separated ("duplicate", "suggested", "suspect"; migration 0005): kept
+    # out of ratings by default, unlike `excluded`, which is never rated.
+    flags: Mapped[str | None] = mapped_column(String(200), nullable=True)
 
 
 class RatingSnapshot(Base):

@@ -7,9 +7,9 @@ so an interrupted run loses at most one chunk and the same command finishes only
 from __future__ import annotations
 
 import time
-from functools import partial
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from core.model_spec import ModelSpec

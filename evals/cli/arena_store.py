@@ -217,16 +217,19 @@ def export(
     ] = False,
     db: DbOpt = None,
 ) -> None:
-    """Write voted battles as FastChat clean-battle JSON (input of `evals arena ratings --import`)."""
+    """Write voted battles as FastChat clean-battle JSON (input of `evals arena ratings --import`),
+    with conv_metadata (style counts), category and vote flags."""
     import json
 
+    from arena.battle_export import with_style_metadata
     from arena.battles import battle_records
     from core.errors import UserError
     from evals.cli.options import write_json_atomic
 
     if kind not in ("human", "judge"):
         raise UserError(f"--kind must be human or judge, got {kind!r}")
-    records = battle_records(open_database(db, write=False), kind, include_excluded)
+    database = open_database(db, write=False)
+    records = with_style_metadata(database, battle_records(database, kind, include_excluded))
     if out is None:
         typer.echo(json.dumps(records, ensure_ascii=False, indent=1))
         return

@@ -154,7 +154,7 @@ class LongBench(Suite[LBItem, LBContext]):
     capabilities = SuiteCapabilities(
         title="LongBench",
         report="longbench",
-        headline=Headline("avg", "avg", digits=2, column="LongBench Avg"),
+        headline=Headline("avg", "avg", digits=2, column="LongBench"),
         options=frozenset({"tasks", "sampling", "max_length", "max_new_tokens", "by_length"}),
         rescorable=True,  # `evals rescore` recomputes metrics from stored rows
         scores_files=True,  # `evals score --suite longbench --pred DIR`: official pred/<model>/<task>.jsonl files

@@ -77,7 +77,7 @@ class Perplexity(Suite[Document, PPLContext]):
     capabilities = SuiteCapabilities(
         title="PPL",
         report="perplexity",
-        headline=Headline("ppl", "ppl", digits=3),
+        headline=Headline("ppl", "ppl", digits=3, column="PPL"),
         options=frozenset({"mode", "context", "stride"}),
     )
 

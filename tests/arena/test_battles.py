@@ -134,5 +134,10 @@ def test_records_are_clean_battles_the_ratings_engine_reads(database: Database, 
     out = tmp_path / "clean_battle.json"
     res = run_cli("arena", "export", "--out", str(out), "--db", db_url)
     assert res.returncode == 0, res.stderr
-    assert json.loads(out.read_text(encoding="utf-8")) == json.loads(json.dumps(records))
+    exported = json.loads(out.read_text(encoding="utf-8"))
+    # the same records, plus what style control, categories and vote hygiene read
+    assert [{k: r[k] for k in rec} for r, rec in zip(exported, json.loads(json.dumps(records)))] == json.loads(
+        json.dumps(records)
+    )
+    assert all({"conv_metadata", "category", "flags"} <= set(r) for r in exported)
     assert len(read_battle_log(out)) == 12

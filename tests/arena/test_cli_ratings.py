@@ -39,22 +39,49 @@ def test_ratings_table_and_json(log: Path, tmp_path: Path, capsys: pytest.Captur
     for text in ("Rank (UB)", "alpaca-2-13b", "95% CI", "900 battles", "K=4", "50 bootstrap rounds"):
         assert text in out
     doc = json.loads(out_json.read_text())
-    assert list(doc) == ["alpaca-2-13b", "alpaca-2-7b", "llama-2-7b"]
-    row = doc["alpaca-2-13b"]
-    assert set(row) == {"elo", "bt", "ci_low", "ci_high", "win_rate", "battles"}
-    assert row["ci_low"] < row["bt"] < row["ci_high"]
-    assert sum(r["battles"] for r in doc.values()) == 2 * 900
-    assert sum(r["elo"] for r in doc.values()) == pytest.approx(3000.0)
+    assert doc["ci"] == "bootstrap" and doc["n_bootstrap"] == 50 and doc["style"] is None
+    models = doc["models"]
+    assert list(models) == ["alpaca-2-13b", "alpaca-2-7b", "llama-2-7b"]
+    row = models["alpaca-2-13b"]
+    assert set(row) == {"rating", "ci_low", "ci_high", "rank", "n_battles", "provisional", "elo", "win_rate"}
+    assert row["ci_low"] < row["rating"] < row["ci_high"]
+    assert sum(r["n_battles"] for r in models.values()) == 2 * 900
+    assert sum(r["elo"] for r in models.values()) == pytest.approx(3000.0)
+
+
+def test_sandwich_is_the_default_and_level_widens(
+    log: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    docs = {}
+    for level in ("0.95", "0.99"):
+        out_json = tmp_path / f"{level}.json"
+        assert run_cli("--import", str(log), "--level", level, "--json", str(out_json)) == 0
+        docs[level] = json.loads(out_json.read_text())
+    assert "95% CI from the sandwich (robust) covariance" in capsys.readouterr().out
+    a, b = docs["0.95"], docs["0.99"]
+    assert a["ci"] == "sandwich" and a["level"] == 0.95
+    for name, row in a["models"].items():
+        wide = b["models"][name]
+        assert row["rating"] == pytest.approx(wide["rating"])
+        width = row["ci_high"] - row["ci_low"]
+        assert wide["ci_high"] - wide["ci_low"] == pytest.approx(width * 2.5758 / 1.96, rel=1e-3)
+    assert [r["rank"] for r in a["models"].values()] == [1, 2, 3]  # 100-point gaps, 900 battles: separated
 
 
 def test_init_k_and_anchor_options(log: Path, tmp_path: Path) -> None:
     out_json = tmp_path / "r.json"
     args = ("--import", str(log), "--bootstrap", "0", "--json", str(out_json))
     assert run_cli(*args, "--init", "1500", "--k", "32", "--anchor", "llama-2-7b=800") == 0
-    doc = json.loads(out_json.read_text())
-    assert doc["llama-2-7b"]["bt"] == pytest.approx(800.0)
-    assert doc["llama-2-7b"]["ci_low"] is None  # no bootstrap, no CI
-    assert sum(r["elo"] for r in doc.values()) == pytest.approx(4500.0)
+    models = json.loads(out_json.read_text())["models"]
+    assert models["llama-2-7b"]["rating"] == pytest.approx(800.0)
+    assert models["llama-2-7b"]["ci_low"] is None  # no bootstrap, no CI
+    assert sum(r["elo"] for r in models.values()) == pytest.approx(4500.0)
+    assert run_cli("--import", str(log), "--json", str(out_json), "--anchor", "llama-2-7b=800") == 0
+    models = json.loads(out_json.read_text())["models"]
+    assert models["llama-2-7b"]["rating"] == pytest.approx(800.0)
+    # CIs are of differences from the anchor: the anchor's own interval has no width
+    assert models["llama-2-7b"]["ci_low"] == pytest.approx(800.0) == models["llama-2-7b"]["ci_high"]
+    assert models["alpaca-2-13b"]["ci_low"] < models["alpaca-2-13b"]["rating"] < models["alpaca-2-13b"]["ci_high"]
 
 
 def test_all_wins_model_warns(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -73,12 +100,16 @@ def test_all_wins_model_warns(tmp_path: Path, capsys: pytest.CaptureFixture[str]
         (("--import", "/nonexistent/log.json"), "cannot read /nonexistent/log.json"),
         (("--anchor", "oops"), "--anchor expects MODEL=RATING"),
         (("--anchor", "ghost=1000"), "anchor model 'ghost' is not in the battle log"),
+        (("--ci", "jackknife"), "--ci must be sandwich or bootstrap"),
+        (("--level", "95"), "--level must be between 0 and 1"),
+        (("--exclude-flags", "spam"), "--exclude-flags: unknown flag 'spam'"),
+        (("--category", "finance"), "no battles in category 'finance' (categories present: none)"),
     ],
 )
 def test_user_errors_exit_2_with_one_line(
     log: Path, args: tuple[str, ...], message: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    if args and args[0] == "--anchor":
+    if args and args[0] != "--import":
         args = ("--import", str(log), *args)
     assert run_cli(*args) == 2
     err = capsys.readouterr().err
@@ -106,3 +137,17 @@ def test_python_m_evals_cli_runs_without_torch(log: Path) -> None:
     proc = subprocess.run([sys.executable, "-c", code, str(log)], capture_output=True, text=True, env=env, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr
     assert "alpaca-2-13b" in proc.stdout
+
+
+def test_min_votes_marks_provisional_and_reweight_runs(
+    log: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out_json = tmp_path / "r.json"
+    assert run_cli("--import", str(log), "--min-votes", "601", "--reweight", "--json", str(out_json)) == 0
+    out = capsys.readouterr().out
+    assert "reweighted 1/max(n_pair, 50)" in out and "* = provisional (< 601 battles)" in " ".join(out.split())
+    doc = json.loads(out_json.read_text())
+    assert doc["reweight"] is True and doc["min_votes"] == 601
+    played = {m: r["n_battles"] for m, r in doc["models"].items()}
+    assert {m: r["provisional"] for m, r in doc["models"].items()} == {m: n < 601 for m, n in played.items()}
+    assert any(n < 601 for n in played.values()) and any(n >= 601 for n in played.values())

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import timedelta
 
 import numpy as np
+from sqlalchemy import update
 
 from db import Database, arena_repo, repo
+from db.models import utcnow
+from db.models_arena import Battle
 
 HTML_ANSWER = "<b>bold-injection</b> <script>alert('x')</script> 普通文字"
 
@@ -62,8 +66,12 @@ def add_votes(database: Database, n: int, prefer: str, seed: int = 0) -> None:
             name_a = arena_repo.model_names(s, [battle.model_a_id])[battle.model_a_id]  # type: ignore[union-attr]
         wins = k % 4 != 3
         outcome = "a" if (name_a == prefer) == wins else "b"
-        record_vote(database, view.battle_id, session, outcome, "seeder", limits=VoteLimits(max_votes=None),
+        record_vote(database, view.battle_id, session, outcome, f"seeder-{k}", limits=VoteLimits(max_votes=None),
                     checker=LeakChecker(()))  # fmt: skip
+        with database.session() as s:  # as if read for a minute: vote hygiene flags instant votes as suspect
+            s.execute(
+                update(Battle).where(Battle.id == view.battle_id).values(served_at=utcnow() - timedelta(minutes=1))
+            )
 
 
 def seed_all(database: Database) -> None:

@@ -119,11 +119,17 @@ def test_leaderboard(seeded: Database) -> None:
     assert not at.exception
     board = at.dataframe[0].value
     assert list(board["model"]) == ["qwen-sft", "qwen-base"]  # qwen-sft wins 3 of 4
-    assert board.loc[0, "ci_low"] <= board.loc[0, "bt"] <= board.loc[0, "ci_high"]
-    assert board.loc[0, "battles"] == 16
-    assert board.loc[0, "C-Eval"] == pytest.approx(47.0) and board.loc[1, "CMMLU"] == pytest.approx(39.0)
-    assert board.loc[0, "LongBench Avg"] == pytest.approx(34.7) and board.loc[0, "base_model"] == "qwen-base"
+    assert board.loc[0, "ci_low"] <= board.loc[0, "rating"] <= board.loc[0, "ci_high"]
+    assert board.loc[0, "votes"] == 16 and board.loc[0, "win_rate"] == pytest.approx(75.0)
+    assert board.loc[0, "provisional"]  # 16 votes < 50: marked provisional
+    # static suites labelled with split and shots, accuracies as % with their own CI half-width
+    assert board.loc[0, "C-Eval val 0-shot"] == pytest.approx(47.0) and board.loc[
+        1, "CMMLU val 0-shot"
+    ] == pytest.approx(39.0)
+    assert board.loc[0, "C-Eval val 0-shot ±"] > 0
+    assert board.loc[0, "LongBench val 0-shot"] == pytest.approx(34.7)
     assert len(at.get("vega_lite_chart")) >= 2  # CI error bars + win-rate heatmap
+    assert "排名 = 1 + 置信区间完全高于它的模型数" in texts(at)
 
 
 def test_leaderboard_history_and_empty(store: Database) -> None:
