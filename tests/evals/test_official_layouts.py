@@ -58,7 +58,7 @@ def test_ceval_test_split_reads_the_official_header(tmp_path, shots):
         (str(i), None, ("甲", "乙", "丙", "丁")) for i in range(2)
     ]
     if shots:  # dev exemplars keep their labels and explanations
-        assert [(e.answer, e.explanation) for e in plan.context["exemplars"]["law"]] == [("A", "解析")] * 2
+        assert [(e.answer, e.explanation) for e in plan.context.exemplars["law"]] == [("A", "解析")] * 2
 
 
 def test_ceval_val_and_dev_read_the_official_headers(tmp_path):
