@@ -15,6 +15,7 @@ from typing import Any
 
 from core.errors import UserError
 from training.configs import LoraParams, TrainParams
+from training.portable import make_portable
 from training.register import META_FILE, now_iso, read_meta, register, versions, write_meta
 
 
@@ -327,6 +328,7 @@ def _save(model: Any, tok: Any, out_dir: Path, result: Any) -> None:
     else:
         model.save_pretrained(out_dir, safe_serialization=True)
     tok.save_pretrained(out_dir)
+    make_portable(out_dir, tok)  # loads under transformers 4.x and 5.x
 
 
 def _cpu_threads() -> None:

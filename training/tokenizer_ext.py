@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import UserError
+from training.portable import make_portable
 
 _HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _BYTE = re.compile(r"^<0x[0-9A-Fa-f]{2}>$")
@@ -210,6 +211,7 @@ def extend(
         init_new_rows(model, tok, new_tok, pieces, merges)
         model.save_pretrained(target.tmp, safe_serialization=True)
         new_tok.save_pretrained(target.tmp)
+        make_portable(target.tmp, new_tok)
         lineage = {
             "stage": "tokenizer", "method": "vocab-extension", "vocab_before": len(tok), "vocab_after": len(new_tok),
             "embeddings_before": n_old, "added": len(pieces), "requested": add, "pieces_sample": pieces[:50],
