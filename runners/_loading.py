@@ -9,6 +9,7 @@ from typing import Any
 
 import torch
 
+from runners import _gguf
 from runners.errors import ModelLoadError
 
 SUPPORTED_QUANT = ("none", "int8", "int4")  # per device: runners._quant.supported_quant
@@ -47,18 +48,20 @@ def resolve_dtype(dtype: str, device: torch.device) -> torch.dtype:
 
 
 def check_causal_lm(path: Path, trust_remote_code: bool) -> Any:
-    """Return the model config if `path` holds a causal LM, else raise ModelLoadError."""
+    """Return the model config if `path` holds a causal LM (a checkpoint dir or a GGUF file), else raise ModelLoadError."""
     from transformers import AutoConfig
     from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
 
     if not path.exists():
         raise ModelLoadError(f"model path {path} does not exist")
-    if not (path / "config.json").is_file():
+    src, gguf = _gguf.source(path)
+    if not gguf and not (path / "config.json").is_file():
         raise ModelLoadError(f"{path} has no config.json; is it a Hugging Face model directory?")
     try:
-        config = AutoConfig.from_pretrained(path, trust_remote_code=trust_remote_code)
+        config = AutoConfig.from_pretrained(src, trust_remote_code=trust_remote_code, **gguf)
     except (OSError, ValueError, KeyError, json.JSONDecodeError) as exc:
-        raise ModelLoadError(f"cannot read {path}/config.json: {_first_line(exc)}") from exc
+        what = path if gguf else f"{path}/config.json"
+        raise ModelLoadError(f"cannot read {what}: {_first_line(exc)}") from exc
     archs = list(getattr(config, "architectures", None) or [])
     remote = trust_remote_code and "AutoModelForCausalLM" in (getattr(config, "auto_map", None) or {})
     known = config.model_type in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
@@ -71,8 +74,9 @@ def check_causal_lm(path: Path, trust_remote_code: bool) -> Any:
 def load_tokenizer(path: Path, trust_remote_code: bool) -> Any:
     from transformers import AutoTokenizer
 
+    src, gguf = _gguf.source(path)  # a GGUF file carries its own vocabulary and merges
     try:
-        return AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
+        return AutoTokenizer.from_pretrained(src, trust_remote_code=trust_remote_code, **gguf)
     except Exception as exc:  # tokenizer loaders raise many types; the user needs one line
         raise ModelLoadError(f"cannot load the tokenizer of {path}: {_first_line(exc)}") from exc
 
@@ -90,17 +94,17 @@ def load_model(
     dtype_kw = "dtype" if Version(transformers.__version__) >= Version("4.56") else "torch_dtype"
     from runners import _quant
 
-    extra: dict[str, Any] = {}
+    src, extra = _gguf.source(path)  # GGUF: dequantized to `dtype` while loading
     if quant != "none" and device.type == "cuda":  # bitsandbytes places the weights itself
         index = device.index if device.index is not None else torch.cuda.current_device()
-        extra = {"quantization_config": _quant.bnb_config(quant, dtype), "device_map": {"": index}}
+        extra |= {"quantization_config": _quant.bnb_config(quant, dtype), "device_map": {"": index}}
     try:
         model = AutoModelForCausalLM.from_pretrained(
-            path, trust_remote_code=trust_remote_code, low_cpu_mem_usage=True, **{dtype_kw: dtype}, **extra
+            src, trust_remote_code=trust_remote_code, low_cpu_mem_usage=True, **{dtype_kw: dtype}, **extra
         )
     except Exception as exc:  # missing/corrupt weights, shape mismatches, unknown code ...
         raise ModelLoadError(f"cannot load model weights from {path}: {_first_line(exc)}") from exc
-    if not extra:
+    if "device_map" not in extra:
         try:
             model.to(device)
         except RuntimeError as exc:  # e.g. CUDA out of memory

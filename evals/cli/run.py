@@ -92,6 +92,13 @@ def run(
             help="quant: comma-separated fp32|fp16|bf16|int8|int4 (default fp32,int8,int4 on CPU; fp16,int8,int4 on CUDA).",
         ),
     ] = None,
+    variants: Annotated[
+        Optional[str],
+        typer.Option(
+            "--variants",
+            help="quant: GGUF files of one model (comma-separated) or a dir of them; the rows instead of --precisions.",
+        ),
+    ] = None,
     sub_suites: Annotated[
         Optional[str],
         typer.Option(
@@ -209,7 +216,10 @@ def run(
         if quant != "none":
             raise UserError("--quant does not apply to the quant suite; choose its rows with --precisions")
         opts.extra.update(
-            precisions=split_csv(precisions) or None, suites=split_csv(sub_suites) or None, ceval_data=ceval_data
+            precisions=split_csv(precisions) or None,
+            suites=split_csv(sub_suites) or None,
+            ceval_data=ceval_data,
+            variants=split_csv(variants) or None,
         )
     if data is not None and not data.exists():
         raise UserError(f"data dir {data} does not exist")
@@ -224,6 +234,10 @@ def run(
             from db.exchange_log import exchange_logger
 
             runner_kwargs["on_exchange"] = exchange_logger(database, spec.name)
+    elif suite == "quant" and variants:
+        if model is not None:
+            raise UserError("--variants lists the models of the quant table; leave out --model")
+        spec = None  # the GGUF variants are the models
     else:
         spec = resolve_model_arg(model, name=model_name, database=database, backend=backend)
     if backend == "vllm":
@@ -246,6 +260,8 @@ def run(
             progress=progress,
             console=Console(stderr=True),
         )
+    elif spec is None:  # only the quant table's GGUF variants come without --model
+        raise UserError(f"--variants applies to the quant suite, not {suite}")
     elif data_parallel > 1:
         from evals.parallel import execute_parallel
 
