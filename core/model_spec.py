@@ -175,7 +175,10 @@ def not_found_message(spec: str) -> str:
         return not_cached_message(spec) + " (nor a registered model: see `evals models list`)"
     if looks_like_path(spec):
         return f"model path {spec} does not exist"
-    return f"model {spec!r} is neither a directory, a .gguf file, a cached hub id nor a registered model (see `evals models list`)"
+    return (
+        f"model {spec!r} is neither a directory nor a registered model "
+        "(nor a .gguf file or a hub id in the local Hugging Face cache; see `evals models list`)"
+    )
 
 
 def remote_model(served: str | None, *, base_url: str | None, name: str | None = None) -> ModelSpec:

@@ -143,7 +143,7 @@ class QuantOutcome:
                 **{c: r.values.get(c) for c in self.columns},
                 "prompt_ms_per_token": r.speed.get("prompt_ms_per_token"),
                 "gen_ms_per_token": r.speed.get("gen_ms_per_token"), "speed": r.speed,
-                "model": r.model or self.model, "file_bytes": r.file_bytes,
+                **({"model": r.model, "file_bytes": r.file_bytes} if r.file_bytes is not None else {}),
                 "delta": {("weight_gib" if k == "weight" else k): v for k, v in d.items()},
                 "run_ids": r.run_ids,
             })  # fmt: skip
