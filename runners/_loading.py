@@ -144,7 +144,10 @@ def apply_adapter(model: Any, tokenizer: Any, adapter_path: Path, trust_remote_c
 
 
 def weight_stats(model: Any) -> tuple[int, int]:
-    """(number of parameters, bytes of parameters + buffers as loaded); tied weights count once."""
+    """(number of parameters, bytes of parameters + persistent buffers as loaded); tied weights count once.
+
+    Non-persistent buffers (RoPE's inv_freq; transformers 5 adds an `original_inv_freq` copy) are computed
+    at load time, not weights, so the size is the same under transformers 4.x and 5.x."""
     from runners._quant import tensor_bytes
 
     params = list(model.parameters())  # parameters() already de-duplicates tied tensors
@@ -154,8 +157,21 @@ def weight_stats(model: Any) -> tuple[int, int]:
         for p in params
     )
     # Quantized weights count their real storage (int data + scales), see runners._quant.tensor_bytes.
-    n_bytes = sum(tensor_bytes(t) for t in [*params, *model.buffers()])
+    n_bytes = sum(tensor_bytes(t) for t in [*params, *persistent_buffers(model)])
     return n_params, n_bytes
+
+
+def persistent_buffers(model: Any) -> list[torch.Tensor]:
+    """The buffers a checkpoint stores (each tensor once), i.e. not those registered persistent=False."""
+    seen: set[int] = set()
+    out: list[torch.Tensor] = []
+    for module in model.modules():
+        skip: set[str] = getattr(module, "_non_persistent_buffers_set", set())
+        for name, buf in module.named_buffers(recurse=False):
+            if buf is not None and name not in skip and id(buf) not in seen:
+                seen.add(id(buf))
+                out.append(buf)
+    return out
 
 
 def _first_line(exc: BaseException) -> str:

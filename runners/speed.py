@@ -9,6 +9,7 @@ needs the torch model (`runner.model`) and its tokenizer.
 
 from __future__ import annotations
 
+import inspect
 import statistics
 import time
 from dataclasses import dataclass
@@ -42,6 +43,12 @@ def measure_speed(runner: Any, *, prompt_tokens: int = 128, gen_tokens: int = 32
     ids = ([runner.bos_token_id] + filler * (prompt_tokens // max(1, len(filler)) + 1))[:prompt_tokens]
     x = torch.tensor([ids], device=device)
 
+    # transformers 5.25 renamed the KV-cache argument and output to `cache` (past_key_values goes in 5.40)
+    cache_kw = "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+
+    def cache_of(out: Any) -> Any:
+        return out["cache"] if "cache" in out else out.past_key_values
+
     def sync() -> None:
         if device.type == "cuda":
             torch.cuda.synchronize(device)
@@ -55,11 +62,11 @@ def measure_speed(runner: Any, *, prompt_tokens: int = 128, gen_tokens: int = 32
             out = model(x, use_cache=True)
             sync()
             times.append(time.perf_counter() - t0)
-        past, nxt = out.past_key_values, out.logits[:, -1].argmax(-1, keepdim=True)
+        past, nxt = cache_of(out), out.logits[:, -1].argmax(-1, keepdim=True)
         t0 = time.perf_counter()
         for _ in range(gen_tokens):
-            out = model(nxt, past_key_values=past, use_cache=True)
-            past, nxt = out.past_key_values, out.logits[:, -1].argmax(-1, keepdim=True)
+            out = model(nxt, use_cache=True, **{cache_kw: past})
+            past, nxt = cache_of(out), out.logits[:, -1].argmax(-1, keepdim=True)
         sync()
         gen_s = time.perf_counter() - t0
     return Speed(

@@ -81,6 +81,12 @@ def test_gguf_tokenizer_encodes_like_the_checkpoint(gguf_dir: Path, base_runner)
     r = HFRunner(str(gguf_dir / "tiny-f32.gguf"), device="cpu")
     assert r._encode([TEXT]) == base_runner._encode([TEXT])
     assert r.bos_token_id == base_runner.bos_token_id and r.info.vocab_size == base_runner.info.vocab_size
+    # the chat template travels in the file: arena answers through a GGUF use the same prompt
+    msgs = [{"role": "system", "content": "你是助手"}, {"role": "user", "content": "你好"}]
+    assert r.info.has_chat_template
+    assert r.tokenizer.apply_chat_template(msgs, tokenize=False) == base_runner.tokenizer.apply_chat_template(
+        msgs, tokenize=False
+    )
 
 
 @pytest.mark.parametrize(("quant", "rel"), [("f32", 1e-6), ("f16", 1e-3), ("q8_0", 1e-2)])
