@@ -106,3 +106,32 @@ def test_quant_table_over_gguf_variants(variants: Path, tmp_path: Path) -> None:
     bad = run_cli("run", "--suite", "quant", "--variants", str(tmp_path / "nope.gguf"), "--db",
                   f"sqlite:///{tmp_path / 'q.db'}", "--no-progress")  # fmt: skip
     assert bad.returncode == 2 and "does not exist" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_lmeval_task_on_a_gguf_answers_like_the_checkpoint(tiny_model_dir: Path, tmp_path: Path) -> None:
+    """lm-eval loads the GGUF itself (HFLM's gguf_file=): the F32 file gives the checkpoint's answers."""
+    pytest.importorskip("lm_eval", reason="lm-eval not installed (pip install 'leitai[lmeval]')")
+    from tests.evals.test_lmeval_bridge import DOCS, OFFLINE, TEXT
+    from training.gguf_export import export_gguf
+
+    tasks = tmp_path / "tasks"  # the bridge test's local multiple-choice task
+    tasks.mkdir()
+    data = tasks / "docs.jsonl"
+    data.write_text("".join(json.dumps(d, ensure_ascii=False) + "\n" for d in DOCS), encoding="utf-8")
+    config = {
+        "task": "leitai_tiny_mc", "dataset_path": "json", "dataset_kwargs": {"data_files": {"test": str(data)}},
+        "test_split": "test", "output_type": "multiple_choice", "doc_to_text": TEXT,
+        "doc_to_choice": ["A", "B", "C", "D"], "doc_to_target": "label",
+        "metric_list": [{"metric": "acc", "aggregation": "mean", "higher_is_better": True}],
+    }  # fmt: skip
+    (tasks / "tiny_mc.yaml").write_text(json.dumps(config, ensure_ascii=False), encoding="utf-8")
+    f32 = export_gguf(tiny_model_dir, tmp_path / "tiny-f32.gguf", "F32")
+    preds = []
+    for model in (f32, tiny_model_dir):
+        out = tmp_path / f"{Path(model).name}.json"
+        res = run_cli("run", "--suite", "lmeval:leitai_tiny_mc", "--lmeval-include", str(tasks), "--model", str(model),
+                      "--limit", "3", "--db", f"sqlite:///{tmp_path / 'l.db'}", "--json", str(out), "--no-progress",
+                      env=OFFLINE, timeout=600)  # fmt: skip
+        assert res.returncode == 0, res.stderr
+        preds.append([(it["id"], it["pred"]) for it in load_json(out)["items"] if it["id"] != "_metrics"])
+    assert preds[0] == preds[1] and len(preds[0]) == 3
