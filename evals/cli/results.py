@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
 from evals.cli.app import app
 from evals.cli.options import DbOpt, find_run, open_database, write_json_atomic
+
+if TYPE_CHECKING:
+    from core.model_spec import ModelSpec
 
 models_app = typer.Typer(help="Registered models.", no_args_is_help=True)
 export_app = typer.Typer(help="Export results in official formats.", no_args_is_help=True)
@@ -144,7 +147,7 @@ def models_show(name: str, db: DbOpt = None) -> None:
     typer.echo(json.dumps(doc, ensure_ascii=False, indent=1, default=str))
 
 
-def resolved_doc(spec) -> dict:
+def resolved_doc(spec: ModelSpec) -> dict[str, Any]:
     """What `--model` loads: path, hub revision, format, GGUF quant type, size on disk, fingerprint."""
     from core.model_spec import weights_bytes
 
