@@ -135,3 +135,31 @@ def test_lmeval_task_on_a_gguf_answers_like_the_checkpoint(tiny_model_dir: Path,
         assert res.returncode == 0, res.stderr
         preds.append([(it["id"], it["pred"]) for it in load_json(out)["items"] if it["id"] != "_metrics"])
     assert preds[0] == preds[1] and len(preds[0]) == 3
+
+
+def test_arena_pool_answers_through_a_gguf_like_the_checkpoint(tiny_model_dir: Path, tmp_path: Path) -> None:
+    """A registered GGUF in the arena pool: greedy answers through its chat template equal the checkpoint's."""
+    from sqlalchemy import select
+
+    from arena.answers import generate_answers
+    from db import arena_repo, open_db, repo
+    from db.models_arena import ArenaAnswer
+    from runners.base import GenParams
+    from training.gguf_export import export_gguf
+
+    database = open_db(f"sqlite:///{tmp_path / 'a.db'}")
+    f32 = export_gguf(tiny_model_dir, tmp_path / "tiny-f32.gguf", "F32")
+    with database.session() as s:
+        repo.upsert_model(s, "as-dir", str(tiny_model_dir))
+        repo.upsert_model(s, "as-gguf", str(f32))
+        arena_repo.add_prompts(s, [
+            {"text": t, "norm_hash": f"h{k}", "category": "通用知识", "lang": "zh", "source": "test"}
+            for k, t in enumerate(["中国的首都是哪里？", "写一句问候语。"])
+        ])  # fmt: skip
+        ids = [p.id for p in arena_repo.list_prompts(s)]
+        models = {m.name: m.id for m in repo.list_models(s)}
+    generate_answers(database, ["as-dir", "as-gguf"], ids, GenParams(max_new_tokens=8), progress=False)
+    with database.session(write=False) as s:
+        rows = list(s.scalars(select(ArenaAnswer)))
+    by_model = {m: {a.prompt_id: a.text for a in rows if a.model_id == mid} for m, mid in models.items()}
+    assert len(by_model["as-gguf"]) == 2 and by_model["as-gguf"] == by_model["as-dir"]
