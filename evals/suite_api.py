@@ -55,6 +55,7 @@ EXTRA_OPTIONS: dict[str, str] = {
     "precisions": "--precisions",
     "suites": "--suites",
     "ceval_data": "--ceval-data",
+    "variants": "--variants",
     "lmeval_include": "--lmeval-include",
 }
 
@@ -268,7 +269,7 @@ class Suite(Generic[ItemT, ContextT, RunnerT]):
     def orchestrate(
         self,
         opts: SuiteOptions,
-        model: ModelSpec,
+        model: ModelSpec | None,
         *,
         database: Database,
         backend: str,

@@ -9,6 +9,7 @@ from typing import Any
 
 import torch
 
+from runners import _gguf
 from runners.errors import ModelLoadError
 
 SUPPORTED_QUANT = ("none", "int8", "int4")  # per device: runners._quant.supported_quant
@@ -47,18 +48,20 @@ def resolve_dtype(dtype: str, device: torch.device) -> torch.dtype:
 
 
 def check_causal_lm(path: Path, trust_remote_code: bool) -> Any:
-    """Return the model config if `path` holds a causal LM, else raise ModelLoadError."""
+    """Return the model config if `path` holds a causal LM (a checkpoint dir or a GGUF file), else raise ModelLoadError."""
     from transformers import AutoConfig
     from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
 
     if not path.exists():
         raise ModelLoadError(f"model path {path} does not exist")
-    if not (path / "config.json").is_file():
+    src, gguf = _gguf.source(path)
+    if not gguf and not (path / "config.json").is_file():
         raise ModelLoadError(f"{path} has no config.json; is it a Hugging Face model directory?")
     try:
-        config = AutoConfig.from_pretrained(path, trust_remote_code=trust_remote_code)
+        config = AutoConfig.from_pretrained(src, trust_remote_code=trust_remote_code, **gguf)
     except (OSError, ValueError, KeyError, json.JSONDecodeError) as exc:
-        raise ModelLoadError(f"cannot read {path}/config.json: {_first_line(exc)}") from exc
+        what = path if gguf else f"{path}/config.json"
+        raise ModelLoadError(f"cannot read {what}: {_first_line(exc)}") from exc
     archs = list(getattr(config, "architectures", None) or [])
     remote = trust_remote_code and "AutoModelForCausalLM" in (getattr(config, "auto_map", None) or {})
     known = config.model_type in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
@@ -71,9 +74,10 @@ def check_causal_lm(path: Path, trust_remote_code: bool) -> Any:
 def load_tokenizer(path: Path, trust_remote_code: bool) -> Any:
     from transformers import AutoTokenizer
 
+    src, gguf = _gguf.source(path)  # a GGUF file carries its own vocabulary and merges
     try:
         load: Any = AutoTokenizer.from_pretrained  # carries no annotations
-        return load(path, trust_remote_code=trust_remote_code)
+        return load(src, trust_remote_code=trust_remote_code, **gguf)
     except Exception as exc:  # tokenizer loaders raise many types; the user needs one line
         raise ModelLoadError(f"cannot load the tokenizer of {path}: {_first_line(exc)}") from exc
 
@@ -91,17 +95,17 @@ def load_model(
     dtype_kw = "dtype" if Version(transformers.__version__) >= Version("4.56") else "torch_dtype"
     from runners import _quant
 
-    extra: dict[str, Any] = {}
+    src, extra = _gguf.source(path)  # GGUF: dequantized to `dtype` while loading
     if quant != "none" and device.type == "cuda":  # bitsandbytes places the weights itself
         index = device.index if device.index is not None else torch.cuda.current_device()
-        extra = {"quantization_config": _quant.bnb_config(quant, dtype), "device_map": {"": index}}
+        extra |= {"quantization_config": _quant.bnb_config(quant, dtype), "device_map": {"": index}}
     try:
         model: Any = AutoModelForCausalLM.from_pretrained(
-            path, trust_remote_code=trust_remote_code, low_cpu_mem_usage=True, **{dtype_kw: dtype}, **extra
+            src, trust_remote_code=trust_remote_code, low_cpu_mem_usage=True, **{dtype_kw: dtype}, **extra
         )
     except Exception as exc:  # missing/corrupt weights, shape mismatches, unknown code ...
         raise ModelLoadError(f"cannot load model weights from {path}: {_first_line(exc)}") from exc
-    if not extra:
+    if "device_map" not in extra:
         try:
             model.to(device)
         except RuntimeError as exc:  # e.g. CUDA out of memory
@@ -141,7 +145,10 @@ def apply_adapter(model: Any, tokenizer: Any, adapter_path: Path, trust_remote_c
 
 
 def weight_stats(model: Any) -> tuple[int, int]:
-    """(number of parameters, bytes of parameters + buffers as loaded); tied weights count once."""
+    """(number of parameters, bytes of parameters + persistent buffers as loaded); tied weights count once.
+
+    Non-persistent buffers (RoPE's inv_freq; transformers 5 adds an `original_inv_freq` copy) are computed
+    at load time, not weights, so the size is the same under transformers 4.x and 5.x."""
     from runners._quant import tensor_bytes
 
     params = list(model.parameters())  # parameters() already de-duplicates tied tensors
@@ -151,8 +158,21 @@ def weight_stats(model: Any) -> tuple[int, int]:
         for p in params
     )
     # Quantized weights count their real storage (int data + scales), see runners._quant.tensor_bytes.
-    n_bytes = sum(tensor_bytes(t) for t in [*params, *model.buffers()])
+    n_bytes = sum(tensor_bytes(t) for t in [*params, *persistent_buffers(model)])
     return n_params, n_bytes
+
+
+def persistent_buffers(model: Any) -> list[torch.Tensor]:
+    """The buffers a checkpoint stores (each tensor once), i.e. not those registered persistent=False."""
+    seen: set[int] = set()
+    out: list[torch.Tensor] = []
+    for module in model.modules():
+        skip: set[str] = getattr(module, "_non_persistent_buffers_set", set())
+        for name, buf in module.named_buffers(recurse=False):
+            if buf is not None and name not in skip and id(buf) not in seen:
+                seen.add(id(buf))
+                out.append(buf)
+    return out
 
 
 def _first_line(exc: BaseException) -> str:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, TypeAlias, cast
 
 from core.errors import UserError
 from training.configs import LoraParams, TrainParams
+from training.portable import make_portable
 from training.register import META_FILE, now_iso, read_meta, register, versions, write_meta
 
 if TYPE_CHECKING:
@@ -355,6 +356,7 @@ def _save(model: TrainableModel, tok: PreTrainedTokenizerBase, out_dir: Path, re
     else:
         model.save_pretrained(str(out_dir), safe_serialization=True)
     tok.save_pretrained(out_dir)
+    make_portable(out_dir, tok)  # loads under transformers 4.x and 5.x
 
 
 def _cpu_threads() -> None:

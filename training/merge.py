@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from core.errors import UserError
+from training.portable import make_portable
 
 if TYPE_CHECKING:
     import torch
@@ -109,6 +110,7 @@ def merge(
         model, tok = load_with_adapter(b.path, adapter_dir)
         model.save_pretrained(str(target.tmp), safe_serialization=True)
         tok.save_pretrained(target.tmp)
+        make_portable(target.tmp, tok)
         lineage = {
             "stage": "merge", "method": "merge", "adapter": str(adapter_dir), "adapter_name": adapter_name,
             "adapter_lineage": {k: v for k, v in meta.items() if k not in ("loss_curve", "versions")},

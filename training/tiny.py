@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from training.portable import make_portable
+
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import torch
     from transformers import LlamaTokenizerFast
@@ -382,6 +384,7 @@ def _build_into(target: Path, *, steps: int, seed: int, progress: bool) -> None:
         model.config.attention_dropout = 0.0  # training-only regularisation; saved model is plain
         model.save_pretrained(target, safe_serialization=True)
     tok.save_pretrained(target)
+    make_portable(target, tok)  # the 4.x file layout, which 4.x and 5.x both load
     meta = {
         "name": f"tiny-zh-llama-v{VERSION}",
         "version": VERSION,

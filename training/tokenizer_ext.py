@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from core.errors import UserError
+from training.portable import make_portable
 
 if TYPE_CHECKING:
     import torch
@@ -243,6 +244,7 @@ def extend(
         init_new_rows(model, tok, new_tok, pieces, merges)
         model.save_pretrained(target.tmp, safe_serialization=True)
         new_tok.save_pretrained(target.tmp)
+        make_portable(target.tmp, new_tok)
         lineage = {
             "stage": "tokenizer", "method": "vocab-extension", "vocab_before": len(tok), "vocab_after": len(new_tok),
             "embeddings_before": n_old, "added": len(pieces), "requested": add, "pieces_sample": pieces[:50],

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
 from evals.cli.app import app
 from evals.cli.options import DbOpt, find_run, open_database, write_json_atomic
+
+if TYPE_CHECKING:
+    from core.model_spec import ModelSpec
 
 models_app = typer.Typer(help="Registered models.", no_args_is_help=True)
 export_app = typer.Typer(help="Export results in official formats.", no_args_is_help=True)
@@ -90,19 +93,29 @@ def models_list(db: DbOpt = None) -> None:
 @models_app.command("add")
 def models_add(
     name: str,
-    path: Annotated[str, typer.Option(help="Checkpoint dir (hf) or endpoint.")],
+    path: Annotated[
+        str,
+        typer.Option(
+            help="Checkpoint dir, .gguf file (or a dir holding one), hub id org/name[@rev] in the local HF cache, or endpoint."
+        ),
+    ],
     backend: Annotated[str, typer.Option()] = "hf",
     base: Annotated[Optional[str], typer.Option(help="Parent model name (lineage).")] = None,
     db: DbOpt = None,
 ) -> None:
     """Register a model under a name so `evals run --model NAME` finds it."""
-    from core.model_spec import check_model_dir
-    from db import repo
+    from core.errors import UserError
+    from core.model_spec import not_found_message, resolve_local
 
     if backend == "hf":
-        check_model_dir(Path(path))
-        path = str(Path(path).resolve())
-    database = open_database(db, write=False)
+        spec = resolve_local(path)
+        if spec is None:
+            raise UserError(not_found_message(path))
+        # a hub id stays a hub id: each use resolves the revision the cache holds then
+        path = spec.params["hub"]["spec"] if "hub" in spec.params else spec.path
+    database = open_database(db)
+    from db import repo
+
     with database.session() as s:
         repo.upsert_model(s, name, path, backend=backend, base_model=base)
     typer.echo(f"registered {name} -> {path}")
@@ -110,29 +123,56 @@ def models_add(
 
 @models_app.command("show")
 def models_show(name: str, db: DbOpt = None) -> None:
-    """One model: path, parameters, lineage and its runs."""
+    """One model: path, parameters, lineage and its runs, and what its path resolves to now
+    (file, hub revision, format, GGUF quant type, size). NAME may also be a path or hub id."""
     import json
 
     from core.errors import UserError
+    from core.model_spec import not_found_message, resolve_local
     from db import repo
+    from db.model_lookup import registered_spec
 
     database = open_database(db, write=False)
     with database.session() as s:
         m = repo.get_model(s, name)
         if m is None:
-            raise UserError(f"no model named {name!r} (see `evals models list`)")
-        doc = {
-            "name": m.name,
-            "path": m.path,
-            "backend": m.backend,
-            "base_model": m.base_model,
-            "adapter_path": m.adapter_path,
-            "quantization": m.quantization,
-            "params": m.params,
-            "lineage": m.lineage,
-            "runs": [r.id for r in repo.list_runs(s, model=m.name)],
-        }
+            spec = resolve_local(name)
+            if spec is None:
+                raise UserError(f"no model named {name!r} (see `evals models list`); " + not_found_message(name))
+            doc = {"name": spec.name, "registered": False, "resolved": resolved_doc(spec)}
+        else:
+            doc = {
+                "name": m.name,
+                "path": m.path,
+                "backend": m.backend,
+                "base_model": m.base_model,
+                "adapter_path": m.adapter_path,
+                "quantization": m.quantization,
+                "params": m.params,
+                "lineage": m.lineage,
+                "runs": [r.id for r in repo.list_runs(s, model=m.name)],
+            }
+            if m.backend == "hf":
+                doc["resolved"] = resolved_doc(registered_spec(m.name, m.path, m.backend, m.base_model, m.adapter_path))
     typer.echo(json.dumps(doc, ensure_ascii=False, indent=1, default=str))
+
+
+def resolved_doc(spec: ModelSpec) -> dict[str, Any]:
+    """What `--model` loads: path, hub revision, format, GGUF quant type, size on disk, fingerprint."""
+    from core.model_spec import weights_bytes
+
+    hub, gguf = spec.params.get("hub") or {}, spec.params.get("gguf") or {}
+    return {
+        "path": spec.path,
+        "format": spec.params.get("format"),
+        "quant_type": gguf.get("quant_type"),
+        "size_bytes": weights_bytes(Path(spec.path)),
+        "hub_id": hub.get("repo_id"),
+        "revision": hub.get("revision"),
+        "requested_revision": hub.get("requested"),
+        "hub_cache": hub.get("cache_dir"),
+        "fingerprint": spec.fingerprint,
+    }
 
 
 @export_app.command("ceval-submission")

@@ -127,6 +127,13 @@ def run(
             + read_by("precisions"),
         ),
     ] = None,
+    variants: Annotated[
+        Optional[str],
+        typer.Option(
+            "--variants",
+            help="quant: GGUF files of one model (comma-separated) or a dir of them; the rows instead of --precisions.",
+        ),
+    ] = None,
     sub_suites: Annotated[
         Optional[str],
         typer.Option(
@@ -231,7 +238,7 @@ def run(
         "tasks": split_csv(tasks), "sampling": sampling, "max_length": max_length, "max_new_tokens": max_new_tokens,
         "mode": mode, "context": context, "stride": stride, "precisions": split_csv(precisions) or None,
         "suites": split_csv(sub_suites) or None, "ceval_data": ceval_data, "lmeval_include": lmeval_include,
-        "by_length": by_length,
+        "by_length": by_length, "variants": split_csv(variants) or None,
     }  # fmt: skip
     opts = SuiteOptions(
         data=data,
@@ -268,6 +275,10 @@ def run(
             from db.exchange_log import exchange_logger
 
             runner_kwargs["on_exchange"] = exchange_logger(database, spec.name)
+    elif "variants" in caps.options and variants:
+        if model is not None:
+            raise UserError("--variants lists the models of the quant table; leave out --model")
+        spec = None  # the GGUF variants are the models
     else:
         spec = resolve_model_arg(model, name=model_name, database=database, backend=backend)
         preflight.check_context(context, spec.path)
@@ -290,6 +301,8 @@ def run(
             progress=progress,
             console=Console(stderr=True),
         )
+    elif spec is None:  # only the quant table's GGUF variants come without --model
+        raise UserError(f"--variants applies to the quant suite, not {suite}")
     elif data_parallel > 1:
         from evals.parallel import execute_parallel
 

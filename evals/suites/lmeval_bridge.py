@@ -19,6 +19,7 @@ import json
 import math
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from core.errors import UserError
@@ -138,9 +139,11 @@ class LMEvalSuite(Suite[LMEvalItem, LMEvalContext, LMEvalModel]):
             dtype = ("bfloat16" if torch.cuda.is_bf16_supported() else "float16") if cuda else "float32"
         kwargs = dict(runner_kwargs or {})
         if backend == "hf":
+            gguf = Path(model.path)  # a GGUF file: lm-eval's HFLM takes its dir and gguf_file=
+            source = f"{gguf.parent},gguf_file={gguf.name}" if model.params.get("format") == "gguf" else model.path
             lm, args, device = (
                 "hf",
-                f"pretrained={model.path},dtype={dtype}",
+                f"pretrained={source},dtype={dtype}",
                 kwargs.get("device") or ("cuda" if cuda else "cpu"),
             )
         elif backend == "vllm":

@@ -10,8 +10,14 @@ weights) | PPL | C-Eval 0-shot / 5-shot.
     fp16/bf16  -                                 dtype float16 / bfloat16 (fp16 is the reference)
     int8/int4  optimum-quanto weight-only        bitsandbytes LLM.int8 / NF4 (see runners/_quant.py)
 
+GGUF variants of one model (`--variants f16.gguf,q8_0.gguf,…` or a dir of .gguf files) replace the
+precisions: each file is its own model (transformers dequantizes it to --dtype), its row is named by
+the file's quant type and its size is the file size, as in llama.cpp's tables; the F32/F16/BF16 file
+is the reference. Every row also has a speed column: ms/token for prompt processing and for
+generation (runners.speed), measured right after that row's model is loaded, in the same run.
+
 Options (SuiteOptions.extra): `precisions` (tuple; default fp32,int8,int4 on CPU and fp16,int8,int4
-on CUDA), `suites` (tuple of ppl | ceval | cmmlu; default ppl,ceval), `ceval_data` / `cmmlu_data`
+on CUDA), `variants` (tuple of GGUF paths, or one dir), `speed` (bool, default True), `suites` (tuple of ppl | ceval | cmmlu; default ppl,ceval), `ceval_data` / `cmmlu_data`
 (the MC suites' data dirs; default their embedded samples) and the PPL options (mode, context,
 stride). `--data` is the PPL corpus. C-Eval and CMMLU run 0-shot and 5-shot.
 """
@@ -96,6 +102,9 @@ class QuantRow:
     values: dict[str, float | None] = field(default_factory=dict)  # column -> value (accuracy 0-1, ppl)
     run_ids: dict[str, str] = field(default_factory=dict)  # column -> run id
     quant_method: str = ""
+    speed: dict[str, Any] = field(default_factory=dict)  # runners.speed.Speed.as_dict(); {} when not measured
+    model: str = ""  # the row's own model (GGUF variants); "" = the table's model
+    file_bytes: int | None = None  # GGUF: the file's size (weight_bytes is then the same)
 
 
 @dataclass(slots=True)
@@ -139,6 +148,9 @@ class QuantOutcome:
                 "precision": r.precision, "dtype": r.dtype, "quant": r.quant, "quant_method": r.quant_method,
                 "weight_bytes": r.weight_bytes, "weight_gib": r.weight_bytes / GIB,
                 **{c: r.values.get(c) for c in self.columns},
+                "prompt_ms_per_token": r.speed.get("prompt_ms_per_token"),
+                "gen_ms_per_token": r.speed.get("gen_ms_per_token"), "speed": r.speed,
+                **({"model": r.model, "file_bytes": r.file_bytes} if r.file_bytes is not None else {}),
                 "delta": {("weight_gib" if k == "weight" else k): v for k, v in d.items()},
                 "run_ids": r.run_ids,
             })  # fmt: skip
@@ -158,7 +170,7 @@ class Quantization(Suite[Any, Any]):
     capabilities = SuiteCapabilities(
         title="Quantization",
         report="quantization",
-        options=frozenset({"mode", "context", "stride", "precisions", "suites", "ceval_data"}),
+        options=frozenset({"mode", "context", "stride", "precisions", "suites", "ceval_data", "variants"}),
         quantizable=False,  # its rows are the precisions (--precisions)
         shardable=False,
         composite=True,
@@ -167,7 +179,7 @@ class Quantization(Suite[Any, Any]):
     def orchestrate(
         self,
         opts: SuiteOptions,
-        model: ModelSpec,
+        model: ModelSpec | None,
         *,
         database: Database,
         backend: str = "hf",
@@ -195,29 +207,51 @@ class Quantization(Suite[Any, Any]):
             if s not in SUB_SUITES:
                 raise UserError(f"--suites: {s!r} cannot run in the quant table; choose from {', '.join(SUB_SUITES)}")
         device = resolve_device("auto")
-        precisions = tuple(extra.get("precisions") or default_precisions(device))
-        check_precisions(precisions, device)
-        reference = next((p for p in precisions if p in FULL_PRECISIONS), None)
+        variants = resolve_variants(extra.get("variants") or ())
+        if variants:
+            if extra.get("precisions"):
+                raise UserError("--precisions and --variants exclude each other: GGUF variants are the rows")
+            precisions = tuple(label for label, _ in variants)
+            reference = next((label for label, v in variants if v.params["gguf"]["quant_type"] in GGUF_FULL), None)
+        else:
+            precisions = tuple(extra.get("precisions") or default_precisions(device))
+            check_precisions(precisions, device)
+            reference = next((p for p in precisions if p in FULL_PRECISIONS), None)
         sub_opts = self._sub_options(opts, suites)
         for s, o in sub_opts:  # validate every sub-suite's data and options before loading any model
             from evals.registry import get_suite
 
             get_suite(s).plan(o)
+        from runners.speed import measure_speed
+
+        specs = dict(variants)
 
         rows: list[QuantRow] = []
         details: dict[str, Any] = {}
         for precision in precisions:
-            run_dtype, quant = run_settings(precision, reference, device, dtype)
+            row_model = specs.get(precision, model)
+            if row_model is None:  # no --model and no GGUF variant for this row: cannot happen past the checks above
+                raise UserError("the quant table needs --model or --variants")
+            if precision in specs:  # a GGUF file: dequantized to --dtype, no further quantization
+                run_dtype, quant = dtype, "none"
+            else:
+                run_dtype, quant = run_settings(precision, reference, device, dtype)
             if console is not None:
-                console.print(f"[bold]{precision}[/]: loading {model.name} (dtype {run_dtype}, quant {quant})")
-            runner = open_runner(model, dtype=run_dtype, quant=quant)  # a LoRA model keeps its adapter
+                console.print(f"[bold]{precision}[/]: loading {row_model.name} (dtype {run_dtype}, quant {quant})")
+            runner = open_runner(row_model, dtype=run_dtype, quant=quant)  # a LoRA model keeps its adapter
             row = QuantRow(
                 precision, run_dtype, quant, runner.info.weight_bytes, quant_method=describe_quant(quant, device)
             )
+            if precision in specs:
+                g = row_model.params["gguf"]
+                row.model, row.file_bytes, row.weight_bytes = row_model.name, g["file_bytes"], g["file_bytes"]
+                row.quant_method = f"GGUF {g['quant_type']} ({g['file']}) dequantized to {runner.info.dtype}"
             try:
+                if extra.get("speed", True):
+                    row.speed = measure_speed(runner).as_dict()
                 for (s, o), col in zip(sub_opts, columns(suites), strict=True):
                     out = execute(
-                        s, o, model, database=database, backend=backend, dtype=run_dtype, quant=quant,
+                        s, o, row_model, database=database, backend=backend, dtype=run_dtype, quant=quant,
                         batch_size=batch_size, progress=progress, runner=runner, console=console,
                     )  # fmt: skip
                     row.run_ids[col] = out.run_id
@@ -237,7 +271,7 @@ class Quantization(Suite[Any, Any]):
                 _empty_cuda_cache()
             rows.append(row)
         return QuantOutcome(
-            suite="quant", model=model.name, backend=backend, device=device.type, columns=columns(suites), rows=rows,
+            suite="quant", model=variants_name(variants) if variants or model is None else model.name, backend=backend, device=device.type, columns=columns(suites), rows=rows,
             reference=reference, elapsed_s=time.perf_counter() - t0, db_url=database.url, details=details,
         )  # fmt: skip
 
@@ -256,6 +290,42 @@ class Quantization(Suite[Any, Any]):
                     opts, data=Path(data) if data else None, shots=k, extra={},
                 )))  # fmt: skip
         return out
+
+
+GGUF_FULL = ("F32", "F16", "BF16")  # unquantized GGUF files: the table's reference row
+
+
+def resolve_variants(variants: tuple[str, ...] | list[str]) -> list[tuple[str, Any]]:
+    """`--variants`: GGUF files (or one dir of them) -> [(row label, ModelSpec)], full precision first.
+
+    Rows are labelled by the file's quant type (the file name where two files share one)."""
+    from core.gguf_header import is_gguf_name
+    from core.model_spec import spec_for_path
+
+    paths: list[Path] = []
+    for v in variants:
+        p = Path(v).expanduser()
+        if p.is_dir():
+            found = sorted(f for f in p.iterdir() if f.is_file() and is_gguf_name(f))
+            if not found:
+                raise UserError(f"--variants: {p} holds no .gguf files")
+            paths += found
+        elif p.is_file() and is_gguf_name(p):
+            paths.append(p)
+        elif not p.exists():
+            raise UserError(f"--variants: {p} does not exist")
+        else:
+            raise UserError(f"--variants: {p} is not a .gguf file (nor a dir of them)")
+    specs = [spec_for_path(p) for p in dict.fromkeys(p.resolve() for p in paths)]
+    specs.sort(key=lambda s: (s.params["gguf"]["quant_type"] not in GGUF_FULL, -s.params["gguf"]["file_bytes"]))
+    types = [s.params["gguf"]["quant_type"] for s in specs]
+    return [(t if types.count(t) == 1 else s.params["gguf"]["file"], s) for t, s in zip(types, specs)]
+
+
+def variants_name(variants: list[tuple[str, Any]]) -> str:
+    """The table's model name: the GGUF files' common directory name."""
+    dirs = {Path(s.path).parent.name for _, s in variants}
+    return dirs.pop() if len(dirs) == 1 else ", ".join(s.name for _, s in variants)
 
 
 def _empty_cuda_cache() -> None:

@@ -56,6 +56,9 @@ def test_quant_table_end_to_end(tiny_model_dir, tmp_path):
     for r in doc["rows"]:
         assert 0 <= r["ceval_0shot"] <= 1 and set(r["run_ids"]) == {"ppl", "ceval_0shot", "ceval_5shot"}
     assert "quantization" in res.stdout and "GiB" in res.stdout
+    for r in doc["rows"]:  # the speed column: measured per precision in this run
+        assert r["prompt_ms_per_token"] > 0 and r["gen_ms_per_token"] > 0 and r["speed"]["prompt_tokens"] > 1
+    assert "ms/token" in res.stdout
 
     # Every cell is an ordinary finished run whose identity carries the precision (and shows in the DB).
     with sqlite3.connect(db_file) as con:

@@ -76,7 +76,9 @@ def run_case(args: list[str], workdir: Path) -> dict[str, Any]:
         raise RuntimeError(f"{' '.join(args)} failed:\n{proc.stderr[-3000:]}")
     doc = json.loads(out.read_text(encoding="utf-8"))
     items = [{k: v for k, v in it.items() if k not in {"elapsed_s"}} for it in doc.get("items", [])]
-    rows = [{k: v for k, v in r.items() if k != "run_ids"} for r in doc.get("rows", [])]  # the quant table
+    # the quant table; its speed columns are wall-clock measurements, different on every run
+    timing = {"run_ids", "speed", "prompt_ms_per_token", "gen_ms_per_token"}
+    rows = [{k: v for k, v in r.items() if k not in timing} for r in doc.get("rows", [])]
     return {
         "metrics": _round(doc.get("metrics", {})),
         "items": _round(items),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -66,6 +67,10 @@ def test_full_sft_llama2_csv_multiturn(tiny_model_dir, database, tmp_path):
     assert (out / "model.safetensors").is_file() and lin["method"] == "full" and lin["data"]["format"] == "llama2-csv"
     assert lin["data"]["n_label_tokens"] < lin["data"]["n_tokens"]  # prompts masked
     assert len(lin["loss_curve"]) == 3
+    # saved in the layout transformers 4.x and 5.x both load (training/portable.py)
+    tok_cfg = json.loads((out / "tokenizer_config.json").read_text(encoding="utf-8"))
+    assert tok_cfg["tokenizer_class"] == "LlamaTokenizerFast" and tok_cfg["add_bos_token"] is True
+    assert json.loads((out / "config.json").read_text(encoding="utf-8"))["rope_theta"] == 10000.0
 
 
 def test_truncation_reported(tiny_model_dir, tmp_path):
