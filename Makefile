@@ -71,13 +71,13 @@ browser:
 candidates: install
 	$(PY) -m evals.cli.candidates
 
-# ruff (lint + format) and mypy (strict on the seams: see pyproject.toml); `make test` runs it first.
+# ruff (lint + format) and mypy (strict, whole project: see pyproject.toml); `make test` runs it first.
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
-test: install install-tf4 browser
+test: install install-tf4 browser lint
 	LEITAI_OTHER_TRANSFORMERS_PYTHON=$(abspath $(TF4_PY)) $(PY) -m pytest -q --durations=15
 	$(MAKE) test-tf4
 	$(MAKE) test-vllm
