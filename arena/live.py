@@ -56,9 +56,9 @@ FAILURE_REASONS: tuple[str, ...] = ("timeout", "server_error", "empty_answer", "
 # Tags that would be rendered as markup or script by a browser; a question carrying them is refused.
 _HTML = re.compile(
     r"<\s*/?\s*(script|iframe|img|svg|style|object|embed|link|meta|form|input|button|a|html|body|div|span|b|i|p|br)"
-    r"\b[^>]*>|javascript\s*:|\bon[a-z]+\s*=",
+    r"""(\s+[a-z-]+(\s*=\s*("[^"]*"|'[^']*'|[^\s>]+))?)*\s*/?\s*>|javascript\s*:""",
     re.IGNORECASE,
-)
+)  # a well-formed tag (so "a<b 和 b>c" stays a question) or a javascript: URL
 
 
 class LiveRefused(ArenaRefusal):

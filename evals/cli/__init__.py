@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 from evals.cli import arena as _arena  # noqa: F401
+from evals.cli import arena_pool as _arena_pool  # noqa: F401
 from evals.cli import arena_store as _arena_store  # noqa: F401
 from evals.cli import compare as _compare  # noqa: F401
 from evals.cli import contamination as _contamination  # noqa: F401

@@ -44,7 +44,9 @@ def serve_chat(streamer: HFChatStreamer, served_name: str = "tiny", *, slow_s: f
             self.send_response(code)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(body)))
+            self.send_header("Connection", "close")
             self.end_headers()
+            self.close_connection = True
             self.wfile.write(body)
 
         def do_GET(self) -> None:
@@ -67,7 +69,9 @@ def serve_chat(streamer: HFChatStreamer, served_name: str = "tiny", *, slow_s: f
             self.send_response(200)
             self.send_header("Content-Type", "text/event-stream")
             self.send_header("Transfer-Encoding", "chunked")
+            self.send_header("Connection", "close")  # one request per connection: shutdown never waits on idle ones
             self.end_headers()
+            self.close_connection = True
             if model == "slow":
                 time.sleep(slow_s)
             msgs = req["messages"]
