@@ -6,6 +6,7 @@ Every write goes through `arena/` (serve_battle, record_vote, reveal). Answers a
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import streamlit as st
@@ -47,6 +48,9 @@ def show(db: Any, sid: str, voter: str) -> None:
         except NoBattleAvailable:
             st.info(t("还没有可以对战的回答：至少两个模型要回答过同一批问题。",
                       "No battle yet: at least two models must answer the same questions."))  # fmt: skip
+            if os.environ.get("EVALS_DASHBOARD_PUBLIC") != "1":  # commands are for the operator, not voters
+                st.code("evals arena bank import --default\nevals arena generate --models MODEL_A,MODEL_B",
+                        language="bash")  # fmt: skip
             return
     view = st.session_state.battle
     with st.container(border=True):
