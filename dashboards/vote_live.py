@@ -136,13 +136,14 @@ def _ask(db: Any, sid: str, voter: str, question: str, origin: str) -> None:
         a, b = turn.texts()
         box_a.markdown(_answer_box(a, cursor=True), unsafe_allow_html=True)
         box_b.markdown(_answer_box(b, cursor=True), unsafe_allow_html=True)
-        time.sleep(0.08)
+        time.sleep(0.15)  # a few redraws a second: smooth enough, light on the browser
     result = turn.finish()
     box_a.markdown(_answer_box(result.text_a), unsafe_allow_html=True)
     box_b.markdown(_answer_box(result.text_b), unsafe_allow_html=True)
     s.live_turns = [*s.live_turns, (q, result.text_a, result.text_b)]
     if result.failed_reason is not None:
         s.live_failed = result.failed_reason
+    st.rerun()  # redraw from the stored turns: suggestions gone, follow-up input, vote form
 
 
 def _vote_form(db: Any, sid: str, voter: str) -> None:
