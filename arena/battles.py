@@ -164,7 +164,9 @@ def battle_records(database: Database, kind: str = "human", include_excluded: bo
 
     Returns:
         Dicts {"model_a", "model_b", "winner", "tstamp" (vote time, Unix seconds),
-        "question_id" (prompt id as a string), "voter", "battle_id", "anony": True}.
+        "question_id" (prompt id as a string), "voter", "battle_id", "anony": True}; for "human",
+        live battles follow the same shape with "source": "live" and `conv_metadata`
+        (`arena.live_export`).
     """
     with database.session(write=False) as s:
         rows = arena_repo.battle_rows(s, kind, include_excluded)
@@ -184,6 +186,12 @@ def battle_records(database: Database, kind: str = "human", include_excluded: bo
             rec["excluded"] = bool(r["excluded"])
             rec["excluded_reason"] = r["excluded_reason"]
         out.append(rec)
+    if kind == "human":  # live battles are human votes too (arena.live); failed ones never appear
+        from arena.live_export import live_battle_records
+
+        live = live_battle_records(database, include_excluded)
+        if live:
+            out = sorted(out + live, key=lambda rec: rec["tstamp"])
     return out
 
 

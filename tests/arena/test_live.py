@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from sqlalchemy import func, select
 
+from arena.battles import battle_records
 from arena.errors import NoBattleAvailable
 from arena.leaks import LeakChecker
 from arena.live import (
@@ -24,6 +25,7 @@ from arena.live import (
     start_battle,
     validate_question,
 )
+from arena.live_export import style_counts
 from arena.live_pool import add_pool_model, list_pool, remove_pool_model
 from arena.votes import VoteLimits
 from core.errors import UserError
@@ -113,6 +115,26 @@ def test_live_battle_round_trip(database: Database, tiny_model_dir: Path, server
     assert stored_vote.comment == "左边更好" and stored_vote.outcome == "model_a"
     with database.session(write=False) as s:
         assert live_repo.live_vote_counts(s) != []
+    # The FastChat export (and so the ratings and the leaderboard) includes the live battle.
+    (rec,) = battle_records(database, "human")
+    assert (rec["model_a"], rec["model_b"], rec["winner"], rec["source"]) == (vote.model_a, vote.model_b, "model_a",
+                                                                              "live")  # fmt: skip
+    meta = rec["conv_metadata"]
+    by_side = {m.side: m for m in msgs if m.turn == 1}
+    assert meta["turns"] == 2 and rec["tags_b"] == ["肤浅", "错误"] and rec["prompt_origin"] == "suggested"
+    assert meta["sum_assistant_a_tokens"] == sum(m.completion_tokens or 0 for m in msgs if m.side == "a")
+    assert meta["context_b_tokens"] == by_side["b"].prompt_tokens
+    assert set(meta["header_count_a"]) == {f"h{k}" for k in range(1, 7)} and "ordered" in meta["list_count_b"]
+    assert battle_records(database, "judge") == []
+
+
+def test_style_counts() -> None:
+    text = "# 标题\n## 小节\n1. 一\n2. 二\n- 点\n**粗** 与 __粗__ 和 **又粗**"
+    assert style_counts(text) == {
+        "header_count": {"h1": 1, "h2": 1, "h3": 0, "h4": 0, "h5": 0, "h6": 0},
+        "list_count": {"ordered": 2, "unordered": 1},
+        "bold_count": {"**": 2, "__": 1},
+    }
 
 
 @pytest.mark.parametrize(("remote", "reason"), [("broken", "server_error"), ("silent", "empty_answer"),
