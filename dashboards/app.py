@@ -43,20 +43,25 @@ def _fail(exc: BaseException, zh: str, en: str) -> None:
     st.error(f"{t(zh, en)} ({detail})")
 
 
+def _check_admin_token() -> None:
+    """Widget callback (runs before the script): unlock on a match; never keep the token itself."""
+    given = str(st.session_state.get("_admin_token") or "")
+    expected = os.environ.get(ENV_ADMIN_TOKEN, "")
+    if given and expected and hmac.compare_digest(given.encode(), expected.encode()):
+        st.session_state["_admin_ok"] = True
+    st.session_state["_admin_token"] = ""
+
+
 def _is_admin() -> bool:
-    """Local use: always. Public mode: once the sidebar token matches EVALS_ADMIN_TOKEN."""
+    """Local use: always. Public mode: once the sidebar token matched EVALS_ADMIN_TOKEN (never without one)."""
     if not PUBLIC:
         return True
-    expected = os.environ.get(ENV_ADMIN_TOKEN, "")
-    if not expected:
+    if not os.environ.get(ENV_ADMIN_TOKEN, ""):
         return False
     if st.session_state.get("_admin_ok"):
         return True
-    given = st.sidebar.text_input(t("管理员令牌", "Admin token"), type="password", key="_admin_token")
-    if given and hmac.compare_digest(given.encode(), expected.encode()):
-        st.session_state["_admin_ok"] = True
-        st.session_state["_admin_token"] = ""  # do not keep the token in the session
-        st.rerun()
+    st.sidebar.text_input(t("管理员令牌", "Admin token"), type="password", key="_admin_token",
+                          on_change=_check_admin_token)  # fmt: skip
     return False
 
 
