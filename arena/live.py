@@ -81,6 +81,7 @@ class TurnResult:
     text_b: str
     failed_reason: str | None
     leaked_names: tuple[str, ...] = ()
+    failed_models: tuple[str, ...] = ()  # server side only: pass as `start_battle(avoid=...)` for the next round
 
 
 def validate_question(text: str | None) -> str:
@@ -254,7 +255,8 @@ class LiveTurn:
                 if battle is not None and battle.failed_reason is None:
                     battle.failed_reason = failed
         leaked = tuple((checker or _default_checker()).leaks(a.text, b.text))
-        self._finished = TurnResult(a.text, b.text, failed, leaked)
+        down = tuple(x.entry.name for x in (a, b) if x.reason and x.entry is not None)
+        self._finished = TurnResult(a.text, b.text, failed, leaked, down)
         return self._finished
 
 

@@ -119,7 +119,8 @@ def _ask(db: Any, sid: str, voter: str, question: str, origin: str) -> None:
     try:
         q = validate_question(question)  # refused questions store nothing, not even a battle
         if s.live_battle is None:
-            s.live_battle = start_battle(db, voter, sid, prompt_origin=origin)
+            # A model that just failed this voter sits out the next rounds while two others remain.
+            s.live_battle = start_battle(db, voter, sid, prompt_origin=origin, avoid=s.get("live_avoid") or ())
         turn = begin_turn(db, s.live_battle.battle_id, sid, q)
     except ArenaRefusal as no:
         s.live_refusal = no.message(lang())
@@ -143,6 +144,7 @@ def _ask(db: Any, sid: str, voter: str, question: str, origin: str) -> None:
     s.live_turns = [*s.live_turns, (q, result.text_a, result.text_b)]
     if result.failed_reason is not None:
         s.live_failed = result.failed_reason
+        s.live_avoid = list(result.failed_models)  # kept server-side in the session, never sent to the page
     st.rerun()  # redraw from the stored turns: suggestions gone, follow-up input, vote form
 
 

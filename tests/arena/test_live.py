@@ -146,6 +146,7 @@ def test_failed_battles_are_stored_and_never_rated(
     view = start_battle(database, "v", "s")
     _, result = _run(begin_turn(database, view.battle_id, "s", "你好", timeout_s=1.0 if remote == "slow" else 60.0))
     assert result.failed_reason == reason
+    assert f"srv-{remote}" in result.failed_models  # so the next round can leave it out
     with pytest.raises(LiveRefused) as no:
         record_live_vote(database, view.battle_id, "s", "tie", "v", limits=NO_LIMITS)
     assert no.value.code == "battle_failed"
