@@ -8,6 +8,7 @@ before the vote: the names come back only from `record_live_vote` / `reveal_live
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import Any
 
@@ -133,11 +134,15 @@ def _ask(db: Any, sid: str, voter: str, question: str, origin: str) -> None:
     with st.chat_message("user"):
         st.markdown(render_html(q), unsafe_allow_html=True)
     box_a, box_b = _pair("", "")
-    while not turn.done():
-        a, b = turn.texts()
-        box_a.markdown(_answer_box(a, cursor=True), unsafe_allow_html=True)
-        box_b.markdown(_answer_box(b, cursor=True), unsafe_allow_html=True)
-        time.sleep(0.15)  # a few redraws a second: smooth enough, light on the browser
+    try:
+        while not turn.done():
+            a, b = turn.texts()
+            box_a.markdown(_answer_box(a, cursor=True), unsafe_allow_html=True)
+            box_b.markdown(_answer_box(b, cursor=True), unsafe_allow_html=True)
+            time.sleep(0.15)  # a few redraws a second: smooth enough, light on the browser
+    except BaseException:  # the run was interrupted (a click, a closed tab): still store both answers
+        threading.Thread(target=turn.finish, name="live-turn-finish", daemon=True).start()
+        raise
     result = turn.finish()
     box_a.markdown(_answer_box(result.text_a), unsafe_allow_html=True)
     box_b.markdown(_answer_box(result.text_b), unsafe_allow_html=True)
