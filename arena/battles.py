@@ -18,7 +18,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, NotRequired, TypedDict
+from typing import TYPE_CHECKING, Any, NotRequired, TypedDict
 
 import numpy as np
 
@@ -73,6 +73,14 @@ class BattleRecord(TypedDict):
     anony: bool  # always True: names were hidden when the vote was cast
     excluded: NotRequired[bool]  # only with include_excluded
     excluded_reason: NotRequired[str | None]
+    # live battles (arena.live_export) also carry their conversation's details
+    source: NotRequired[str]  # "live"
+    turn: NotRequired[int]
+    prompt_origin: NotRequired[str]  # "suggested" | "typed"
+    tags_a: NotRequired[list[str]]
+    tags_b: NotRequired[list[str]]
+    comment: NotRequired[str | None]
+    conv_metadata: NotRequired[dict[str, Any]]  # per-side style counts, as FastChat's logs carry them
 
 
 def serve_battle(
@@ -180,11 +188,20 @@ def battle_records(database: Database, kind: str = "human", include_excluded: bo
 
     Returns:
         Records {"model_a", "model_b", "winner", "tstamp" (vote time, Unix seconds),
-        "question_id" (prompt id as a string), "voter", "battle_id", "anony": True}.
+        "question_id" (prompt id as a string), "voter", "battle_id", "anony": True}; for "human",
+        live battles follow the same shape with "source": "live" and `conv_metadata`
+        (`arena.live_export`).
     """
     with database.session(write=False) as s:
         rows = arena_repo.battle_rows(s, kind, include_excluded)
-    return [battle_record(r, include_excluded) for r in rows]
+    out = [battle_record(r, include_excluded) for r in rows]
+    if kind == "human":  # live battles are human votes too (arena.live); failed ones never appear
+        from arena.live_export import live_battle_records
+
+        live = live_battle_records(database, include_excluded)
+        if live:
+            out = sorted(out + live, key=lambda rec: rec["tstamp"])
+    return out
 
 
 def battle_record(row: VotedBattleRow, include_excluded: bool = False) -> BattleRecord:

@@ -93,16 +93,22 @@ class LeakChecker:
         return re.compile("|".join(map(re.escape, phrases)), re.IGNORECASE) if phrases else None
 
     def find(self, text: str) -> list[str]:
-        """Return the distinct names found in `text`, in order of first appearance.
+        """Return the distinct names found in `text` or in its rendering, in order of first appearance.
+
+        An answer is Markdown; voters see it rendered (`arena.render.visible_text`: entities decoded,
+        emphasis joined), so both the raw text and what a voter reads are searched.
 
         Args:
             text: An answer.
 
         Returns:
-            The matched spellings as they appear in the text; [] when the text is clean.
+            The matched spellings; [] when the text is clean.
         """
         if self._pattern is None or not text:
             return []
+        from arena.render import visible_text
+
+        text = f"{text}\n{visible_text(text)}"
         if self._allow is not None:
             # Blank with a non-letter, so blanking cannot glue two words into a new name.
             text = self._allow.sub(" ", text)

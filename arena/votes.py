@@ -37,7 +37,7 @@ from sqlalchemy.orm import Session
 
 from arena.errors import VoteRefused
 from arena.leaks import ENV_FILE, ENV_NAMES, LeakChecker, load_checker
-from db import DatabaseUnavailable, arena_repo
+from db import DatabaseUnavailable, arena_repo, live_repo
 from db.models_arena import VOTE_OUTCOMES
 
 if TYPE_CHECKING:
@@ -289,9 +289,10 @@ def _already_voted() -> VoteRefused:
 
 
 def _check_limits(s: Session, voter_id: str, at: datetime, limits: VoteLimits) -> None:
+    # Bank and live votes (arena.live) share one budget per voter.
     if limits.max_votes is not None:
         window = timedelta(seconds=limits.window_s)
-        recent = arena_repo.recent_vote_times(s, voter_id, at - window, limits.max_votes)
+        recent = live_repo.recent_vote_times_all(s, voter_id, at - window, limits.max_votes)
         if len(recent) >= limits.max_votes:
             # The oldest of the last `max_votes` votes must leave the window before the next one fits.
             wait = max(1.0, (_utc(recent[-1]) + window - at).total_seconds())
@@ -301,7 +302,7 @@ def _check_limits(s: Session, voter_id: str, at: datetime, limits: VoteLimits) -
                 f"Too many votes: at most {limits.max_votes} per {limits.window_s:g} s; try again in {wait:.0f} s.",
                 retry_after_s=wait,
             )
-    if limits.daily_cap is not None and arena_repo.count_votes_since(s, voter_id, at - _DAY) >= limits.daily_cap:
+    if limits.daily_cap is not None and live_repo.count_votes_since_all(s, voter_id, at - _DAY) >= limits.daily_cap:
         raise VoteRefused(
             "daily_cap",
             f"已达到 24 小时内的投票上限（{limits.daily_cap} 票），感谢参与，请明天再来。",

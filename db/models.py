@@ -102,3 +102,4 @@ class Metric(Base):
 # names`) keeps this safe whichever of the two modules is imported first.
 from db import models_arena as _models_arena  # noqa: E402,F401
 from db import models_exchanges as _models_exchanges  # noqa: E402,F401
+from db import models_live as _models_live  # noqa: E402,F401

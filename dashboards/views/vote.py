@@ -1,7 +1,6 @@
-"""投票 Vote: an anonymous battle, four vote buttons, then the model names and the next battle.
-
-Every write goes through `arena/` (serve_battle, record_vote, reveal). Answers are Markdown with
-raw HTML disabled, so a model cannot inject markup into the page.
+"""投票 Vote: 实时对战 (live: the voter's own question, two pool models stream their answers) or
+题库模式 (bank: pre-generated answers to the question bank). Live is the default once the live
+pool has two models. The pages themselves are `dashboards/vote_live.py` and `dashboards/vote_bank.py`.
 """
 
 from __future__ import annotations
@@ -10,78 +9,35 @@ import uuid
 
 import streamlit as st
 
-from arena import NoBattleAvailable, RevealRefused, VoteRefused, record_vote, reveal, serve_battle
+from arena.live_pool import list_pool
+from dashboards import vote_bank, vote_live
 from dashboards.data import database
-from dashboards.i18n import lang, t
-
-CHOICES = (("a", "A 更好", "A is better"), ("b", "B 更好", "B is better"), ("tie", "平局", "Tie"),
-           ("bothbad", "都不好", "Both are bad"))  # fmt: skip
+from dashboards.i18n import t
+from dashboards.voter import voter_id
 
 if "session_id" not in st.session_state:
-    st.session_state.session_id = uuid.uuid4().hex  # one per browser session; the battle is bound to it
-for key in ("battle", "result", "refusal"):
-    if key not in st.session_state:
-        st.session_state[key] = None
+    st.session_state.session_id = uuid.uuid4().hex  # battles are bound to the browser session
 db = database()
 sid = st.session_state.session_id
-
-
-def _vote(outcome: str) -> None:
-    view = st.session_state.battle
-    try:
-        res = record_vote(db, view.battle_id, sid, outcome, voter_id=sid)
-        st.session_state.result = {"model_a": res.model_a, "model_b": res.model_b, "excluded": res.excluded}
-    except VoteRefused as no:
-        st.session_state.refusal = no
-        if no.code == "already_voted":  # e.g. a double click: this session may still see the names
-            try:
-                a, b = reveal(db, view.battle_id, sid)
-                st.session_state.result = {"model_a": a, "model_b": b, "excluded": False}
-            except RevealRefused:
-                pass
-
-
-def _next() -> None:
-    st.session_state.battle = st.session_state.result = st.session_state.refusal = None
-
+voter = voter_id()  # signed cookie: survives reloads, carries the rate limit and daily cap
 
 st.title(t("投票", "Vote"))
-st.caption(t("两个匿名模型回答同一个问题。读完两边，选出更好的一方；投票后揭晓模型名称。",
-             "Two anonymous models answer the same question. Pick the better one; names are revealed after you vote."))  # fmt: skip
-
-if st.session_state.battle is None:
-    try:
-        st.session_state.battle = serve_battle(db, sid)
-    except NoBattleAvailable:
-        st.info(t("还没有可以对战的回答：至少两个模型要回答过同一批问题。先导入题库、生成回答：",
-                  "No battle yet: at least two models must answer the same questions. Import the bank and generate answers:"))  # fmt: skip
-        st.code("evals arena bank import --default\nevals arena generate --models MODEL_A,MODEL_B", language="bash")
-        st.stop()
-view = st.session_state.battle
-
-with st.container(border=True):
-    st.caption(f"{t('问题', 'Question')} · {view.category}")
-    st.markdown(view.prompt, unsafe_allow_html=False)
-left, right = st.columns(2)
-for col, side, text in ((left, "A", view.answer_a), (right, "B", view.answer_b)):
-    with col:
-        st.subheader(t(f"模型 {side}", f"Model {side}"))
-        with st.container(border=True):
-            st.markdown(text, unsafe_allow_html=False)  # raw HTML is shown as text, never rendered
-
-done = st.session_state.result is not None or st.session_state.refusal is not None
-for col, (outcome, zh, en) in zip(st.columns(4), CHOICES):
-    col.button(t(zh, en), key=f"vote_{outcome}", on_click=_vote, args=(outcome,), disabled=done,
-               width="stretch")  # fmt: skip
-
-refusal = st.session_state.refusal
-if refusal is not None:
-    st.error(refusal.message(lang()))
-result = st.session_state.result
-if result is not None:
-    st.success(f"{t('模型A', 'Model A')}: **{result['model_a']}** / {t('模型B', 'Model B')}: **{result['model_b']}**")
-    if result["excluded"]:
-        st.warning(t("回答里出现了模型或厂商名称，这一票已记录但不计入排名。",
-                     "An answer named a model or vendor: the vote is kept but not rated."))  # fmt: skip
-if done:
-    st.button(t("下一场", "Next battle"), key="next", on_click=_next, type="primary")
+live_ready = len(list_pool(db, enabled_only=True)) >= 2
+modes = {"live": t("实时对战", "Live battle"), "bank": t("题库模式", "Question bank")}
+if "vote_mode" not in st.session_state:
+    st.session_state.vote_mode = "live" if live_ready else "bank"
+mode = st.segmented_control(
+    t("模式", "Mode"), list(modes), format_func=modes.__getitem__, key="vote_mode", label_visibility="collapsed"
+)
+mode = mode or ("live" if live_ready else "bank")  # a second click deselects: keep a mode
+if mode == "live" and live_ready:
+    vote_live.show(db, sid, voter)
+elif mode == "live":
+    st.info(
+        t(
+            "实时对战还没有开放：需要至少两个实时模型。",
+            "Live battles are not open yet: the live pool needs two models.",
+        )
+    )
+else:
+    vote_bank.show(db, sid, voter)

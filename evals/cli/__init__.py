@@ -7,6 +7,7 @@ import sys
 import typer
 
 from evals.cli import arena as _arena  # noqa: F401
+from evals.cli import arena_pool as _arena_pool  # noqa: F401
 from evals.cli import arena_store as _arena_store  # noqa: F401
 from evals.cli import compare as _compare  # noqa: F401
 from evals.cli import contamination as _contamination  # noqa: F401

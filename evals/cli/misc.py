@@ -53,6 +53,14 @@ def db_upgrade(db: DbOpt = None) -> None:
 def dashboard(
     port: Annotated[int, typer.Option(min=1, max=65535, help="Port for the Streamlit server.")] = 8501,
     address: Annotated[str, typer.Option(help="Address to listen on (0.0.0.0 for every interface).")] = "127.0.0.1",
+    public: Annotated[
+        bool,
+        typer.Option(
+            "--public",
+            help="Voter mode for sharing: only vote and leaderboard; admin pages need EVALS_ADMIN_TOKEN; "
+            "no DB URL, paths or tracebacks shown.",
+        ),
+    ] = False,
     db: DbOpt = None,
 ) -> None:
     """Start the Streamlit dashboard (vote, leaderboard, evals, models, runs)."""
@@ -67,9 +75,13 @@ def dashboard(
     env = dict(os.environ)
     if db:
         env["EVALS_DB_URL"] = db
-    typer.echo(f"dashboard on http://{address}:{port}  store {database.url}")
+    env["EVALS_DASHBOARD_PUBLIC"] = "1" if public else "0"
+    mode = "public voter mode" if public else "all pages"
+    typer.echo(f"dashboard on http://{address}:{port} ({mode})  store {database.url}")
     cmd = [
         sys.executable, "-m", "streamlit", "run", str(app_file), "--server.port", str(port),
         "--server.address", address, "--server.headless", "true", "--browser.gatherUsageStats", "false",
     ]  # fmt: skip
+    if public:  # Streamlit's own error boxes show no exception text or traceback; no developer menu
+        cmd += ["--client.showErrorDetails", "none", "--client.toolbarMode", "viewer"]
     raise SystemExit(subprocess.call(cmd, env=env))

@@ -5,7 +5,7 @@ the arena writes "suggested" when the voter used a suggested prompt; `evals aren
 (and every stored-vote rating run) recomputes "duplicate" and "suspect". NULL = no flag.
 
 Revision ID: 0005
-Revises: 0003 (rechain to 0004 when the live-arena migration lands)
+Revises: 0004
 Create Date: 2026-12-05
 """
 
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0005"
-down_revision: str | None = "0003"
+down_revision: str | None = "0004"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
