@@ -121,11 +121,10 @@ def _expanded_cache(kv: KV, batch: int) -> DynamicCache:
     # the only B-row copy is the forward pass's own torch.cat of prefix + suffix, again into new
     # storage. Nothing ever writes into the caller's `kv` tensors (they may be cached across calls).
     legacy: Any = tuple(kv)  # transformers annotates this argument as a 1-tuple
-    cache = (
-        DynamicCache.from_legacy_cache(legacy) if hasattr(DynamicCache, "from_legacy_cache") else DynamicCache(legacy)
-    )
+    cache = _dynamic_cache(legacy)
     if hasattr(cache, "layers"):  # transformers >= 4.56
-        for layer in cache.layers:
+        layers: list[Any] = list(cache.layers)  # 5.x annotates layer kinds without keys/values
+        for layer in layers:
             assert layer.keys is not None and layer.values is not None  # filled from `kv` above
             layer.keys = layer.keys.expand(batch, -1, -1, -1)
             layer.values = layer.values.expand(batch, -1, -1, -1)
@@ -136,7 +135,7 @@ def _expanded_cache(kv: KV, batch: int) -> DynamicCache:
             old.value_cache[i] = old.value_cache[i].expand(batch, -1, -1, -1)
     else:  # unknown layout: fall back to materialised broadcast views
         legacy = tuple((k.expand(batch, -1, -1, -1), v.expand(batch, -1, -1, -1)) for k, v in kv)
-        cache = DynamicCache.from_legacy_cache(legacy)
+        cache = _dynamic_cache(legacy)
     return cache
 
 
@@ -218,3 +217,10 @@ def suffix_last_logits(
         cache_position=cache_position,
         use_cache=True,
     )
+
+
+def _dynamic_cache(legacy: Any) -> DynamicCache:
+    """A DynamicCache from per-layer (key, value) pairs: `from_legacy_cache` up to 4.x, the constructor in 5.x."""
+    make: Any = getattr(DynamicCache, "from_legacy_cache", None) or DynamicCache
+    cache: DynamicCache = make(legacy)
+    return cache

@@ -77,9 +77,15 @@ def total_steps(n_sequences: int, params: TrainParams) -> int:
     return max(1, math.ceil(per_epoch * params.epochs))
 
 
+def warmup_steps(params: TrainParams, steps: int) -> int:
+    """Warm-up steps of a run: ceil(warmup_ratio * steps), as HF's Trainer counts them (transformers 5
+    dropped `warmup_ratio` from TrainingArguments, so both loops take the step count)."""
+    return int(math.ceil(params.warmup_ratio * steps))
+
+
 def lr_lambda(steps: int, params: TrainParams) -> Callable[[int], float]:
     """Linear warm-up over `warmup_ratio * steps`, then cosine decay to `min_lr_ratio`."""
-    warmup = int(math.ceil(params.warmup_ratio * steps))
+    warmup = warmup_steps(params, steps)
 
     def f(step: int) -> float:
         if step < warmup:
@@ -314,7 +320,7 @@ def train_trainer(
     args = TrainingArguments(
         output_dir=str(output_dir), per_device_train_batch_size=params.batch_size,
         gradient_accumulation_steps=params.grad_accum, learning_rate=params.learning_rate,
-        weight_decay=params.weight_decay, warmup_ratio=params.warmup_ratio, lr_scheduler_type="cosine",
+        weight_decay=params.weight_decay, warmup_steps=warmup_steps(params, steps), lr_scheduler_type="cosine",
         max_steps=steps, max_grad_norm=params.max_grad_norm, adam_beta1=params.adam_betas[0],
         adam_beta2=params.adam_betas[1], seed=params.seed, logging_steps=1, save_strategy="no",
         report_to=[], disable_tqdm=not progress, bf16=bf16, fp16=cuda and not bf16,
@@ -330,7 +336,8 @@ def train_trainer(
             raise TrainingError(OOM_HINT) from exc
         raise
     seconds = time.perf_counter() - start
-    model = trainer.model
+    trained: Any = trainer.model  # the model we passed in (typed loosely by 5.x's Trainer)
+    model = trained
     model.eval()
     tokens = int(
         sum(len(x) for x in input_ids) * steps * params.batch_size * params.grad_accum / max(1, len(input_ids))

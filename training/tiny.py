@@ -358,6 +358,12 @@ def build_tiny(out_dir: Path, *, steps: int = DEFAULT_STEPS, seed: int = 0, prog
     return out_dir
 
 
+def _config_extras() -> dict[str, Any]:
+    """The model shape plus the dtype recorded in config.json, kept under the 4.x key (`torch_dtype`, which
+    5.x still reads) so both majors build byte-identical checkpoints."""
+    return {**MODEL_SHAPE, "torch_dtype": "float32"}
+
+
 def _build_into(target: Path, *, steps: int, seed: int, progress: bool) -> None:
     import torch
     import transformers
@@ -375,9 +381,8 @@ def _build_into(target: Path, *, steps: int, seed: int, progress: bool) -> None:
             bos_token_id=tok.bos_token_id,
             eos_token_id=tok.eos_token_id,
             pad_token_id=None,
-            torch_dtype="float32",
             attention_dropout=ATTENTION_DROPOUT,
-            **MODEL_SHAPE,
+            **_config_extras(),
         )
         model = LlamaForCausalLM(config)
         stats = _train(model, ids, heldout_ids, steps=steps, seed=seed, progress=progress)
