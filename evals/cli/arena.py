@@ -47,7 +47,9 @@ def ratings(
         int | None,
         typer.Option("--bootstrap", min=0, help="Bootstrap rounds for --ci bootstrap (default 100; 0: no CIs)."),
     ] = None,
-    level: Annotated[float, typer.Option("--level", help="Confidence level of the intervals.")] = 0.95,
+    level: Annotated[
+        float, typer.Option("--level", min=0.5, max=0.999, help="Confidence level of the intervals (0.5-0.999).")
+    ] = 0.95,
     reweight: Annotated[
         bool,
         typer.Option("--reweight", help="Inverse-propensity weights 1/max(battles of the pair, 50), as LMArena."),
