@@ -153,11 +153,16 @@ def _ask(db: Any, sid: str, voter: str, question: str, origin: str) -> None:
     st.rerun()  # redraw from the stored turns: suggestions gone, follow-up input, vote form
 
 
+# Streamlit lays pills out in one row that scrolls sideways; at phone width the last tag was cut off.
+_WRAP_PILLS = "<style>div[data-testid='stButtonGroup'] > div[role='toolbar'] { flex-wrap: wrap; }</style>"
+
+
 def _vote_form(db: Any, sid: str, voter: str) -> None:
     s = st.session_state
     r = s.live_round
     with st.container(border=True):
         st.markdown(f"**{t('哪边更好？', 'Which is better?')}**")
+        st.markdown(_WRAP_PILLS, unsafe_allow_html=True)
         tag_a, tag_b = st.columns(2)
         tags_a = tag_a.pills(
             t("A 的标签（可选）", "Tags for A (optional)"), TAGS, selection_mode="multi", key=f"tags_a_{r}"
