@@ -139,6 +139,7 @@ def execute_parallel(
     """
     import multiprocessing
 
+    from core.interrupt import is_interrupt
     from db import repo
     from evals.engine import execute, run_config
     from evals.registry import get_suite
@@ -168,6 +169,7 @@ def execute_parallel(
         console.print(f"data parallel: {n} workers ({where})")
     errors: list[str] = []
     first_exc: BaseException | None = None
+    stopped: BaseException | None = None
     done: list[tuple[int, float]] = []
     with ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("spawn")) as pool:
         futures = [pool.submit(_work, job) for job in jobs]
@@ -175,8 +177,17 @@ def execute_parallel(
             try:
                 done.append(f.result())
             except BaseException as exc:
+                if is_interrupt(exc):  # SIGINT/SIGTERM in the parent: no new shards; running ones store what they did
+                    stopped = exc
+                    pool.shutdown(wait=False, cancel_futures=True)
+                    break
                 errors.append(f"worker {i}/{n}: {type(exc).__name__}: {exc}")
                 first_exc = first_exc or exc
+    if stopped is not None:
+        with database.session() as s:
+            if repo.get_run(s, run_id) is not None:
+                repo.fail_run(s, run_id, "interrupted", interrupted=True)
+        raise stopped
     if errors:
         with database.session() as s:
             if repo.get_run(s, run_id) is not None:  # else the workers failed before starting it
