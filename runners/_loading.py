@@ -95,6 +95,9 @@ def load_model(
     dtype_kw = "dtype" if Version(transformers.__version__) >= Version("4.56") else "torch_dtype"
     from runners import _quant
 
+    # transformers 5 draws a "Loading weights" bar on stderr; our commands show their own progress, and a
+    # user error must stay one line on stderr
+    transformers.utils.logging.disable_progress_bar()
     src, extra = _gguf.source(path)  # GGUF: dequantized to `dtype` while loading
     if quant != "none" and device.type == "cuda":  # bitsandbytes places the weights itself
         index = device.index if device.index is not None else torch.cuda.current_device()

@@ -101,7 +101,7 @@ def test_all_wins_model_warns(tmp_path: Path, capsys: pytest.CaptureFixture[str]
         (("--anchor", "oops"), "--anchor expects MODEL=RATING"),
         (("--anchor", "ghost=1000"), "anchor model 'ghost' is not in the battle log"),
         (("--ci", "jackknife"), "--ci must be sandwich or bootstrap"),
-        (("--level", "95"), "--level must be between 0 and 1"),
+        (("--level", "95"), "Invalid value for '--level'"),
         (("--exclude-flags", "spam"), "--exclude-flags: unknown flag 'spam'"),
         (("--category", "finance"), "no battles in category 'finance' (categories present: none)"),
     ],

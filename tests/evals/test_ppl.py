@@ -162,6 +162,11 @@ def bosless_dir(tiny_model_dir, tmp_path_factory) -> Path:
     cfg = json.loads(cfg_path.read_text(encoding="utf-8"))
     cfg["add_bos_token"] = False
     cfg_path.write_text(json.dumps(cfg), encoding="utf-8")
+    # transformers 5 reads BOS from tokenizer.json's post-processor (4.x rebuilt it from add_bos_token): drop it
+    tok_path = dst / "tokenizer.json"
+    tok = json.loads(tok_path.read_text(encoding="utf-8"))
+    tok["post_processor"] = None
+    tok_path.write_text(json.dumps(tok, ensure_ascii=False), encoding="utf-8")
     return dst
 
 

@@ -79,7 +79,7 @@ def test_gguf_tokenizer_encodes_like_the_checkpoint(gguf_dir: Path, base_runner)
     from runners.hf import HFRunner
 
     r = HFRunner(str(gguf_dir / "tiny-f32.gguf"), device="cpu")
-    assert r._encode([TEXT]) == base_runner._encode([TEXT])
+    assert r.encode([TEXT]) == base_runner.encode([TEXT])
     assert r.bos_token_id == base_runner.bos_token_id and r.info.vocab_size == base_runner.info.vocab_size
     # the chat template travels in the file: arena answers through a GGUF use the same prompt
     msgs = [{"role": "system", "content": "你是助手"}, {"role": "user", "content": "你好"}]
@@ -141,7 +141,7 @@ def test_q8_0_equals_hand_dequantized_checkpoint(gguf_dir: Path, tiny_model_dir:
     assert not unexpected and all("rotary" in k for k in missing)
 
     runner = HFRunner(str(path), device="cpu", dtype="float32")
-    ids = torch.tensor([runner._encode([TEXT])[0]])
+    ids = torch.tensor([runner.encode([TEXT])[0]])
     with torch.inference_mode():
         direct = model(ids, labels=ids).loss.item()
         loaded = runner.model(ids, labels=ids).loss.item()

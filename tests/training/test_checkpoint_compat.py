@@ -94,7 +94,7 @@ def test_5x_layout_runs_like_the_4x_layout(layout_5x: Path, tiny_model_dir: Path
     from runners.hf import HFRunner
 
     a, b = HFRunner(str(tiny_model_dir), device="cpu"), HFRunner(str(layout_5x), device="cpu")
-    assert a._encode([TEXT]) == b._encode([TEXT]) and a._encode([TEXT])[0][0] == a.bos_token_id
+    assert a.encode([TEXT]) == b.encode([TEXT]) and a.encode([TEXT])[0][0] == a.bos_token_id
     reqs = [("中国的首都是", "北京"), ("答案：", "A")]
     assert a.loglikelihood(reqs) == b.loglikelihood(reqs)
 
