@@ -7,33 +7,15 @@ arena logs spell them. Failed battles are never exported (they are never rated).
 
 from __future__ import annotations
 
-import re
 from datetime import UTC
 from typing import TYPE_CHECKING, Any
 
 from arena.battles import BattleRecord
+from arena.ratings_style import markdown_counts
 from db import live_repo
 
 if TYPE_CHECKING:
     from db import Database
-
-_HEADER = re.compile(r"^(#{1,6})\s", re.MULTILINE)
-_ORDERED = re.compile(r"^\s*\d+\.\s", re.MULTILINE)
-_UNORDERED = re.compile(r"^\s*[-*+]\s", re.MULTILINE)
-_BOLD_STARS = re.compile(r"\*\*[^*\n]+\*\*")
-_BOLD_UNDERSCORES = re.compile(r"__[^_\n]+__")
-
-
-def style_counts(text: str) -> dict[str, dict[str, int]]:
-    """Markdown elements of an answer: {"header_count": {h1..h6}, "list_count": {...}, "bold_count": {...}}."""
-    headers = {f"h{k}": 0 for k in range(1, 7)}
-    for m in _HEADER.finditer(text):
-        headers[f"h{len(m.group(1))}"] += 1
-    return {
-        "header_count": headers,
-        "list_count": {"ordered": len(_ORDERED.findall(text)), "unordered": len(_UNORDERED.findall(text))},
-        "bold_count": {"**": len(_BOLD_STARS.findall(text)), "__": len(_BOLD_UNDERSCORES.findall(text))},
-    }
 
 
 def _sum_dicts(items: list[dict[str, dict[str, int]]]) -> dict[str, dict[str, int]]:
@@ -67,7 +49,7 @@ def live_battle_records(database: Database, include_excluded: bool = False) -> l
                 answers = side[k]
                 meta[f"sum_assistant_{k}_tokens"] = sum(m.completion_tokens or 0 for m in answers)
                 meta[f"context_{k}_tokens"] = answers[-1].prompt_tokens or 0 if answers else 0
-                for group, counts in _sum_dicts([style_counts(m.text) for m in answers]).items():
+                for group, counts in _sum_dicts([markdown_counts(m.text) for m in answers]).items():
                     meta[f"{group}_{k}"] = counts
             voted = r["voted_at"]
             voted = voted.replace(tzinfo=UTC) if voted.tzinfo is None else voted

@@ -41,19 +41,27 @@ def text_counts(text: str) -> tuple[int, int, int, int]:
     )
 
 
+def markdown_counts(text: str) -> dict[str, dict[str, int]]:
+    """Markdown elements of one answer in FastChat's ``conv_metadata`` groups (code blocks ignored):
+    {"header_count": {h1..h6}, "list_count": {ordered, unordered}, "bold_count": {"**", "__"}}."""
+    prose = _CODE_BLOCK.sub("", text)
+    levels = {f"h{n}": len(re.findall(rf"^#{{{n}}}\s", prose, re.M)) for n in range(1, 7)}
+    ordered = len(re.findall(r"^\s*\d+[.)]\s", prose, re.M))
+    stars = len(_BOLD_STARS.findall(prose))
+    return {
+        "header_count": levels,
+        "list_count": {"ordered": ordered, "unordered": len(_LIST.findall(prose)) - ordered},
+        "bold_count": {"**": stars, "__": len(_BOLD.findall(prose)) - stars},
+    }
+
+
 def conv_metadata(text_a: str, text_b: str) -> dict[str, Any]:
     """FastChat's ``conv_metadata`` for a battle (the fields style control reads)."""
     out: dict[str, Any] = {}
     for side, text in (("a", text_a), ("b", text_b)):
-        tokens, headers, bold, lists = text_counts(text)
-        prose = _CODE_BLOCK.sub("", text)
-        levels = {f"h{n}": len(re.findall(rf"^#{{{n}}}\s", prose, re.M)) for n in range(1, 7)}
-        ordered = len(re.findall(r"^\s*\d+[.)]\s", prose, re.M))
-        out[f"sum_assistant_{side}_tokens"] = tokens
-        out[f"header_count_{side}"] = levels
-        out[f"list_count_{side}"] = {"ordered": ordered, "unordered": lists - ordered}
-        stars = len(_BOLD_STARS.findall(prose))
-        out[f"bold_count_{side}"] = {"**": stars, "__": bold - stars}
+        out[f"sum_assistant_{side}_tokens"] = text_counts(text)[0]
+        for group, counts in markdown_counts(text).items():
+            out[f"{group}_{side}"] = counts
     return out
 
 

@@ -25,8 +25,8 @@ from arena.live import (
     start_battle,
     validate_question,
 )
-from arena.live_export import style_counts
 from arena.live_pool import add_pool_model, list_pool, remove_pool_model
+from arena.ratings_style import markdown_counts
 from arena.votes import VoteLimits
 from core.errors import UserError
 from core.model_spec import ModelSpec
@@ -128,9 +128,9 @@ def test_live_battle_round_trip(database: Database, tiny_model_dir: Path, server
     assert battle_records(database, "judge") == []
 
 
-def test_style_counts() -> None:
+def test_live_export_counts_markdown_like_style_control() -> None:
     text = "# 标题\n## 小节\n1. 一\n2. 二\n- 点\n**粗** 与 __粗__ 和 **又粗**"
-    assert style_counts(text) == {
+    assert markdown_counts(text) == {
         "header_count": {"h1": 1, "h2": 1, "h3": 0, "h4": 0, "h5": 0, "h6": 0},
         "list_count": {"ordered": 2, "unordered": 1},
         "bold_count": {"**": 2, "__": 1},
