@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Final, TypedDict
 
 import numpy as np
 
+from arena.judge_ratings import STRONG_FLAG
 from runners.errors import VerbUnsupported
 
 if TYPE_CHECKING:
@@ -59,16 +60,17 @@ JUDGE_TEMPLATE = (
     "【用户问题】\n{question}\n\n"
     "【回答A】\n{answer_a}\n【回答A结束】\n\n"
     "【回答B】\n{answer_b}\n【回答B结束】\n\n"
-    "请只输出一个字母作为结论，不要输出其他任何内容：\n"
-    "A —— 回答A更好\nB —— 回答B更好\nC —— 两者水平相当（平局）"
+    "请只输出一个数字作为结论，不要输出其他任何内容：\n"
+    "1 —— 回答A明显更好\n2 —— 回答A稍好\n3 —— 两者水平相当（平局）\n4 —— 回答B稍好\n5 —— 回答B明显更好"
 )
 # Plain-text continuation cue for a judge without a chat template.
-PLAIN_CUE = "\n\n结论（A、B 或 C）："
-# Label -> outcome when the battle's A answer is shown as 回答A (first order) ...
-JUDGE_LABELS: tuple[str, ...] = ("A", "B", "C")
-FIRST_ORDER: dict[str, str] = {"A": "model_a", "B": "model_b", "C": "tie"}
-# ... and when the two answers are swapped (second order): 回答A is the battle's B answer.
-SWAPPED_ORDER: dict[str, str] = {"A": "model_b", "B": "model_a", "C": "tie"}
+PLAIN_CUE = "\n\n结论（1–5）："
+# The five labels (digits, so no label reads like the name of an answer) and their verdicts in
+# Arena-Hard-Auto's notation, always relative to the order shown (回答A first).
+JUDGE_LABELS: tuple[str, ...] = ("1", "2", "3", "4", "5")
+LEVELS: tuple[str, ...] = ("A>>B", "A>B", "A=B", "B>A", "B>>A")
+# Signed strength per level: + for the answer shown first, 2 = strong.
+_SIGNED: dict[str, int] = {"A>>B": 2, "A>B": 1, "A=B": 0, "B>A": -1, "B>>A": -2}
 SCORING: Final[ChoiceScoring] = "logprob"
 TRUNCATION_MARK = "……（回答过长，以下省略）"
 SESSION_PREFIX = "judge:"
@@ -85,10 +87,12 @@ class Verdict:
         prompt_id: Its question.
         model_a: Model shown as A in the battle.
         model_b: Model shown as B.
-        first: Outcome read with the battle's order (回答A = model_a's answer).
-        second: Outcome read with the answers swapped, mapped back to the battle's sides.
-        outcome: The stored vote: `first` if both orders agree, else "tie".
-        scores: Label log-probs ({"A", "B", "C"}) of the first and the second order.
+        first: Level read with the battle's order (回答A = model_a's answer), e.g. "A>>B".
+        second: Level read with the answers swapped, mapped back to the battle's sides.
+        level: The combined level (`combine`); strong levels are stored as the vote flag
+            `STRONG_FLAG` next to the 3-way outcome.
+        outcome: The stored vote, "model_a", "model_b" or "tie" (`level_outcome`).
+        scores: Label log-probs ({"1" … "5"}) of the first and the second order.
         excluded: The vote was kept out of ratings (identity leak in an answer).
     """
 
@@ -98,6 +102,7 @@ class Verdict:
     model_b: str
     first: str
     second: str
+    level: str
     outcome: str
     scores: tuple[dict[str, float], dict[str, float]]
     excluded: bool = False
@@ -105,7 +110,7 @@ class Verdict:
     @property
     def consistent(self) -> bool:
         """Both orders gave the same verdict (no position bias on this battle)."""
-        return self.first == self.second
+        return level_outcome(self.first) == level_outcome(self.second)
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,6 +147,12 @@ class Agreement(TypedDict):
     agree_no_ties: int
     agreement_no_ties: float | None
     by_pair: dict[str, PairAgreement]  # "<model> vs <model>" (names sorted) -> counts
+    # Arena-Hard-Auto's judge measures on the BT boards (sandwich 95% CIs, strong verdicts ×3) of
+    # every judge vote and of the human votes; None when a board cannot be fitted.
+    separability: float | None  # share of judge-rated model pairs whose CIs do not overlap
+    separability_pairs: int
+    brier: float | None  # pair-rank Brier score of the judge board against the human board
+    brier_pairs: int
 
 
 @dataclass(slots=True)
@@ -247,13 +258,41 @@ def _cut(text: str, n_chars: int) -> str:
 
 
 def verdict_label(scores: dict[str, float]) -> str:
-    """The best-scored label; on an exact tie the earlier of A, B, C."""
+    """The best-scored label; on an exact tie the earlier label."""
     return max(JUDGE_LABELS, key=lambda label: (scores[label], -JUDGE_LABELS.index(label)))
 
 
+def verdict_level(scores: dict[str, float]) -> str:
+    """The judge's 5-level verdict in the order it was shown (回答A = "A")."""
+    return LEVELS[JUDGE_LABELS.index(verdict_label(scores))]
+
+
+def swap_level(level: str) -> str:
+    """The same verdict with the two answers' names exchanged ("A>B" <-> "B>A")."""
+    return LEVELS[len(LEVELS) - 1 - LEVELS.index(level)]
+
+
 def combine(first: str, second: str) -> str:
-    """Outcome of the two orders (already mapped to battle sides): agreement keeps it, otherwise a tie."""
-    return first if first == second else "tie"
+    """Level of the two orders (both already in the battle's sides).
+
+    Both must prefer the same answer, or the battle is a tie (position-dependent verdicts
+    cancel); it is strong only when both orders say strong.
+    """
+    s1, s2 = _SIGNED[first], _SIGNED[second]
+    if s1 * s2 <= 0:
+        return "A=B"
+    strength = min(abs(s1), abs(s2))
+    return next(level for level, v in _SIGNED.items() if v == strength * (1 if s1 > 0 else -1))
+
+
+def level_outcome(level: str) -> str:
+    """The 3-way vote outcome of a level: "model_a", "model_b" or "tie"."""
+    v = _SIGNED[level]
+    return "model_a" if v > 0 else "model_b" if v < 0 else "tie"
+
+
+def is_strong(level: str) -> bool:
+    return abs(_SIGNED[level]) == 2
 
 
 def judge_battles(
@@ -262,6 +301,7 @@ def judge_battles(
     *,
     models: Sequence[str] | None = None,
     pairs: int | None = None,
+    baseline: str | None = None,
     rng: np.random.Generator | None = None,
     runner_factory: RunnerFactory | None = None,
     batch_size: int = 8,
@@ -274,6 +314,8 @@ def judge_battles(
         judge: Judge model: a registered name or a checkpoint directory.
         models: Only battles between these models (None: every model with answers).
         pairs: Judge at most this many new battles, drawn by matchmaking (None: all candidates).
+        baseline: Arena-Hard-Auto's setup: only battles between this model and each other model
+            (None: every pair).
         rng: Random generator for sampling and sides (seed it for reproducible runs).
         runner_factory: Builds the judge's Runner (tests wrap the real one); default
             `runners.open_runner(spec)` (LoRA adapters included). Not called when
@@ -299,7 +341,7 @@ def judge_battles(
     rng = rng if rng is not None else np.random.default_rng()
     report = JudgeReport(judge=spec.name, session_id=session_id)
 
-    todo, report.skipped = _candidates(database, session_id, models)
+    todo, report.skipped = _candidates(database, session_id, models, baseline)
     if pairs is not None and len(todo) > pairs:
         chosen = _sample(database, todo, pairs, rng)
         report.not_sampled = len(todo) - len(chosen)
@@ -320,13 +362,18 @@ def judge_battles(
     return report
 
 
-def _candidates(database: Database, session_id: str, models: Sequence[str] | None) -> tuple[list[_Candidate], int]:
+def _candidates(
+    database: Database, session_id: str, models: Sequence[str] | None, baseline: str | None = None
+) -> tuple[list[_Candidate], int]:
     """Unjudged candidates (reusing unvoted battles of this judge) and the number already judged."""
     from core.errors import UserError
     from db import arena_repo
 
     with database.session(write=False) as s:
         model_ids = _model_ids(s, models) if models is not None else None
+        baseline_id = _model_ids(s, [baseline])[0] if baseline is not None else None
+        if model_ids is not None and baseline_id is not None and baseline_id not in model_ids:
+            model_ids.append(baseline_id)
         newest = arena_repo.newest_answer_ids(s, model_ids)
         existing = arena_repo.session_battles(s, session_id, "judge")
     judged: set[frozenset[int]] = set()
@@ -342,11 +389,17 @@ def _candidates(database: Database, session_id: str, models: Sequence[str] | Non
         by_prompt.setdefault(prompt_id, {})[model_id] = answer_id
     if not any(len(answers) >= 2 for answers in by_prompt.values()):
         raise UserError("no two models have answered a common prompt; run `evals arena generate` first")
+    if baseline_id is not None and not any(
+        baseline_id in answers and len(answers) >= 2 for answers in by_prompt.values()
+    ):
+        raise UserError(f"baseline {baseline!r} shares no answered prompt with another model")
     todo: list[_Candidate] = []
     skipped = 0
     for prompt_id in sorted(by_prompt):
         answers = by_prompt[prompt_id]
         for m1, m2 in combinations(sorted(answers), 2):
+            if baseline_id is not None and baseline_id not in (m1, m2):
+                continue
             cand = _Candidate(prompt_id, m1, m2, answers[m1], answers[m2])
             if cand.key in judged:
                 skipped += 1
@@ -435,16 +488,20 @@ def _judge_batch(
         prompts.append(judge_prompt(runner, b.question, c, a))  # swapped
     scores = runner.choice_logprobs(prompts, JUDGE_LABELS, scoring=SCORING, batch_size=batch_size)
     no_limits = VoteLimits(max_votes=None, daily_cap=None)
+    strong: list[str] = []
     for k, b in enumerate(battles):
         s1, s2 = scores[2 * k], scores[2 * k + 1]
-        first = FIRST_ORDER[verdict_label(s1)]
-        second = SWAPPED_ORDER[verdict_label(s2)]
-        outcome = combine(first, second)
+        first = verdict_level(s1)
+        second = swap_level(verdict_level(s2))  # 回答A was the battle's B answer
+        level = combine(first, second)
+        outcome = level_outcome(level)
         try:
             result = record_vote(database, b.battle_id, report.session_id, outcome, report.judge, limits=no_limits)
         except VoteRefused:
             report.refused += 1  # e.g. a concurrent run of the same judge voted first
             continue
+        if is_strong(level):
+            strong.append(b.battle_id)
         report.verdicts.append(
             Verdict(
                 battle_id=b.battle_id,
@@ -453,11 +510,17 @@ def _judge_batch(
                 model_b=b.model_b,
                 first=first,
                 second=second,
+                level=level,
                 outcome=outcome,
                 scores=(dict(s1), dict(s2)),
                 excluded=result.excluded,
             )  # fmt: skip
         )
+    if strong:
+        from db import arena_repo
+
+        with database.session() as s:
+            arena_repo.flag_battle_votes(s, strong, STRONG_FLAG)
 
 
 def judge_human_agreement(database: Database, judge: str | None = None) -> Agreement:
@@ -501,7 +564,12 @@ def judge_human_agreement(database: Database, judge: str | None = None) -> Agree
             counts = pair_counts.setdefault(" vs ".join(sorted(key[1])), [0, 0])
             counts[0] += 1
             counts[1] += same
+    separable, n_sep, brier, n_brier = _board_measures(database)
     return Agreement(
+        separability=separable,
+        separability_pairs=n_sep,
+        brier=brier,
+        brier_pairs=n_brier,
         judge=judge,
         human_votes=len(human),
         judge_votes=len(judged),
@@ -515,6 +583,24 @@ def judge_human_agreement(database: Database, judge: str | None = None) -> Agree
             label: PairAgreement(compared=n, agree=k, agreement=k / n) for label, (n, k) in sorted(pair_counts.items())
         },
     )
+
+
+def _board_measures(database: Database) -> tuple[float | None, int, float | None, int]:
+    """Separability of the judge board and its pair-rank Brier score against the human board."""
+    from arena.judge_ratings import pair_rank_brier, separability
+    from arena.snapshots import board_from_db
+
+    boards = {}
+    for kind in ("judge", "human"):
+        try:
+            boards[kind] = board_from_db(database, kind).board
+        except ValueError:  # NoRatedVotes, RatingInputError (one model, disconnected)
+            pass
+    if "judge" not in boards:
+        return None, 0, None, 0
+    sep, n_sep = separability(boards["judge"])
+    brier, n_brier = pair_rank_brier(boards["judge"], boards["human"]) if "human" in boards else (None, 0)
+    return sep, n_sep, brier, n_brier
 
 
 def _pair_key(row: VotedBattleRow) -> tuple[int, frozenset[str]]:

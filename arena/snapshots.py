@@ -76,7 +76,7 @@ def store_snapshot(
     from db import arena_repo
     from db.models import utcnow
 
-    _check_kind(kind)
+    _check_kind(kind, RATED_KINDS)
     at = computed_at or utcnow()
     rows = ratings.rows()
     with database.session() as s:
@@ -94,9 +94,13 @@ def _snapshot_row(row: RatingRow, rating: float) -> SnapshotRow:
     return SnapshotRow(model=row.model, rating=rating, ci_low=row.ci_low, ci_high=row.ci_high, n_battles=row.n_battles)
 
 
-def _check_kind(kind: str) -> None:
-    if kind not in BATTLE_KINDS:
-        raise ValueError(f"kind must be one of {', '.join(BATTLE_KINDS)}, got {kind!r}")
+RATED_KINDS: tuple[str, ...] = (*BATTLE_KINDS, "composite")
+"""Kinds a board rates: each battle kind alone, or "composite" (human and judge battles in one fit)."""
+
+
+def _check_kind(kind: str, kinds: tuple[str, ...] = BATTLE_KINDS) -> None:
+    if kind not in kinds:
+        raise ValueError(f"kind must be one of {', '.join(kinds)}, got {kind!r}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,17 +129,22 @@ def board_from_db(
     import numpy as np
 
     from arena.battle_log import Battles
+    from arena.judge_ratings import repeat_strong
     from arena.ratings_board import RatingOptions, rate_board
     from arena.ratings_style import text_counts
     from arena.vote_hygiene import excluded_counts, parse_flags, refresh_flags
     from db import arena_repo
 
-    _check_kind(kind)
+    _check_kind(kind, RATED_KINDS)
     o = options or RatingOptions()
+    kinds = ("human", "judge") if kind == "composite" else (kind,)
     if refresh_hygiene:
-        refresh_flags(database, kind)
+        for k in kinds:
+            refresh_flags(database, k)
     with database.session(write=False) as s:
-        rows = arena_repo.rating_rows(s, kind)
+        rows = [r for k in kinds for r in arena_repo.rating_rows(s, k)]
+        if len(kinds) > 1:
+            rows.sort(key=lambda r: _epoch(r["voted_at"]))
         texts: dict[int, str] = {}
         if o.style_control:
             ids = {int(r["answer_a_id"]) for r in rows} | {int(r["answer_b_id"]) for r in rows}
@@ -150,10 +159,10 @@ def board_from_db(
         raise NoRatedVotes(f"all {len(rows)} {kind} votes are flagged ({why}); nothing left to rate")
     records = [
         {"model_a": r["model_a"], "model_b": r["model_b"], "winner": r["outcome"], "tstamp": _epoch(r["voted_at"]),
-         "category": r["category"] or ""}
+         "category": r["category"] or "", "flags": sorted(parse_flags(r["flags"]))}
         for r in kept
     ]  # fmt: skip
-    battles = Battles.from_records(records, category=True)
+    battles = Battles.from_records(records, category=True, flags=True)
     if o.style_control:
         per_answer = {i: text_counts(t) for i, t in texts.items()}
         zero = (0, 0, 0, 0)
@@ -162,8 +171,9 @@ def board_from_db(
             dtype=np.float64,
         )
         battles = Battles(battles.models, battles.model_a, battles.model_b, battles.outcome, battles.tstamp, style,
-                          battles.category)  # fmt: skip
-    return StoredBoard(rate_board(battles, o), len(kept), excluded)
+                          battles.category, battles.flags)  # fmt: skip
+    # Strong judge verdicts count 3 times (Arena-Hard-Auto); human votes carry no such flag.
+    return StoredBoard(rate_board(repeat_strong(battles), o), len(kept), excluded)
 
 
 def board_method(options: RatingOptions) -> str:
@@ -179,7 +189,7 @@ def store_board(
     from db import arena_repo
     from db.models import utcnow
 
-    _check_kind(kind)
+    _check_kind(kind, RATED_KINDS)
     at = computed_at or utcnow()
     rated: list[SnapshotRow] = [
         {"model": board.models[i], "rating": float(board.rating[i]), "ci_low": float(board.ci_low[i]),

@@ -482,6 +482,12 @@ def set_vote_flags(s: Session, flags: dict[int, str | None]) -> None:
         s.execute(update(Vote), [{"id": vote_id, "flags": value} for vote_id, value in flags.items()])
 
 
+def flag_battle_votes(s: Session, battle_ids: list[str], flags: str) -> None:
+    """Set `votes.flags` of the votes on these battles (judge votes: their verdict strength)."""
+    if battle_ids:
+        s.execute(update(Vote).where(Vote.battle_id.in_(battle_ids)).values(flags=flags))
+
+
 def newest_vote_time(s: Session, kind: str = "human") -> datetime | None:
     """Time of the newest vote on a battle of `kind` (flags and exclusions included), None if none."""
     query = select(func.max(Vote.created_at)).join(Battle, Battle.id == Vote.battle_id).where(Battle.kind == kind)

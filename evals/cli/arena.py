@@ -92,7 +92,11 @@ def ratings(
     ] = None,
     seed: Annotated[int, typer.Option("--seed", min=0, max=2**32 - 1, help="Seed of the bootstrap.")] = 0,
     kind: Annotated[
-        str, typer.Option("--kind", help="human or judge votes (rated separately, never mixed).")
+        str,
+        typer.Option(
+            "--kind",
+            help="human or judge votes (rated separately), or composite: both in one fit (strong judge verdicts ×3).",
+        ),
     ] = "human",
     store: Annotated[
         bool | None,
@@ -111,8 +115,8 @@ def ratings(
     """
     from core.errors import UserError
 
-    if kind not in ("human", "judge"):
-        raise UserError(f"--kind must be human or judge, got {kind!r}")
+    if kind not in ("human", "judge", "composite"):
+        raise UserError(f"--kind must be human, judge or composite, got {kind!r}")
     if ci is None:
         ci = "bootstrap" if bootstrap is not None else "sandwich"
     if ci not in ("sandwich", "bootstrap"):
@@ -161,6 +165,9 @@ def ratings(
                 battles = battles.select(np.array([not (f & exclude) for f in flag_sets], bool))
                 if len(battles) == 0:
                     raise UserError(f"{import_file}: every battle is flagged ({_why(excluded)}); see --exclude-flags")
+        from arena.judge_ratings import repeat_strong
+
+        battles = repeat_strong(battles)  # judge logs: a strong verdict counts 3 times
         try:
             board = rate_board(battles, options)
         except ValueError as exc:  # RatingInputError, or a bad --anchor
@@ -173,7 +180,7 @@ def ratings(
         try:
             stored = board_from_db(database, kind, options, exclude=frozenset(exclude))
         except NoRatedVotes as exc:
-            hint = "vote on the 投票 page" if kind == "human" else "run `evals arena judge --judge MODEL`"
+            hint = "vote on the 投票 page" if kind != "judge" else "run `evals arena judge --judge MODEL`"
             if "flagged" in str(exc):
                 raise UserError(f"{exc}; see --exclude-flags") from None
             raise UserError(

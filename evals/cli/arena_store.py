@@ -132,6 +132,10 @@ def judge(
         Optional[int],
         typer.Option("--pairs", min=1, help="Judge at most N new battles, drawn by matchmaking (default: all)."),
     ] = None,
+    baseline: Annotated[
+        Optional[str],
+        typer.Option("--baseline", metavar="MODEL", help="Judge every model against this one (Arena-Hard-Auto)."),
+    ] = None,
     seed: Annotated[
         Optional[int], typer.Option("--seed", min=0, max=2**32 - 1, help="Seed for sampling and sides.")
     ] = None,
@@ -144,9 +148,10 @@ def judge(
 ) -> None:
     """LLM-as-judge: the judge model votes on battles, both answer orders; votes kept apart from humans'.
 
-    The verdict is read from the judge's scores of the labels A / B / C (平局) in a Chinese
-    pairwise prompt, once per order; disagreeing orders count as a tie. Re-runs judge only
-    what is missing. Rate the votes with `evals arena ratings --kind judge`.
+    The verdict is read from the judge's scores of five labels (A>>B, A>B, A=B, B>A, B>>A) in a
+    Chinese pairwise prompt, once per order; orders that disagree on the winner count as a tie,
+    strong only when both say strong (counted as 3 battles in ratings). Re-runs judge only
+    what is missing. Rate the votes with `evals arena ratings --kind judge` (or composite).
     """
     import numpy as np
 
@@ -167,15 +172,23 @@ def judge(
     names = split_csv(models) if models else None
     rng = np.random.default_rng(seed)
     report = judge_battles(
-        database, judge_model, models=names, pairs=pairs, rng=rng, batch_size=batch_size, progress=progress
+        database,
+        judge_model,
+        models=names,
+        pairs=pairs,
+        baseline=baseline,
+        rng=rng,
+        batch_size=batch_size,
+        progress=progress,
     )
     n = report.judged
     counts = report.outcome_counts()
     line = f"judge {report.judge}: judged {n} battles"
     if n:
+        strong = sum(v.level in ("A>>B", "B>>A") for v in report.verdicts)
         line += (
             f" (both orders agree on {report.consistent}, {n - report.consistent} position-dependent -> tie; "
-            f"ties {counts['tie']})"
+            f"ties {counts['tie']}, strong {strong})"
         )
     line += f", already judged {report.skipped}"
     if report.not_sampled:
@@ -199,6 +212,7 @@ def _echo_agreement(result: Agreement, *, always: bool) -> None:
                 f"agreement with humans: no prompt and model pair voted on by both humans and {who} yet "
                 f"(human votes {result['human_votes']}, judge votes {result['judge_votes']})"
             )
+            _echo_board_measures(result)
         return
     line = f"agreement with humans ({who}): {result['agreement']:.1%} of {result['compared']} comparisons"
     if result["compared_no_ties"]:
@@ -206,6 +220,20 @@ def _echo_agreement(result: Agreement, *, always: bool) -> None:
     typer.echo(line)
     for pair, entry in result["by_pair"].items():
         typer.echo(f"  {pair}: {entry['agreement']:.1%} of {entry['compared']}")
+    _echo_board_measures(result)
+
+
+def _echo_board_measures(result: Agreement) -> None:
+    if result["separability"] is not None:
+        typer.echo(
+            f"separability with 95% confidence (judge board): {result['separability']:.1%} "
+            f"of {result['separability_pairs']} model pairs"
+        )
+    if result["brier"] is not None:
+        typer.echo(
+            f"pair-rank Brier score (judge board vs human board): {result['brier']:.4f} "
+            f"over {result['brier_pairs']} model pairs (0 perfect, 0.25 chance)"
+        )
 
 
 @arena_app.command("export")

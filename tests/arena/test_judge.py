@@ -19,6 +19,7 @@ from arena.judge import (
     judge_human_agreement,
     judge_prompt,
     judge_session,
+    level_outcome,
 )
 from arena.snapshots import ratings_from_db
 from arena.votes import VoteLimits, record_vote
@@ -109,7 +110,8 @@ class RealFactory:
 
 
 class StubJudge:
-    """A judge without a model: prefers the answer containing "GOOD", or always says `always`."""
+    """A judge without a model: strongly prefers the answer containing "GOOD" (label "1" or "5",
+    "3" = tie), or always says the label `always`."""
 
     def __init__(self, always: str | None = None, max_length: int = 100_000, fail: bool = False) -> None:
         self.info = ModelInfo(name="stub", path="/stub", backend="stub", dtype="fp32", max_length=max_length)
@@ -129,7 +131,7 @@ class StubJudge:
                 best = self.always
             else:
                 a, b = "GOOD" in section(p, "A"), "GOOD" in section(p, "B")
-                best = "A" if a and not b else "B" if b and not a else "C"
+                best = "1" if a and not b else "5" if b and not a else "3"
             out.append({c: (-0.1 if c == best else -3.0) for c in choices})
         return out
 
@@ -194,7 +196,7 @@ def test_real_judge_both_orders_separate_kind_and_resume(database: Database, cha
             assert (section(first, "A"), section(first, "B")) == (answer_a, answer_b)
             assert (section(second, "A"), section(second, "B")) == (answer_b, answer_a)
             assert first != second and "[INST]" in first and "公正" in first  # chat template + judge system text
-            assert v.outcome == combine(v.first, v.second)
+            assert v.level == combine(v.first, v.second) and v.outcome == level_outcome(v.level)
             assert all(set(sc) == set(JUDGE_LABELS) and all(math.isfinite(x) for x in sc.values()) for sc in v.scores)
 
     judged = battle_records(database, "judge")
@@ -246,15 +248,21 @@ def test_consistent_orders_pick_the_winner(database: Database) -> None:
         winner = v.model_a if v.outcome == "model_a" else v.model_b if v.outcome == "model_b" else None
         assert winner == "m1"
     assert {r["winner"] for r in battle_records(database, "judge")} <= {"model_a", "model_b"}
+    assert {v.level for v in report.verdicts} <= {"A>>B", "B>>A"}  # strong both ways -> strong
+    with database.session(write=False) as s:
+        assert {r["flags"] for r in arena_repo.rating_rows(s, "judge")} == {"strong"}
 
 
 def test_position_bias_becomes_a_tie(database: Database) -> None:
     seed_stub(database)
-    report = judge_battles(database, "stub-judge", runner_factory=stub_factory(StubJudge(always="A")), progress=False)
+    report = judge_battles(database, "stub-judge", runner_factory=stub_factory(StubJudge(always="2")), progress=False)
     assert report.judged == 3 and report.consistent == 0
-    assert {(v.first, v.second, v.outcome) for v in report.verdicts} == {("model_a", "model_b", "tie")}
-    assert combine("model_a", "tie") == "tie" and combine("tie", "tie") == "tie"
-    assert combine("model_b", "model_b") == "model_b"
+    assert {(v.first, v.second, v.level, v.outcome) for v in report.verdicts} == {("A>B", "B>A", "A=B", "tie")}
+    with database.session(write=False) as s:
+        assert {r["flags"] for r in arena_repo.rating_rows(s, "judge")} == {None}
+    assert combine("A>>B", "A=B") == "A=B" and combine("A=B", "A=B") == "A=B"
+    assert combine("B>>A", "B>>A") == "B>>A" and combine("A>>B", "A>B") == "A>B"  # strong needs both
+    assert combine("A>>B", "B>>A") == "A=B"
 
 
 def test_pairs_sampling_and_resume(database: Database) -> None:
@@ -307,8 +315,8 @@ def test_agreement_with_humans(database: Database) -> None:
 def test_prompt_text_and_truncation() -> None:
     stub = StubJudge(max_length=400)
     text = judge_prompt(stub, "问题？", "甲" * 50, "乙" * 50)
-    assert text.startswith("你是一位公正") and text.endswith("结论（A、B 或 C）：")
-    for needle in ("【用户问题】\n问题？", "C —— 两者水平相当（平局）", "只输出一个字母"):
+    assert text.startswith("你是一位公正") and text.endswith("结论（1–5）：")
+    for needle in ("【用户问题】\n问题？", "1 —— 回答A明显更好", "3 —— 两者水平相当（平局）", "只输出一个数字"):
         assert needle in text
     a, b = fit_answers(stub, "问题？", "甲" * 600, "乙" * 300)
     assert stub.count_tokens(judge_prompt(stub, "问题？", a, b)) <= 400 - 8
