@@ -63,7 +63,9 @@ def seed_real(database: Database, model_dir: Path) -> list[int]:
         return [p.id for p in prompts]
 
 
-def human_vote(database: Database, prompt_id: int, model_a: str, model_b: str, outcome: str) -> None:
+def human_vote(
+    database: Database, prompt_id: int, model_a: str, model_b: str, outcome: str, served_at: Any = None
+) -> None:
     """Store a human battle on a given prompt and vote on it through the vote API."""
     import secrets
 
@@ -75,6 +77,7 @@ def human_vote(database: Database, prompt_id: int, model_a: str, model_b: str, o
         battle = arena_repo.add_battle(
             s, id=secrets.token_urlsafe(16), prompt_id=prompt_id, model_a_id=ma.id, model_b_id=mb.id,
             answer_a_id=aa.id, answer_b_id=ab.id, session_id="human-1", kind="human",
+            **({"served_at": served_at} if served_at is not None else {}),
         )  # fmt: skip
         battle_id = battle.id
     record_vote(database, battle_id, "human-1", outcome, "voter-1", limits=NO_LIMITS)
@@ -323,3 +326,80 @@ def test_prompt_text_and_truncation() -> None:
     assert a.startswith("甲") and a.endswith("（回答过长，以下省略）") and b.startswith("乙")
     assert fit_answers(stub, "问题？", "短", "答") == ("短", "答")
     assert judge_session("x") == "judge:x"
+
+
+def test_baseline_judges_only_pairs_with_it(database: Database) -> None:
+    seed_stub(database, ("m1", "m2", "m3"), n_prompts=2)  # 3 pairs x 2 prompts; 2 pairs hold m3
+    report = judge_battles(
+        database, "stub-judge", baseline="m3", runner_factory=stub_factory(StubJudge()), progress=False
+    )
+    assert report.judged == 4 and all("m3" in (v.model_a, v.model_b) for v in report.verdicts)
+    with pytest.raises(UserError, match="unknown model 'ghost'"):
+        judge_battles(database, "stub-judge", baseline="ghost", progress=False)
+
+
+def seed_mixed(database: Database) -> None:
+    """Judge votes m1>>m2, m1>>m2, m2>>m1 (6 : 3 counted) and human votes m1, m2, m1 on the same prompts.
+
+    m1's answer is the GOOD one on prompts 0 and 1, m2's on prompt 2; humans read for an hour
+    (so no vote is suspect).
+    """
+    from datetime import timedelta
+
+    from db.models import utcnow
+
+    texts = {("m1", 0): "GOOD 回答", ("m1", 1): "GOOD 回答", ("m2", 2): "GOOD 回答"}
+    _, (p0, p1, p2) = add_models_with_answers(database, ("m1", "m2"), 3, texts=texts)
+    with database.session() as s:
+        repo.upsert_model(s, "stub-judge", "/nonexistent/stub-judge", backend="stub")
+    report = judge_battles(database, "stub-judge", runner_factory=stub_factory(StubJudge()), progress=False)
+    winners = sorted(v.model_a if v.outcome == "model_a" else v.model_b for v in report.verdicts)
+    assert winners == ["m1", "m1", "m2"] and {v.level for v in report.verdicts} <= {"A>>B", "B>>A"}
+    served = utcnow() - timedelta(hours=1)
+    human_vote(database, p0, "m2", "m1", "model_b", served_at=served)
+    human_vote(database, p1, "m1", "m2", "model_b", served_at=served)
+    human_vote(database, p2, "m1", "m2", "model_a", served_at=served)
+
+
+def test_composite_board_and_judge_measures(database: Database) -> None:
+    from arena.snapshots import board_from_db
+
+    seed_mixed(database)
+    judge, human = board_from_db(database, "judge"), board_from_db(database, "human")
+    composite = board_from_db(database, "composite")
+    assert (judge.n_rated, human.n_rated, composite.n_rated) == (3, 3, 6)
+    assert judge.board.n_battles.tolist() == [9, 9] and composite.board.n_battles.tolist() == [12, 12]
+    # m1 wins 6 of 9 judge battles and 6 + 2 of the 12 composite ones: p = 2/3 either way.
+    for b in (judge.board, composite.board):
+        assert b.rating[0] - b.rating[1] == pytest.approx(400 * math.log10(2), abs=1e-3)
+
+    result = judge_human_agreement(database, "stub-judge")
+    assert (result["compared"], result["agree"]) == (3, 1)  # they agree on prompt 0 only
+    # Judge p(m1 beats m2) = 2/3, humans rank m1 first: Brier (2/3 - 1)^2.
+    assert (result["brier"], result["brier_pairs"]) == (pytest.approx(1 / 9, abs=1e-6), 1)
+    # 9 counted battles at 2 : 1 leave the two 95% intervals overlapping.
+    assert (result["separability"], result["separability_pairs"]) == (0.0, 1)
+
+
+def test_cli_composite_ratings_and_judge_measures(tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'mixed.db'}"
+    database = Database(db)
+    seed_mixed(database)
+    database.dispose()
+    res = run_cli(
+        "arena", "ratings", "--kind", "composite", "--style-control", "--json", str(tmp_path / "c.json"), "--db", db
+    )
+    assert res.returncode == 0, res.stderr
+    assert "(composite votes): 6 battles" in res.stdout and "stored composite rating snapshot" in res.stderr
+    import json
+
+    doc = json.loads((tmp_path / "c.json").read_text(encoding="utf-8"))
+    assert doc["style_control"] and doc["style"] and doc["models"]["m1"]["n_battles"] == 12
+    res = run_cli("arena", "ratings", "--db", db)  # the default stays human votes only
+    assert res.returncode == 0 and "(human votes): 3 battles" in res.stdout
+    res = run_cli("arena", "judge", "--agreement", "--db", db)
+    assert res.returncode == 0, res.stderr
+    assert "separability with 95% confidence (judge board): 0.0% of 1 model pairs" in res.stdout
+    assert "pair-rank Brier score (judge board vs human board): 0.1111 over 1 model pairs" in res.stdout
+    res = run_cli("arena", "ratings", "--kind", "mixed", "--db", db)
+    assert res.returncode == 2 and "--kind must be human, judge or composite" in res.stderr
