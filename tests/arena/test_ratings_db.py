@@ -131,7 +131,7 @@ def test_empty_db_and_wrong_kind_exit_2(database: Database, db_url: str, capsys:
     assert run_cli("--db", db_url, "--kind", "judge") == 2
     assert "no rated votes yet (judge battles)" in capsys.readouterr().err
     assert run_cli("--db", db_url, "--kind", "robot") == 2
-    assert "--kind must be human or judge" in capsys.readouterr().err
+    assert "--kind must be human, judge or composite" in capsys.readouterr().err
     assert history(database, "elo") == []
 
 
