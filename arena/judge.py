@@ -12,20 +12,25 @@ What a judge run does (`judge_battles`, CLI `evals arena judge --judge MODEL`):
    what is missing; a battle created but not yet voted on is reused.
 3. Judging: the judge reads a Chinese pairwise prompt (`JUDGE_SYSTEM`, `JUDGE_TEMPLATE`) twice,
    once with the battle's sides and once with the two answers swapped, so a preference for a
-   position cancels out. The verdict is not generated text: we score the three labels
-   ``A`` / ``B`` / ``C`` (C = 平局) as the next token after the prompt
-   (`Runner.choice_logprobs`, scoring "logprob") and take the best. Small or weakly tuned
-   models rarely produce a parsable free-form verdict, but always give a distribution over
-   these three tokens, so every battle gets a verdict and nothing depends on output parsing.
-4. Combining: if both orders name the same winner (or both say tie) that is the outcome;
-   otherwise (position-dependent answer) the outcome is "tie".
+   position cancels out. The verdict is not generated text: we score the five labels ``1`` … ``5``
+   (Arena-Hard-Auto's A>>B, A>B, A=B, B>A, B>>A; digits, so no label reads like an answer's
+   name) as the next token after the prompt (`Runner.choice_logprobs`, scoring "logprob") and
+   take the best. Small or weakly tuned models rarely produce a parsable free-form verdict, but
+   always give a distribution over these tokens, so every battle gets a verdict and nothing
+   depends on output parsing.
+4. Combining (`combine`): both orders must prefer the same answer, else the battle is a tie;
+   it is strong only when both orders say strong. The vote stores the 3-way outcome, and a
+   strong verdict also the vote flag ``strong``, which every BT fit counts as 3 battles
+   (`arena.judge_ratings.repeat_strong`); 3-way consumers read the outcome as before.
+   With ``baseline`` only battles against that model are judged (Arena-Hard-Auto's setup).
 5. The vote goes through `arena.votes.record_vote` with ``voter_id`` = judge name and no rate
    limit, so identity-leak exclusion and the one-vote-per-battle rule apply as for humans.
 
 Judge votes live in the same tables but under battle kind "judge": human ratings
 (`battle_records(kind="human")`) never see them, and `evals arena ratings --kind judge` rates
-them separately. `judge_human_agreement` compares the two where both judged the same prompt
-and model pair.
+them separately (``--kind composite`` rates both in one fit). `judge_human_agreement` compares
+the two where both judged the same prompt and model pair, and adds the judge board's
+separability and its pair-rank Brier score against the human board.
 """
 
 from __future__ import annotations
