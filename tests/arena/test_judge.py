@@ -401,5 +401,12 @@ def test_cli_composite_ratings_and_judge_measures(tmp_path: Path) -> None:
     assert res.returncode == 0, res.stderr
     assert "separability with 95% confidence (judge board): 0.0% of 1 model pairs" in res.stdout
     assert "pair-rank Brier score (judge board vs human board): 0.1111 over 1 model pairs" in res.stdout
+    # An exported judge log keeps the strong flags, and --import counts them 3 times too.
+    log = tmp_path / "judge.json"
+    assert run_cli("arena", "export", "--kind", "judge", "--out", str(log), "--db", db).returncode == 0
+    assert {tuple(r["flags"]) for r in json.loads(log.read_text(encoding="utf-8"))} == {("strong",)}
+    res = run_cli("arena", "ratings", "--import", str(log), "--json", str(tmp_path / "j.json"))
+    assert res.returncode == 0, res.stderr
+    assert json.loads((tmp_path / "j.json").read_text(encoding="utf-8"))["models"]["m1"]["n_battles"] == 9
     res = run_cli("arena", "ratings", "--kind", "mixed", "--db", db)
     assert res.returncode == 2 and "--kind must be human, judge or composite" in res.stderr
