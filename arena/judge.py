@@ -569,7 +569,7 @@ def judge_human_agreement(database: Database, judge: str | None = None) -> Agree
             counts = pair_counts.setdefault(" vs ".join(sorted(key[1])), [0, 0])
             counts[0] += 1
             counts[1] += same
-    separable, n_sep, brier, n_brier = _board_measures(database)
+    separable, n_sep, brier, n_brier = _board_measures(database, judge)
     return Agreement(
         separability=separable,
         separability_pairs=n_sep,
@@ -590,15 +590,16 @@ def judge_human_agreement(database: Database, judge: str | None = None) -> Agree
     )
 
 
-def _board_measures(database: Database) -> tuple[float | None, int, float | None, int]:
-    """Separability of the judge board and its pair-rank Brier score against the human board."""
+def _board_measures(database: Database, judge: str | None) -> tuple[float | None, int, float | None, int]:
+    """Separability of the judge board (`judge`'s votes, or every judge's) and its pair-rank Brier
+    score against the human board."""
     from arena.judge_ratings import pair_rank_brier, separability
     from arena.snapshots import board_from_db
 
     boards = {}
     for kind in ("judge", "human"):
         try:
-            boards[kind] = board_from_db(database, kind).board
+            boards[kind] = board_from_db(database, kind, voter=judge if kind == "judge" else None).board
         except ValueError:  # NoRatedVotes, RatingInputError (one model, disconnected)
             pass
     if "judge" not in boards:

@@ -119,8 +119,10 @@ def board_from_db(
     *,
     exclude: frozenset[str] = DEFAULT_EXCLUDE,
     refresh_hygiene: bool = True,
+    voter: str | None = None,
 ) -> StoredBoard:
-    """Rate the stored, non-excluded, unflagged votes of `kind` with `arena.ratings_board`.
+    """Rate the stored, non-excluded, unflagged votes of `kind` (of one `voter`, e.g. a judge) with
+    `arena.ratings_board`; strong judge verdicts count 3 times.
 
     Raises:
         NoRatedVotes: No votes of `kind`, or every one of them is flagged.
@@ -142,7 +144,7 @@ def board_from_db(
         for k in kinds:
             refresh_flags(database, k)
     with database.session(write=False) as s:
-        rows = [r for k in kinds for r in arena_repo.rating_rows(s, k)]
+        rows = [r for k in kinds for r in arena_repo.rating_rows(s, k) if voter is None or r["voter_id"] == voter]
         if len(kinds) > 1:
             rows.sort(key=lambda r: _epoch(r["voted_at"]))
         texts: dict[int, str] = {}

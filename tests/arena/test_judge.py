@@ -379,6 +379,8 @@ def test_composite_board_and_judge_measures(database: Database) -> None:
     assert result["brier"] is not None and abs(result["brier"] - 1 / 9) < 1e-6 and result["brier_pairs"] == 1
     # 9 counted battles at 2 : 1 leave the two 95% intervals overlapping.
     assert (result["separability"], result["separability_pairs"]) == (0.0, 1)
+    other = judge_human_agreement(database, "other-judge")  # no votes of its own: no board
+    assert (other["separability"], other["brier"], other["brier_pairs"]) == (None, None, 0)
 
 
 def test_cli_composite_ratings_and_judge_measures(tmp_path: Path) -> None:
