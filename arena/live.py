@@ -35,6 +35,7 @@ from arena import matchmaking
 from arena.errors import ArenaRefusal, NoBattleAvailable, VoteRefused
 from arena.leaks import LeakChecker
 from arena.live_pool import PoolEntry, available, list_pool, mark_down, params_record, streamer_for
+from arena.vote_address import address_budget
 from arena.votes import IDENTITY_LEAK, VoteLimits, VoteResult, _check_limits, _default_checker, _utc, normalize_outcome
 from db import arena_repo, live_repo, repo
 from db.models_live import PROMPT_ORIGINS
@@ -323,8 +324,10 @@ def record_live_vote(
     now: datetime | None = None,
     limits: VoteLimits | None = None,
     checker: LeakChecker | None = None,
+    client_address: str | None = None,
 ) -> VoteResult:
-    """Store the vote on a live battle (same rules and limits as `arena.votes.record_vote`).
+    """Store the vote on a live battle (same rules and limits as `arena.votes.record_vote`, the client
+    address's budget included).
 
     The leak filter reads every answer of the conversation as rendered; a leak keeps the vote but
     excludes it from ratings.
@@ -349,7 +352,7 @@ def record_live_vote(
     limits = VoteLimits.from_env() if limits is None else limits
     checker = _default_checker() if checker is None else checker
     at = _utc(now)
-    with database.session() as s:
+    with address_budget.hold(client_address, at, limits), database.session() as s:
         battle = _own_battle(s, battle_id, session_id, for_update=True)
         if battle.failed_reason is not None:
             raise _failed()

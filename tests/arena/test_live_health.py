@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from arena.errors import ArenaRefusal
 from arena.live import LiveRefused, begin_turn, start_battle
 from arena.live_pool import add_pool_model, available, down_reason, list_pool, reset_health
 from core.model_spec import ModelSpec
@@ -114,3 +115,29 @@ def test_a_model_that_just_failed_sits_out_for_every_voter(
     pairs = {_pair(database, start_battle(database, "voter-2", "s2", rng=rng).battle_id) for _ in range(12)}
     assert pairs == {frozenset({"up-1", "up-2"})}  # another voter, no `avoid`: still left out
     assert time.monotonic() - started < 10  # cached: no ping per round
+
+
+def test_live_votes_count_against_the_client_address(
+    database: Database, servers: tuple[ChatServer, ChatServer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from arena.live import record_live_vote
+    from arena.vote_address import address_budget
+    from arena.votes import VoteLimits
+
+    one, two = servers
+    add_pool_model(database, "up-1", base_url=one.url, served_model_name="tiny", params=SHORT)
+    add_pool_model(database, "up-2", base_url=two.url, served_model_name="tiny", params=SHORT)
+    monkeypatch.setattr(address_budget, "factor", 1)
+    address_budget.clear()
+    limits = VoteLimits(max_votes=1, window_s=60.0)
+    outcomes = []
+    for voter, address in (("new-cookie-1", "10.1.1.1"), ("new-cookie-2", "10.1.1.1"), ("new-cookie-3", "10.1.1.2")):
+        view = start_battle(database, voter, voter)
+        assert begin_turn(database, view.battle_id, voter, "你好").finish().failed_reason is None
+        try:
+            record_live_vote(database, view.battle_id, voter, "a", voter, limits=limits, client_address=address)
+            outcomes.append("stored")
+        except ArenaRefusal as no:  # the limits refuse with VoteRefused
+            outcomes.append(no.code)
+    address_budget.clear()
+    assert outcomes == ["stored", "rate_limited", "stored"]
