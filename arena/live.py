@@ -11,7 +11,7 @@ Matchmaking uses `arena.matchmaking.choose_pair` over the enabled pool (wins fro
 votes), then a fair coin picks the sides. A timeout, a server error or an empty answer ends the
 battle: it is stored with `failed_reason` and refuses votes, so it is never rated.
 
-Refusals (`LiveRefused.code`): empty_question, question_too_long, question_html, no_pool,
+Refusals (`LiveRefused.code`): empty_question, question_too_long, question_html, models_down,
 unknown_battle, not_your_battle, battle_failed, already_voted, too_many_turns, no_answer,
 bad_tag, comment_too_long, plus the vote limits of `arena.votes` (rate_limited, daily_cap).
 Input is checked before anything is written: a refused question stores nothing.
@@ -34,7 +34,8 @@ from sqlalchemy.exc import IntegrityError
 from arena import matchmaking
 from arena.errors import ArenaRefusal, NoBattleAvailable, VoteRefused
 from arena.leaks import LeakChecker
-from arena.live_pool import PoolEntry, list_pool, params_record, streamer_for
+from arena.live_pool import PoolEntry, available, list_pool, mark_down, params_record, streamer_for
+from arena.vote_address import address_budget
 from arena.votes import IDENTITY_LEAK, VoteLimits, VoteResult, _check_limits, _default_checker, _utc, normalize_outcome
 from db import arena_repo, live_repo, repo
 from db.models_live import PROMPT_ORIGINS
@@ -112,23 +113,33 @@ def start_battle(
     prompt_origin: str = "typed",
     rng: np.random.Generator | None = None,
     avoid: Sequence[str] = (),
+    check_health: bool = True,
 ) -> LiveBattleView:
     """Pick two pool models and open a conversation between them and the voter.
 
     Args:
         avoid: Pool names to leave out (e.g. a model that just failed), as long as two remain.
+        check_health: Leave out models that are down (`arena.live_pool.available`: a failed ping
+            or a recent failed answer) before matchmaking.
 
     Raises:
         NoBattleAvailable: fewer than two models in the live pool.
-        LiveRefused: bad prompt origin.
+        LiveRefused: bad prompt origin, or fewer than two pool models up ("models_down").
     """
     if prompt_origin not in PROMPT_ORIGINS:
         raise LiveRefused("bad_origin", "无效的问题来源。", f"Bad prompt origin {prompt_origin!r}.")
-    pool = [e.name for e in list_pool(database, enabled_only=True)]
+    entries = list_pool(database, enabled_only=True)
+    if len(entries) < 2:
+        raise NoBattleAvailable("the live pool needs at least two models (evals arena pool add)")
+    pool = [e.name for e in (available(entries) if check_health else entries)]
+    if len(pool) < 2:  # the page says so; the models stay in the pool and come back when they answer again
+        raise LiveRefused(
+            "models_down",
+            "目前能正常回答的模型不足两个（有模型暂时无法连接），请稍后再试。",
+            "Fewer than two models can answer right now (some are unreachable); try again in a minute.",
+        )
     if len(pool) - len(set(avoid) & set(pool)) >= 2:
         pool = [n for n in pool if n not in set(avoid)]
-    if len(pool) < 2:
-        raise NoBattleAvailable("the live pool needs at least two models (evals arena pool add)")
     rng = rng or np.random.default_rng(secrets.randbits(64))
     with database.session() as s:
         ids = {n: repo.get_model(s, n) for n in pool}
@@ -256,6 +267,9 @@ class LiveTurn:
                     battle.failed_reason = failed
         leaked = tuple((checker or _default_checker()).leaks(a.text, b.text))
         down = tuple(x.entry.name for x in (a, b) if x.reason and x.entry is not None)
+        for x in (a, b):  # unreachable or crashing (not merely an empty answer): every voter's next pair skips it
+            if x.entry is not None and x.reason in ("timeout", "server_error"):
+                mark_down(x.entry, x.error or x.reason)
         self._finished = TurnResult(a.text, b.text, failed, leaked, down)
         return self._finished
 
@@ -310,8 +324,10 @@ def record_live_vote(
     now: datetime | None = None,
     limits: VoteLimits | None = None,
     checker: LeakChecker | None = None,
+    client_address: str | None = None,
 ) -> VoteResult:
-    """Store the vote on a live battle (same rules and limits as `arena.votes.record_vote`).
+    """Store the vote on a live battle (same rules and limits as `arena.votes.record_vote`, the client
+    address's budget included).
 
     The leak filter reads every answer of the conversation as rendered; a leak keeps the vote but
     excludes it from ratings.
@@ -336,7 +352,7 @@ def record_live_vote(
     limits = VoteLimits.from_env() if limits is None else limits
     checker = _default_checker() if checker is None else checker
     at = _utc(now)
-    with database.session() as s:
+    with address_budget.hold(client_address, at, limits), database.session() as s:
         battle = _own_battle(s, battle_id, session_id, for_update=True)
         if battle.failed_reason is not None:
             raise _failed()

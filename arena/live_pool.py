@@ -10,6 +10,9 @@ what battles, votes and ratings refer to.
 from __future__ import annotations
 
 import threading
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -192,3 +195,65 @@ def forget_streamer(name: str) -> None:
     with _load_lock:
         for key in [k for k in _streamers if k[0] == name]:
             _streamers.pop(key, None)
+
+
+# --- health ---------------------------------------------------------------------------------
+# Before matchmaking, pool models that are down sit out, so a voter gets a pair that can answer.
+# "Down" is either a failed cheap ping (`GET /models`: connection refused, timeout, 5xx) or a
+# recent failed answer (timeout / server error) seen by any voter of this process.
+
+HEALTHY_FOR_S = 15.0  # a successful ping is trusted this long
+PING_DOWN_FOR_S = 10.0  # an unreachable server is asked again after this long
+FAILED_FOR_S = 60.0  # a model that just failed a voter sits out this long, for every voter
+
+_health: dict[tuple[str, ...], tuple[float, str | None]] = {}  # key -> (valid until, why down or None)
+_health_lock = threading.Lock()
+
+
+def mark_down(entry: PoolEntry, reason: str, *, for_s: float = FAILED_FOR_S) -> None:
+    """Leave `entry` out of matchmaking for `for_s` seconds (it just failed to answer)."""
+    with _health_lock:
+        _health[_key(entry)] = (time.monotonic() + for_s, reason or "failed")
+
+
+def down_reason(entry: PoolEntry, *, ping_timeout_s: float = 2.0) -> str | None:
+    """None when `entry` looks able to answer, else why not (cached; see the constants above)."""
+    key, now = _key(entry), time.monotonic()
+    with _health_lock:
+        cached = _health.get(key)
+    if cached is not None and cached[0] > now:
+        return cached[1]
+    reason = _ping(entry, ping_timeout_s)
+    with _health_lock:
+        _health[key] = (now + (HEALTHY_FOR_S if reason is None else PING_DOWN_FOR_S), reason)
+    return reason
+
+
+def available(entries: Sequence[PoolEntry], *, ping_timeout_s: float = 2.0) -> list[PoolEntry]:
+    """The entries that are up (servers pinged at once, so one dead server costs one timeout)."""
+    if not entries:
+        return []
+    with ThreadPoolExecutor(max_workers=min(8, len(entries)), thread_name_prefix="pool-ping") as pool:
+        reasons = list(pool.map(lambda e: down_reason(e, ping_timeout_s=ping_timeout_s), entries))
+    return [e for e, why in zip(entries, reasons, strict=True) if why is None]
+
+
+def reset_health() -> None:
+    """Forget every health result (tests; an operator who just restarted a server)."""
+    with _health_lock:
+        _health.clear()
+
+
+def _ping(entry: PoolEntry, timeout_s: float) -> str | None:
+    if entry.kind != "openai":
+        return None  # in-process: a checkpoint that cannot load fails its first answer and is marked down
+    from runners.chat_stream import OpenAIChatStreamer
+
+    assert entry.base_url and entry.served_model_name
+    # A client of its own: the cached streamer keeps the answer timeout its first caller chose.
+    client = OpenAIChatStreamer(entry.base_url, entry.served_model_name, api_key_env=entry.api_key_env,
+                                timeout_s=timeout_s)  # fmt: skip
+    try:
+        return client.ping(timeout_s)
+    finally:
+        client.close()

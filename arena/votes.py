@@ -37,6 +37,7 @@ from sqlalchemy.orm import Session
 
 from arena.errors import VoteRefused
 from arena.leaks import ENV_FILE, ENV_NAMES, LeakChecker, load_checker
+from arena.vote_address import address_budget
 from db import DatabaseUnavailable, arena_repo, live_repo
 from db.models_arena import VOTE_OUTCOMES
 
@@ -180,6 +181,7 @@ def record_vote(
     now: datetime | None = None,
     limits: VoteLimits | None = None,
     checker: LeakChecker | None = None,
+    client_address: str | None = None,
 ) -> VoteResult:
     """Store the vote on a battle, or refuse it with a reason the voter can read.
 
@@ -192,6 +194,7 @@ def record_vote(
         now: Time of the vote (default: now); tests pass a clock.
         limits: Per-voter limits; None means `VoteLimits.from_env()`.
         checker: Identity-leak checker; None means the configured default (`arena.leaks.load_checker`).
+        client_address: The voter's address when known: it gets its own budget too (`arena.vote_address`).
 
     Returns:
         The stored vote, including the model names (they may be shown once the vote is in).
@@ -207,7 +210,7 @@ def record_vote(
     limits = VoteLimits.from_env() if limits is None else limits
     checker = _default_checker() if checker is None else checker
     at = _utc(now)
-    with database.session() as s:
+    with address_budget.hold(client_address, at, limits), database.session() as s:
         battle = arena_repo.get_battle(s, battle_id, for_update=True)
         if battle is None:
             raise VoteRefused(

@@ -96,6 +96,18 @@ class OpenAIChatStreamer:
     def close(self) -> None:
         self._client.close()
 
+    def ping(self, timeout_s: float = 2.0) -> str | None:
+        """A cheap health check (`GET /models`): None when the server answers, else why not (one line).
+
+        Any answer below HTTP 500 counts as up (a 401/404 still proves a server is listening);
+        connection refused, a timeout or a 5xx counts as down.
+        """
+        try:
+            resp = self._client.get("/models", timeout=timeout_s)
+        except httpx.HTTPError as exc:
+            return f"{self.base_url}: {type(exc).__name__}"
+        return f"{self.base_url}: HTTP {resp.status_code}" if resp.status_code >= 500 else None
+
     def request_body(self, messages: Messages, params: GenParams, system: str | None) -> dict[str, Any]:
         body: dict[str, Any] = {
             "model": self.model,

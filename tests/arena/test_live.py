@@ -25,7 +25,7 @@ from arena.live import (
     start_battle,
     validate_question,
 )
-from arena.live_pool import add_pool_model, list_pool, remove_pool_model
+from arena.live_pool import add_pool_model, list_pool, remove_pool_model, reset_health
 from arena.ratings_style import markdown_counts
 from arena.votes import VoteLimits
 from core.errors import UserError
@@ -40,6 +40,13 @@ from tests.arena.store_fixtures import database, db_url
 
 SHORT = GenParams(max_new_tokens=12, temperature=0.0)
 NO_LIMITS = VoteLimits(max_votes=None, daily_cap=None)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_health() -> Iterator[None]:
+    reset_health()  # a model failed on purpose in one test must not sit out the next one
+    yield
+    reset_health()
 
 
 @pytest.fixture(scope="module")
