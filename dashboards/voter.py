@@ -78,6 +78,7 @@ def voter_id() -> str:
 def client_address() -> str | None:
     """The client's address as Streamlit saw it (None when unknown)."""
     try:
-        return st.context.ip_address
+        address = st.context.ip_address
     except Exception:  # older Streamlit or no request context
         return None
+    return address if isinstance(address, str) and address else None  # the test harness gives a stand-in object
