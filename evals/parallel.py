@@ -81,6 +81,11 @@ def plan_devices(n: int, backend: str, runner_kwargs: dict[str, Any]) -> list[tu
         return [(tuple(range(i * per, (i + 1) * per)), threads) for i in range(n)]
     if backend == "vllm" and n_gpus:  # with no GPU at all, vLLM's CPU build runs the workers on cores
         raise UserError(f"--data-parallel {n} with vllm needs {n * per} GPUs; {n_gpus} visible")
+    cores = os.cpu_count() or 1
+    if n > cores:  # one process per core at most: more only multiplies memory (each loads the model)
+        raise UserError(
+            f"--data-parallel {n} needs {n} GPUs or CPU cores; this machine has {n_gpus} GPUs and {cores} cores"
+        )
     return [((), threads) for _ in range(n)]
 
 

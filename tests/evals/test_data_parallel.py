@@ -44,3 +44,21 @@ def test_two_cpu_workers_match_one_process(tiny_model_dir, ceval_sample_dir, tmp
         runs = con.execute("SELECT id, status, n_items FROM runs").fetchall()
         n_rows = con.execute("SELECT COUNT(*) FROM item_results").fetchone()[0]
     assert runs == [(b["run_id"], "finished", b["n_items"])] and n_rows == b["n_items"]
+
+
+def test_more_workers_than_cores_is_one_line(tmp_path, capsys):
+    """A worker per core at most: `--data-parallel 500` on a CPU machine once spawned 500 model-loading
+    processes (found by the bad-input property test when the machine ran out of memory)."""
+    import os
+
+    import pytest
+
+    from evals.cli import main
+
+    n = (os.cpu_count() or 1) + 1
+    with pytest.raises(SystemExit) as exc:
+        main(["run", "--suite", "ceval", "--limit", "1", "--data-parallel", str(n), "--no-progress",
+              "--db", f"sqlite:///{tmp_path / 'dp.db'}"])  # fmt: skip
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: --data-parallel") and "cores" in err and len(err.splitlines()) == 1
