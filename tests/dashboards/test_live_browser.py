@@ -41,7 +41,7 @@ def live_server(tmp_path: Path, tiny_model_dir: Path) -> Iterator[tuple[str, Dat
     db_url = f"sqlite:///{tmp_path / 'live.db'}"
     database = Database(db_url)
     for name in NAMES:
-        add_pool_model(database, name, model=str(tiny_model_dir), params=GenParams(max_new_tokens=48, temperature=0.7))
+        add_pool_model(database, name, model=str(tiny_model_dir), params=GenParams(max_new_tokens=160, temperature=0.7))
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     env.update(EVALS_DB_URL=db_url, STREAMLIT_BROWSER_GATHER_USAGE_STATS="false", EVALS_DASHBOARD_PUBLIC="1",
