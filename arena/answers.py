@@ -55,6 +55,8 @@ def gen_params_record(params: GenParams, system: str = SYSTEM_PROMPT) -> dict[st
     """The JSON stored with every answer: sampling parameters plus chat mode and system prompt."""
     record = asdict(params)
     record["stop"] = list(params.stop)
+    if not record["min_new_tokens"]:  # a field added later: unset, it keeps earlier answers' hashes
+        del record["min_new_tokens"]
     return {**record, "chat": True, "system": system}
 
 

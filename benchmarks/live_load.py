@@ -13,12 +13,13 @@ All voters start together. Checks after the run:
 * rounds/s over the wall time of the whole run.
 
 By default the server is `tests/arena/sse_server.py` serving the project's tiny model (built on first
-use); `--base-url URL --served-model-name M` points the pool at another server (e.g. `vllm serve`).
+use); `--server vllm` starts vLLM's own server (`vllm serve`, e.g. the CPU build in .venv-vllm) on the
+same checkpoint; `--base-url URL --served-model-name M` points the pool at a server already running.
 Rate limiting stays on (with a limit no voter reaches) so its per-voter lock is on the measured path.
 Run::
 
     PYTHONPATH=. python benchmarks/live_load.py [--voters 8] [--rounds 5] [--max-new-tokens 16]
-        [--backends sqlite,postgresql] [--pg-url URL]
+        [--backends sqlite,postgresql] [--pg-url URL] [--server loopback|vllm | --base-url URL]
 """
 
 from __future__ import annotations
@@ -195,6 +196,23 @@ def tiny_server(model_dir: str | None = None) -> Iterator[str]:
         yield srv.url
 
 
+@contextmanager
+def vllm_server(model_dir: str | None = None) -> Iterator[str]:
+    """vLLM's own server on loopback serving the tiny model as "tiny"; yields its base URL."""
+    import tempfile
+
+    from tests.vllm_server import serve_vllm, vllm_unusable
+
+    if reason := vllm_unusable():
+        sys.exit(f"--server vllm: {reason} (make install-vllm, then run with .venv-vllm/bin/python)")
+    if model_dir is None:
+        from training.tiny import default_tiny_dir
+
+        model_dir = str(default_tiny_dir(progress=False))
+    with tempfile.TemporaryDirectory() as tmp, serve_vllm(Path(model_dir), "tiny", Path(tmp) / "vllm.log") as url:
+        yield url
+
+
 def print_table(results: list[LiveLoadResult]) -> None:
     head = (
         "| backend | voters × rounds | votes accepted | stored | duplicated | lost | failed rounds | errors | "
@@ -223,12 +241,19 @@ def main() -> None:
     ap.add_argument("--max-new-tokens", type=int, default=16)
     ap.add_argument("--backends", default="sqlite,postgresql")
     ap.add_argument("--pg-url", "--db", dest="pg_url", default=os.environ.get("EVALS_TEST_PG_URL"))
-    ap.add_argument("--base-url", help="an OpenAI-compatible server (default: the tiny model on loopback)")
+    ap.add_argument("--server", choices=("loopback", "vllm"), default="loopback",
+                    help="which server to start for the tiny model (ignored with --base-url)")  # fmt: skip
+    ap.add_argument("--base-url", help="an OpenAI-compatible server already running")
     ap.add_argument("--served-model-name", default="tiny")
     ap.add_argument("--model", help="checkpoint for the loopback server (default: the project's tiny model)")
     args = ap.parse_args()
     results = []
-    with tiny_server(args.model) if args.base_url is None else _given(args.base_url) as base_url:
+    if args.base_url is not None:
+        server = _given(args.base_url)
+    else:
+        server = vllm_server(args.model) if args.server == "vllm" else tiny_server(args.model)
+    print(f"server: {args.base_url or args.server}", file=sys.stderr)
+    with server as base_url:
         for backend in args.backends.split(","):
             with backend_url(backend, args.pg_url) as url:
                 if url is None:

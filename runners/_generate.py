@@ -44,6 +44,7 @@ def generation_config(params: GenParams, model: Any, tokenizer: Any, pad_id: int
     make: Any = GenerationConfig  # its __init__ carries no annotations
     config: GenerationConfig = make(
         max_new_tokens=params.max_new_tokens,
+        min_new_tokens=params.min_new_tokens or None,
         do_sample=sampling,
         # Greedy leaves the sampling knobs unset (transformers warns about unused ones).
         temperature=params.temperature if sampling else None,

@@ -38,6 +38,9 @@ class GenParams:
     repetition_penalty: float = 1.0
     stop: tuple[str, ...] = ()
     seed: int = 42
+    # End-of-text is not allowed before this many new tokens (vLLM's `min_tokens`): answers of a known
+    # length for load tests and serving benchmarks. 0 (the default) leaves the model free to stop.
+    min_new_tokens: int = 0
 
 
 @dataclass(frozen=True, slots=True)

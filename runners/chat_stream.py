@@ -121,6 +121,8 @@ class OpenAIChatStreamer:
         }
         if params.stop:
             body["stop"] = list(params.stop)
+        if params.min_new_tokens:  # vLLM's extension; sent only when asked for (other APIs may refuse it)
+            body["min_tokens"] = params.min_new_tokens
         return body
 
     def stream_chat(self, messages: Messages, params: GenParams, *, system: str | None = None) -> Iterator[StreamEvent]:

@@ -417,6 +417,8 @@ class OpenAIRunner:
             sampling["top_k"] = params.top_k
         if params.repetition_penalty != 1.0:
             sampling["repetition_penalty"] = params.repetition_penalty
+        if params.min_new_tokens:
+            sampling["min_tokens"] = params.min_new_tokens
         if params.stop:
             sampling["stop"] = list(params.stop)
         sampling.update(self.extra_body)

@@ -344,6 +344,7 @@ class VLLMRunner:
             max_tokens=params.max_new_tokens, temperature=params.temperature, top_p=params.top_p,
             top_k=params.top_k if params.top_k > 0 else -1, repetition_penalty=params.repetition_penalty,
             stop=list(params.stop) or None, seed=params.seed, skip_special_tokens=True,
+            min_tokens=params.min_new_tokens,
         )  # fmt: skip
         ids = [
             TokensPrompt(prompt_token_ids=self.text.generation_ids(p, chat=chat, system=system, model=self.info.name))

@@ -4,7 +4,8 @@ Used where vLLM's server is not installed (the main venv). It speaks what `vllm 
 chat: `GET /v1/models`, `POST /v1/chat/completions` with `"stream": true` as server-sent events
 (`data: {chunk}` lines, a usage chunk, `data: [DONE]`). Three extra served names exercise the
 failures a live arena meets: "broken" answers HTTP 500, "silent" streams no text, "slow" waits
-`slow_s` seconds before its first chunk.
+`slow_s` seconds before its first chunk. `token_delay_s` paces every text chunk, as a loaded
+server streams at reading speed (so a page is seen mid-answer however fast the tiny model is).
 """
 
 from __future__ import annotations
@@ -29,7 +30,9 @@ class ChatServer:
 
 
 @contextmanager
-def serve_chat(streamer: HFChatStreamer, served_name: str = "tiny", *, slow_s: float = 5.0) -> Iterator[ChatServer]:
+def serve_chat(
+    streamer: HFChatStreamer, served_name: str = "tiny", *, slow_s: float = 5.0, token_delay_s: float = 0.0
+) -> Iterator[ChatServer]:
     """Serve `streamer` as `served_name` on a free loopback port."""
     seen: list[dict[str, Any]] = []
 
@@ -78,7 +81,8 @@ def serve_chat(streamer: HFChatStreamer, served_name: str = "tiny", *, slow_s: f
             system = msgs[0]["content"] if msgs and msgs[0]["role"] == "system" else None
             history = msgs[1:] if system is not None else msgs
             params = GenParams(max_new_tokens=int(req.get("max_tokens") or 64),
-                               temperature=float(req.get("temperature") or 0.0))  # fmt: skip
+                               temperature=float(req.get("temperature") or 0.0),
+                               min_new_tokens=int(req.get("min_tokens") or 0))  # fmt: skip
             try:
                 for event in streamer.stream_chat(history, params, system=system):
                     if isinstance(event, StreamEnd):
@@ -86,6 +90,7 @@ def serve_chat(streamer: HFChatStreamer, served_name: str = "tiny", *, slow_s: f
                         self._sse({"choices": [], "usage": {"prompt_tokens": event.prompt_tokens,
                                                             "completion_tokens": event.completion_tokens}})  # fmt: skip
                     elif model != "silent":
+                        time.sleep(token_delay_s)
                         self._sse({"choices": [{"index": 0, "delta": {"content": event}, "finish_reason": None}]})
                 self._chunk(b"data: [DONE]\n\n")
                 self._chunk(b"")

@@ -69,6 +69,23 @@ def test_openai_stream_over_loopback_matches_in_process(
     remote.close()
 
 
+def test_min_new_tokens_holds_off_the_end_in_process_and_over_http(
+    hf_streamer: HFChatStreamer, server: ChatServer
+) -> None:
+    _, free = _collect(hf_streamer.stream_chat(CHAT, GREEDY, system=SYSTEM))
+    assert free.finish_reason == "stop" and free.completion_tokens is not None and free.completion_tokens < 12
+    held = GenParams(max_new_tokens=24, temperature=0.0, min_new_tokens=12)
+    _, local = _collect(hf_streamer.stream_chat(CHAT, held, system=SYSTEM))
+    assert local.completion_tokens is not None and local.completion_tokens >= 12
+    remote = OpenAIChatStreamer(server.url, "tiny", timeout_s=30)
+    _, end = _collect(remote.stream_chat(CHAT, held, system=SYSTEM))
+    assert server.requests[-1]["body"]["min_tokens"] == 12  # sent as vLLM's `min_tokens`
+    assert end.completion_tokens == local.completion_tokens
+    _collect(remote.stream_chat(CHAT, GREEDY, system=SYSTEM))
+    assert "min_tokens" not in server.requests[-1]["body"]  # never sent unless asked for
+    remote.close()
+
+
 def test_openai_stream_failures_are_one_line_remote_errors(server: ChatServer) -> None:
     broken = OpenAIChatStreamer(server.url, "broken", timeout_s=30)
     with pytest.raises(RemoteError, match="HTTP 500"):

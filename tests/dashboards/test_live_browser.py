@@ -1,5 +1,10 @@
 """End to end, live mode: the real Streamlit server in public voter mode, headless Chromium, the real
-tiny model served in-process from the live pool.
+tiny model answering from the live pool, three ways:
+
+* `in-process`: the pool serves the checkpoint itself (`pool add --model PATH`);
+* `loopback`: a real OpenAI-compatible SSE server on loopback (`tests/arena/sse_server.py`) streams it,
+  paced at 25 ms a chunk as a loaded server is;
+* `vllm`: vLLM's own server (`vllm serve`, the CPU build `make test-vllm` installs), skipped elsewhere.
 
 A voter types a question, sees both answers stream, sends a follow-up, votes with a tag and a
 comment, sees the reveal and starts a new round; a reload keeps the voter's identity. Before the
@@ -14,16 +19,22 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
 from arena.live_pool import add_pool_model
+from core.model_spec import ModelSpec
 from db import Database
 from db.models_live import Conversation, LiveVote, Message
+from runners import open_runner
 from runners.base import GenParams
+from runners.chat_stream import HFChatStreamer
+from tests.arena.sse_server import serve_chat
 from tests.dashboards.test_vote_browser import APP, CHROMIUM, CHROMIUM_ARGS, free_port, wait_healthy
+from tests.vllm_server import serve_vllm, vllm_unusable
 
 OUT = Path(__file__).resolve().parents[2] / "out"
 NAMES = ("alpha-live-7b", "beta-live-7b")
@@ -35,13 +46,42 @@ pytestmark = [
 ]
 
 
-@pytest.fixture
-def live_server(tmp_path: Path, tiny_model_dir: Path) -> Iterator[tuple[str, Database, Path]]:
+PARAMS = GenParams(max_new_tokens=96, temperature=0.7, min_new_tokens=48)  # never an empty answer
+SERVED = "tiny-live"
+
+
+def _pool(stack: ExitStack, source: str, database: Database, tiny_model_dir: Path, tmp_path: Path) -> None:
+    """Put the tiny model in the live pool twice, answering from `source`."""
+    base_url = None
+    if source == "loopback":
+        streamer = HFChatStreamer(open_runner(ModelSpec(name="tiny", path=str(tiny_model_dir))), timeout_s=60)
+        base_url = stack.enter_context(serve_chat(streamer, SERVED, token_delay_s=0.025)).url
+    elif source == "vllm":
+        if reason := vllm_unusable():
+            pytest.skip(reason)
+        base_url = stack.enter_context(serve_vllm(tiny_model_dir, SERVED, tmp_path / "vllm.log"))
+    for name in NAMES:
+        if base_url is None:
+            add_pool_model(database, name, model=str(tiny_model_dir), params=PARAMS)
+        else:
+            add_pool_model(database, name, base_url=base_url, served_model_name=SERVED, params=PARAMS)
+
+
+@pytest.fixture(params=["in-process", "loopback", "vllm"])
+def live_server(
+    request: pytest.FixtureRequest, tmp_path: Path, tiny_model_dir: Path
+) -> Iterator[tuple[str, Database, Path]]:
     """A store whose live pool holds the tiny model twice, served in public mode on a free port."""
+    stack = ExitStack()
     db_url = f"sqlite:///{tmp_path / 'live.db'}"
     database = Database(db_url)
-    for name in NAMES:
-        add_pool_model(database, name, model=str(tiny_model_dir), params=GenParams(max_new_tokens=160, temperature=0.7))
+    stack.callback(database.dispose)
+    with stack:
+        _pool(stack, request.param, database, tiny_model_dir, tmp_path)
+        yield from _serve_page(db_url, database, tmp_path)
+
+
+def _serve_page(db_url: str, database: Database, tmp_path: Path) -> Iterator[tuple[str, Database, Path]]:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     env.update(EVALS_DB_URL=db_url, STREAMLIT_BROWSER_GATHER_USAGE_STATS="false", EVALS_DASHBOARD_PUBLIC="1",
@@ -63,7 +103,6 @@ def live_server(tmp_path: Path, tiny_model_dir: Path) -> Iterator[tuple[str, Dat
             proc.kill()
             proc.wait(timeout=10)
         log.close()
-        database.dispose()
 
 
 def _ask(page, text: str) -> None:  # type: ignore[no-untyped-def]
@@ -127,7 +166,7 @@ def test_live_round_in_chromium(live_server: tuple[str, Database, Path]) -> None
             _wait_answered(page, "请简单介绍一下长城。")
             _ask(page, "能再说短一点吗？")
             _wait_answered(page, "能再说短一点吗？")
-            assert page.evaluate("() => window.__cursorStates") > 0  # answers were shown mid-stream
+            cursor_states = page.evaluate("() => window.__cursorStates")
             html_before = page.content()
             for name in NAMES:  # anonymous before the vote: page HTML and every websocket frame
                 assert name not in html_before
@@ -169,3 +208,9 @@ def test_live_round_in_chromium(live_server: tuple[str, Database, Path]) -> None
     assert votes[0].comment == "A 更具体" and convs[0].prompt_origin == "typed"
     assert sorted((m.turn, m.side) for m in first_msgs) == [(t, s) for t in (0, 1) for s in ("a", "b", "user")]
     assert "Traceback" not in log_path.read_text(errors="replace")
+    # Both answers were seen mid-stream. The page redraws every 0.15 s, so an answer that took under a
+    # second may finish between redraws (the in-process tiny model can write 160 tokens that fast);
+    # the paced loopback server always takes longer.
+    slowest = max(m.latency_s or 0.0 for m in first_msgs if m.role == "assistant")
+    if slowest > 1.0:
+        assert cursor_states > 0, f"no answer seen mid-stream though the slowest took {slowest:.2f} s"

@@ -15,10 +15,8 @@ from __future__ import annotations
 import importlib.util
 import os
 import shutil
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +26,7 @@ import pytest
 
 from runners.errors import ModelLoadError, RemoteError
 from tests.evals.cli_helpers import load_json, run_cli
+from tests.vllm_server import ServerFailed, free_port, vllm_command, vllm_unusable, wait_up
 
 SERVED = "tiny-served"
 API_KEY = "test-key-123"
@@ -49,26 +48,6 @@ def _converter() -> Path | None:
     return Path(found) if found and Path(found).is_file() else None
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _vllm_usable() -> str | None:
-    """None when vLLM can serve here, else why not."""
-    if importlib.util.find_spec("vllm") is None:
-        return "vLLM not installed"
-    from runners.errors import ModelLoadError
-    from runners.vllm_backend import check_available
-
-    try:
-        check_available()
-    except ModelLoadError as exc:
-        return str(exc)
-    return None
-
-
 def _gguf(tiny_model_dir: Path, out_dir: Path) -> Path:
     converter = _converter()
     if converter is None:
@@ -86,39 +65,25 @@ def _gguf(tiny_model_dir: Path, out_dir: Path) -> Path:
 
 
 def _wait_up(proc: subprocess.Popen, url: str, startup_s: float, log: Path) -> None:
-    deadline = time.monotonic() + startup_s
-    while True:
-        if proc.poll() is not None:
-            pytest.fail(f"server exited at start: {log.read_text(errors='replace')[-800:]}")
-        try:
-            if httpx.get(f"{url}/models", headers={"Authorization": f"Bearer {API_KEY}"}, timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        if time.monotonic() > deadline:
-            pytest.fail(f"server not up after {startup_s} s: {log.read_text(errors='replace')[-800:]}")
-        time.sleep(0.5)
+    try:
+        wait_up(proc, url, startup_s, log, API_KEY)
+    except ServerFailed as exc:
+        pytest.fail(str(exc))
 
 
 @pytest.fixture(scope="module")
 def server(request, tmp_path_factory) -> Iterator[Served]:
     """The first usable server (see the module docstring) on a free loopback port."""
-    vllm_missing = _vllm_usable()
+    vllm_missing = vllm_unusable()
     llama_missing = importlib.util.find_spec("llama_cpp") is None or importlib.util.find_spec("sse_starlette") is None
     if vllm_missing and llama_missing:
         pytest.skip(f"no OpenAI-compatible server here: {vllm_missing}; llama-cpp-python[server] not installed")
     tiny_model_dir = request.getfixturevalue("tiny_model_dir")  # built only when a server can run
-    port, work = _free_port(), tmp_path_factory.mktemp("server")
+    port, work = free_port(), tmp_path_factory.mktemp("server")
     url, root = f"http://127.0.0.1:{port}/v1", f"http://127.0.0.1:{port}"
     auth = {"Authorization": f"Bearer {API_KEY}"}
     if not vllm_missing:
-        cmd = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", str(tiny_model_dir),
-               "--served-model-name", SERVED, "--host", "127.0.0.1", "--port", str(port), "--api-key", API_KEY,
-               "--dtype", "float32", "--enforce-eager", "--max-model-len", "2048"]  # fmt: skip
-        from runners.vllm_backend import CPU_KV_CACHE_BYTES, check_available
-
-        cmd += ["--kv-cache-memory-bytes", str(CPU_KV_CACHE_BYTES)] if check_available() == "cpu" else \
-               ["--gpu-memory-utilization", "0.2"]  # fmt: skip
+        cmd = vllm_command(tiny_model_dir, SERVED, port, API_KEY)
 
         def tokenize(text: str) -> list[int]:
             return httpx.post(
