@@ -132,7 +132,8 @@ def _quantile(values: list[float], q: float) -> float:
 
 
 def run_live_load(url: str, backend: str, voters: int, rounds: int, *, base_url: str, served_model_name: str = "tiny",
-                  max_new_tokens: int = 16, timeout_s: float = 120.0) -> LiveLoadResult:  # fmt: skip
+                  max_new_tokens: int = 16, min_new_tokens: int = 0,
+                  timeout_s: float = 120.0) -> LiveLoadResult:  # fmt: skip
     """Fill a fresh database's live pool with `base_url`, run the voters, verify. See the module docstring."""
     from sqlalchemy import select
 
@@ -142,7 +143,7 @@ def run_live_load(url: str, backend: str, voters: int, rounds: int, *, base_url:
     from runners.base import GenParams
 
     database = Database(url)
-    params = GenParams(max_new_tokens=max_new_tokens, temperature=0.0)
+    params = GenParams(max_new_tokens=max_new_tokens, temperature=0.0, min_new_tokens=min_new_tokens)
     for name in POOL:
         add_pool_model(database, name, base_url=base_url, served_model_name=served_model_name, params=params)
     tally, lock = _Tally(), threading.Lock()
@@ -239,6 +240,7 @@ def main() -> None:
     ap.add_argument("--voters", type=int, default=8)
     ap.add_argument("--rounds", type=int, default=5, help="rounds per voter")
     ap.add_argument("--max-new-tokens", type=int, default=16)
+    ap.add_argument("--min-new-tokens", type=int, default=0, help="hold off the end: answers of a known length")
     ap.add_argument("--backends", default="sqlite,postgresql")
     ap.add_argument("--pg-url", "--db", dest="pg_url", default=os.environ.get("EVALS_TEST_PG_URL"))
     ap.add_argument("--server", choices=("loopback", "vllm"), default="loopback",
@@ -262,7 +264,8 @@ def main() -> None:
                 print(f"{backend}: {args.voters} voters × {args.rounds} live rounds ...", file=sys.stderr)
                 results.append(run_live_load(url, backend, args.voters, args.rounds, base_url=base_url,
                                              served_model_name=args.served_model_name,
-                                             max_new_tokens=args.max_new_tokens))  # fmt: skip
+                                             max_new_tokens=args.max_new_tokens,
+                                             min_new_tokens=args.min_new_tokens))  # fmt: skip
     print_table(results)
     if not all(r.ok for r in results):
         sys.exit(1)
