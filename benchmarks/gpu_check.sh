@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# One-command GPU check (issue 16): see benchmarks/gpu_check.py for the stages and options.
+#   bash benchmarks/gpu_check.sh --out "$OUT/gpu_check.json"      # a CUDA host, under 8 minutes on one H200
+#   bash benchmarks/gpu_check.sh --cpu-smoke --out /tmp/smoke.json  # the same stages, small, on CPU
+# Needs torch, transformers, peft and accelerate; DeepSpeed and its dependencies come from benchmarks/wheels/.
+# PYTHON picks the interpreter (default: python3 on PATH).
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
+export TOKENIZERS_PARALLELISM="${TOKENIZERS_PARALLELISM:-false}"
+export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1  # nothing is downloaded; a hub call would hang without network
+exec "${PYTHON:-python3}" benchmarks/gpu_check.py "$@"
