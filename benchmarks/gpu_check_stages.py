@@ -380,9 +380,10 @@ def stage_deepspeed(c: Check) -> dict[str, Any]:
     if c.device.type == "cpu":
         # World size 1 has nothing to all-reduce; on CPU DeepSpeed would otherwise g++-compile its shared-memory
         # all-reduce kernel at start-up (a minute or more on a small machine, cached afterwards).
-        import deepspeed.comm.torch as ds_torch_comm
+        # (import_module: `import deepspeed.comm.torch as m` would bind the `torch` that deepspeed.comm imports)
+        import importlib
 
-        ds_torch_comm.build_shm_op = lambda: None
+        importlib.import_module("deepspeed.comm.torch").build_shm_op = lambda: None
 
     from training.loop import train_trainer
 
