@@ -48,7 +48,7 @@ SHAPE_7B = {"hidden_size": 4096, "num_hidden_layers": 32, "num_attention_heads":
             "intermediate_size": 11008, "vocab_size": 32000}  # fmt: skip
 PROFILES = {
     # C-Eval 4 subjects x 25 = 100 items 5-shot; PPL about 260k tokens in 2048-token chunks.
-    "gpu": Profile("gpu", "cuda", SHAPE_7B, 8192, 50, 4, 25, 5, 262_144, 2048, 8, 64, 10, 8, 128),
+    "gpu": Profile("gpu", "cuda", SHAPE_7B, 8192, 200, 4, 25, 5, 262_144, 2048, 8, 64, 10, 8, 128),
     # Same stages on a hidden-256 Llama: seconds on two CPU cores.
     "cpu-smoke": Profile(
         "cpu-smoke",
