@@ -88,23 +88,46 @@ def wanted_wheels(site: Path) -> list[str]:
 def ensure_wheels(site: Path) -> dict[str, Any]:
     """Install what `wanted_wheels` names from benchmarks/wheels/ into `site` (no index, no dependency
     resolution: the list is the dependency closure that a torch/transformers/accelerate host may lack)."""
+    import importlib
+    import importlib.util
+
     site.mkdir(parents=True, exist_ok=True)
     need = wanted_wheels(site)
-    if need:
+    how = "pip"
+    if need and importlib.util.find_spec("pip") is not None:
         cmd = [sys.executable, "-m", "pip", "install", "--quiet", "--no-index", "--no-deps", "--upgrade",
                "--find-links", str(WHEELS), "--target", str(site), *need]  # fmt: skip
         done = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if done.returncode != 0:
             tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
-            raise RuntimeError(f"pip could not install {', '.join(need)}: {' / '.join(tail)}")
-    metadata_cache_reset()
-    return {"installed": need, "site": str(site)}
-
-
-def metadata_cache_reset() -> None:
-    import importlib
-
+            print(f"[gpu_check] pip failed ({' / '.join(tail)}); unpacking the wheels instead", flush=True)
+            how = unzip_wheels(need, site)
+    elif need:  # an interpreter without pip (some uv-made environments)
+        how = unzip_wheels(need, site)
     importlib.invalidate_caches()
+    return {"installed": need, "how": how if need else None, "site": str(site)}
+
+
+def unzip_wheels(need: list[str], site: Path) -> str:
+    """Unpack each `name==version` wheel whose tags this interpreter accepts into `site` (a wheel is a zip of
+    its install tree; nothing here needs its scripts or a RECORD)."""
+    import zipfile
+
+    from packaging.tags import sys_tags
+    from packaging.utils import parse_wheel_filename
+
+    accepted = set(sys_tags())
+    for spec in need:
+        name, version = spec.split("==")
+        for f in sorted(WHEELS.glob("*.whl")):
+            dist, ver, _build, tags = parse_wheel_filename(f.name)
+            if _norm(str(dist)) == name and str(ver) == version and tags & accepted:
+                with zipfile.ZipFile(f) as z:
+                    z.extractall(site)
+                break
+        else:
+            raise RuntimeError(f"no wheel of {spec} in {WHEELS} fits Python {sys.version.split()[0]} on this platform")
+    return "unzip"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -100,3 +100,18 @@ def test_shipped_wheels_cover_deepspeeds_requirements_within_budget() -> None:
     assert requires - from_host <= set(shipped), requires - from_host - set(shipped)
     total = sum(f.stat().st_size for f in gpu_check.WHEELS.glob("*.whl"))
     assert total < 20 * 2**20  # the device machine carries at most 64 MiB with the whole tree
+
+
+def test_wheels_unpack_without_pip_and_import_from_the_site(tmp_path: Path) -> None:
+    """The fallback for an interpreter without pip: the wheel matching this Python's tags is unpacked and imports."""
+    site = tmp_path / "site"
+    shipped = gpu_check.shipped_wheels()
+    need = [f"{n}=={shipped[n]}" for n in ("msgpack", "hjson", "pydantic-core", "typing-extensions")]
+    assert gpu_check.unzip_wheels(need, site) == "unzip"
+    code = (
+        "import msgpack, hjson, pydantic_core; print(msgpack.__file__); print(msgpack.unpackb(msgpack.packb([1, 'x'])))"
+    )
+    done = subprocess.run([sys.executable, "-c", f"import sys; sys.path.insert(0, {str(site)!r}); {code}"],
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    where, value = done.stdout.splitlines()
+    assert where.startswith(str(site)) and value == "[1, 'x']"
