@@ -4,7 +4,8 @@ LoRA and DeepSpeed ZeRO-2 training, in under 8 minutes on one H200.
     bash benchmarks/gpu_check.sh [--out FILE.json] [--stages a,b,...]     # a CUDA host
     bash benchmarks/gpu_check.sh --cpu-smoke --out FILE.json              # the same stages, small, on CPU
 
-Stages (each timed and guarded: a failure is reported and the others still run; exit 1 if any failed):
+Stages (each timed and guarded: a failure is reported and the others still run; exit 1 if any failed; a stage
+that would start after `--budget-s`, 480 s by default, is not run; `--out` is rewritten after every stage):
     tiny       the project's tiny Chinese Llama (tokenizer for everything, the small model)
     matmul     bf16 n x n matmul rate on the device (the FLOP floor's denominator)
     build      random-init Llama, 7B shape (hidden 4096, 32 layers, 32 heads, FFN 11008, vocab 32000), bf16,
@@ -34,6 +35,7 @@ import sys
 import tempfile
 import time
 import traceback
+from collections.abc import Callable
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
@@ -138,37 +140,62 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--work", type=Path, help="scratch dir (default: a temp dir, removed at the end)")
     p.add_argument("--site", type=Path, default=ROOT / ".gpu_check_site", help="where shipped wheels are installed")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=sys.stderr.isatty())
+    p.add_argument(
+        "--budget-s",
+        type=float,
+        default=480.0,
+        help="stages that would start after this many seconds are not run (reported as failed); 0 = none",
+    )
     return p.parse_args(argv)
 
 
-def run_stages(args: argparse.Namespace, work: Path) -> dict[str, Any]:
+# What a stage reads from earlier ones (`--stages` adds these).
+NEEDS = {"build": ["tiny"], "load": ["build"], "ceval": ["load", "matmul"], "ppl": ["load", "matmul"],
+         "agreement": ["tiny"], "lora": ["tiny"], "deepspeed": ["tiny"]}  # fmt: skip
+
+
+def selected_stages(spec: str | None, order: list[str]) -> list[str]:
+    """The stages to run, in `order`: all, or those named in `spec` plus what they need."""
+    if not spec:
+        return order
+    asked = [s.strip() for s in spec.split(",") if s.strip()]
+    unknown = [s for s in asked if s not in order]
+    if unknown:
+        raise SystemExit(f"unknown stage(s) {', '.join(unknown)}; choose from {', '.join(order)}")
+    wanted: set[str] = set()
+
+    def add(name: str) -> None:
+        if name not in wanted:
+            wanted.add(name)
+            for dep in NEEDS.get(name, []):
+                add(dep)
+
+    for name in asked:
+        add(name)
+    return [n for n in order if n in wanted]
+
+
+def run_stages(
+    args: argparse.Namespace, work: Path, t0: float, report: Callable[[dict[str, dict[str, Any]]], None]
+) -> dict[str, dict[str, Any]]:
+    """Run the selected stages in order; `report(stages so far)` after each (a cut-off run keeps its numbers)."""
     from benchmarks import gpu_check_stages as S
 
-    names = list(S.STAGES)
-    if args.stages:
-        asked = [s.strip() for s in args.stages.split(",") if s.strip()]
-        unknown = [s for s in asked if s not in S.STAGES]
-        if unknown:
-            raise SystemExit(f"unknown stage(s) {', '.join(unknown)}; choose from {', '.join(names)}")
-        needs = {"ceval": ["load"], "ppl": ["load"], "load": ["build"], "build": ["tiny"]}
-        wanted = set(asked)
-        for s in asked:
-            for dep in needs.get(s, []):
-                wanted.add(dep)
-                wanted |= set(needs.get(dep, []))
-                wanted |= {x for d in needs.get(dep, []) for x in needs.get(d, [])}
-        if wanted & {"agreement", "lora", "deepspeed"}:
-            wanted.add("tiny")
-        if wanted & {"ceval", "ppl"}:
-            wanted.add("matmul")
-        names = [n for n in names if n in wanted]
+    names = selected_stages(args.stages, list(S.STAGES))
     profile = S.PROFILES["cpu-smoke" if args.cpu_smoke else "gpu"]
     check = S.Check(profile=profile, work=work, progress=args.progress)
     stages: dict[str, dict[str, Any]] = {}
     for name in names:
-        stages[name] = _guarded(name, S.STAGES[name], check, profile.name)
+        spent = time.perf_counter() - t0
+        if args.budget_s and spent > args.budget_s:
+            stages[name] = {"status": "failed", "error": f"not started: {spent:.0f} s of the {args.budget_s:.0f} s "
+                            "budget spent", "seconds": 0.0}  # fmt: skip
+            print(f"[gpu_check] {name}: {stages[name]['error']}", flush=True)
+        else:
+            stages[name] = _guarded(name, S.STAGES[name], check, profile.name)
         if name == "ppl" or (name == "ceval" and "ppl" not in names):
             check.release_big()  # the training stages get the device to themselves
+        report(stages)
     check.release_big()
     return stages
 
@@ -261,6 +288,7 @@ def main(argv: list[str] | None = None) -> int:
         wheels: dict[str, Any] = {"status": "ok", **ensure_wheels(args.site)}
     except Exception as exc:
         wheels = {"status": "failed", "error": str(exc)}
+    wheels["seconds"] = round(time.perf_counter() - t0, 2)
     print(f"[gpu_check] wheels: {wheels.get('installed') or wheels.get('error') or 'all present'}", flush=True)
 
     import torch
@@ -268,18 +296,22 @@ def main(argv: list[str] | None = None) -> int:
     if mode == "gpu" and not torch.cuda.is_available():
         print("gpu_check: no CUDA device visible; use --cpu-smoke for the CPU run", file=sys.stderr)
         return 2
+    doc: dict[str, Any] = {"started_at": started, "env": environment(mode), "wheels": wheels, "stages": {}}
+
+    def report(stages: dict[str, dict[str, Any]]) -> None:
+        doc["stages"] = stages
+        doc["total_s"] = round(time.perf_counter() - t0, 2)
+        doc["ok"] = wheels["status"] == "ok" and all(s["status"] != "failed" for s in stages.values())
+        if args.out:  # rewritten after every stage, so a run cut off by a time limit keeps what it measured
+            args.out.parent.mkdir(parents=True, exist_ok=True)
+            args.out.write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
     with tempfile.TemporaryDirectory(prefix="gpu_check_") as tmp:
         work = args.work or Path(tmp)
         work.mkdir(parents=True, exist_ok=True)
-        stages = run_stages(args, work)
-    wheels["seconds"] = 0.0
-    doc = {"started_at": started, "env": environment(mode), "wheels": wheels, "stages": stages,
-           "total_s": round(time.perf_counter() - t0, 2)}  # fmt: skip
-    doc["ok"] = wheels["status"] == "ok" and all(s["status"] != "failed" for s in stages.values())
+        report(run_stages(args, work, t0, report))
     print(table(doc))
     if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         print(f"[gpu_check] wrote {args.out}")
     return 0 if doc["ok"] else 1
 

@@ -115,3 +115,19 @@ def test_wheels_unpack_without_pip_and_import_from_the_site(tmp_path: Path) -> N
                           capture_output=True, text=True, check=True)  # fmt: skip
     where, value = done.stdout.splitlines()
     assert where.startswith(str(site)) and value == "[1, 'x']"
+
+
+def test_stages_named_bring_what_they_need() -> None:
+    order = list(S.STAGES)
+    assert gpu_check.selected_stages("ceval", order) == ["tiny", "matmul", "build", "load", "ceval"]
+    assert gpu_check.selected_stages("deepspeed, agreement", order) == ["tiny", "agreement", "deepspeed"]
+    assert gpu_check.selected_stages(None, order) == order == ALL_STAGES
+
+
+def test_stages_past_the_time_budget_are_not_started_and_the_json_says_so(tmp_path: Path) -> None:
+    out = tmp_path / "r.json"
+    rc = gpu_check.main(["--cpu-smoke", "--stages", "agreement", "--budget-s", "1e-9", "--out", str(out),
+                         "--site", str(tmp_path / "site"), "--no-progress"])  # fmt: skip
+    doc = json.loads(out.read_text(encoding="utf-8"))
+    assert rc == 1 and doc["ok"] is False and list(doc["stages"]) == ["tiny", "agreement"]
+    assert all(s["status"] == "failed" and s["error"].startswith("not started") for s in doc["stages"].values())
