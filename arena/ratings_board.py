@@ -176,7 +176,10 @@ def rate_board(battles: Battles, options: RatingOptions | None = None) -> Board:
     style: dict[str, tuple[float, float, float]] = {}
     keep = np.flatnonzero(~base.excluded)
     if keep.size >= 2:
-        sub = battles.select(np.isin(battles.model_a, keep) & np.isin(battles.model_b, keep))
+        if keep.size == m:  # every model rated: no copy of a million battles' columns
+            sub = battles
+        else:
+            sub = battles.select(np.isin(battles.model_a, keep) & np.isin(battles.model_b, keep))
         rows = _rows(sub, o)
         fit = fit_contextual(rows, keep.size, l2=o.style_l2 if o.style_control else 0.0)
         to_points = o.params.scale / np.log(o.params.base)
