@@ -26,9 +26,11 @@ STRONG_WEIGHT = 3
 
 def repeat_strong(battles: Battles) -> Battles:
     """The battles with each one flagged ``strong`` repeated `STRONG_WEIGHT` times (in place, in order)."""
-    if battles.flags is None or len(battles) == 0:
+    if battles.flags is None or len(battles) == 0 or not battles.flags.any():  # no flags at all: the usual log
         return battles
-    strong = np.array([STRONG_FLAG in str(f).split(",") for f in battles.flags], dtype=bool)
+    # Decide once per distinct flag string (a handful), not once per battle (a million).
+    is_strong = {f: STRONG_FLAG in str(f).split(",") for f in set(battles.flags.tolist())}
+    strong = np.fromiter(map(is_strong.__getitem__, battles.flags.tolist()), bool, len(battles))
     if not strong.any():
         return battles
     return battles.select(np.repeat(np.arange(len(battles)), np.where(strong, STRONG_WEIGHT, 1)))

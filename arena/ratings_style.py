@@ -93,9 +93,12 @@ def style_features(counts: np.ndarray) -> np.ndarray:
     """
     a, b = counts[:, :4], counts[:, 4:]
     total = a + b
-    with np.errstate(invalid="ignore", divide="ignore"):
-        diff = np.where(total > 0, (a - b) / np.where(total > 0, total, 1.0), 0.0)
-    std = diff.std(axis=0)
-    out: np.ndarray = (diff - diff.mean(axis=0)) / np.where(std > 0, std, 1.0)
-    out[:, std == 0] = 0.0
-    return out
+    # In place where possible: on a million battles each temporary (N, 4) array is a pass over 32 MB.
+    diff: np.ndarray = np.subtract(a, b)
+    np.divide(diff, total, out=diff, where=total > 0)
+    diff[total <= 0] = 0.0
+    mean, std = diff.mean(axis=0), diff.std(axis=0)
+    diff -= mean
+    diff /= np.where(std > 0, std, 1.0)
+    diff[:, std == 0] = 0.0
+    return diff

@@ -294,12 +294,14 @@ def side_by_side(path: Path, style_path: Path | None, python: str, repeat: int) 
     ):
         if file is None:
             continue
-        ours = min(w for w, _ in ours_cli(file, 0, repeat, extra))
+        runs = ours_cli(file, 0, repeat, extra)
+        ours = min(w for w, _ in runs)
         theirs, ratings = arena_rank_run(python, file, mode)
         diff = max(abs(ours_ratings(file, extra)[m] - r) for m, r in ratings.items())
         print(
-            f"{label}: ours CLI best {ours:.2f} s, arena-rank {theirs:.2f} s (one run) -> arena-rank / ours = "
-            f"{theirs / ours:.1f}x; max |rating diff| {diff:.4f} points"
+            f"{label}: ours CLI best {ours:.2f} s (CPU {min(c for _, c in runs):.2f} s), arena-rank {theirs:.2f} s "
+            f"(one run) -> arena-rank / ours = {theirs / ours:.1f}x; max |rating diff| {diff:.4f} points "
+            f"(load {os.getloadavg()[0]:.1f})"
         )
 
 
@@ -357,7 +359,8 @@ def run_size(path: Path, n: int, args: argparse.Namespace) -> None:
         styled = ours_cli(style_path, 0, args.repeat, ("--style-control",))
         print(
             f"ours  CLI end to end, --style-control (sandwich) on {n:,} battles with conv_metadata ({mib:.0f} MiB): "
-            f"wall best {min(w for w, _ in styled):.2f} s, CPU best {min(c for _, c in styled):.2f} s"
+            f"wall best {min(w for w, _ in styled):.2f} s, CPU best {min(c for _, c in styled):.2f} s "
+            f"(runs: {', '.join(f'{w:.2f}/{c:.2f}' for w, c in styled)} wall/CPU; load {os.getloadavg()[0]:.1f})"
         )
     if args.arena_rank:
         side_by_side(path, style_path, args.arena_rank, args.repeat)

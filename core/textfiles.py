@@ -67,6 +67,8 @@ def utf8_bytes(raw: bytes, path: str | Path) -> bytes:
     if raw.startswith(b"\xef\xbb\xbf"):
         raw = raw[3:]
     if b"\x00" not in raw:
+        if raw.isascii():  # a word-at-a-time scan, several times cheaper than decoding to a str
+            return raw
         try:
             raw.decode("utf-8")
             return raw

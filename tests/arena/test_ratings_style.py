@@ -79,3 +79,25 @@ def test_style_control_needs_counts() -> None:
     battles = Battles.from_records([{"model_a": "x", "model_b": "y", "winner": "tie"}] * 3)
     with pytest.raises(ValueError, match="style control needs"):
         rate_board(battles, RatingOptions(style_control=True))
+
+
+def test_style_fit_started_from_plain_bt_ends_where_a_cold_start_does(monkeypatch: pytest.MonkeyPatch) -> None:
+    from arena import ratings_board
+
+    log = style_log(n=20_000, seed=3)
+    starts: list[object] = []
+    fit = ratings_board.fit_contextual
+
+    def spy(*args: object, **kwargs: object) -> object:
+        starts.append(kwargs.get("start"))
+        return fit(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(ratings_board, "fit_contextual", spy)
+    warm = rate_board(log.battles, RatingOptions(style_control=True))
+    monkeypatch.setattr(ratings_board, "_plain_start", lambda *args: None)
+    cold = rate_board(log.battles, RatingOptions(style_control=True))
+    assert starts[0] is not None and starts[1] is None  # the first fit really was warm-started
+    for field in ("rating", "ci_low", "ci_high"):
+        np.testing.assert_allclose(getattr(warm, field), getattr(cold, field), rtol=0, atol=1e-6)
+    for name in STYLE_FEATURES:
+        np.testing.assert_allclose(warm.style[name], cold.style[name], rtol=0, atol=1e-8)
