@@ -90,7 +90,7 @@ def sweep(
     specs = _resolve_models(split_csv(models), database)
     jobs = expand_jobs(specs, split_csv(suites), shot_list, data=data_paths, limit=limit)
     settings = SweepSettings(dtype=dtype, batch_size=batch_size)
-    err = Console(stderr=True)
+    err = Console(stderr=True, soft_wrap=True)  # log lines whole, however narrow the terminal
     states = inspect_jobs(jobs, database, settings)
     if plan_only:
         _print_plan(states, _wide_console())
@@ -105,9 +105,7 @@ def sweep(
         report = run_ray(jobs, database=database, settings=settings, placement=placement, progress=progress,
                          console=err)  # fmt: skip
         _print_results(report.results, _wide_console())
-        if report.failures:
-            for line in report.failures:
-                err.print(f"not finished: {line}", markup=False, highlight=False)
+        if report.failures:  # each was named as it failed
             err.print(f"{len(report.failures)} of {len(jobs)} jobs did not finish; their finished items are stored: "
                       "run the same command again to resume", markup=False, highlight=False)  # fmt: skip
             raise typer.Exit(1)

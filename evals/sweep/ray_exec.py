@@ -91,7 +91,7 @@ def _failure_line(exc: BaseException) -> str:
     from core.scrub import scrub
 
     cause = getattr(exc, "cause", None) or exc
-    text = (str(cause).strip().splitlines() or [""])[0]
+    text = (str(cause).strip().splitlines() or [""])[0][:200]
     return scrub(f"{type(cause).__name__}: {text}" if text else type(cause).__name__)
 
 
@@ -146,7 +146,7 @@ def run_ray(
         computed = {idx: (0, 0.0) for idx in range(len(jobs))}
         failed: dict[int, str] = {}
         results: dict[int, JobResult] = {}
-        say = console.print if console is not None else (lambda *_: None)
+        say = console.print if console is not None else (lambda *_, **__: None)
         with item_progress(len(jobs), "sweep on ray", enabled=progress, console=console, unit="jobs") as advance:
             while pending:
                 ready, _ = ray.wait(list(pending), num_returns=1)
@@ -165,7 +165,7 @@ def run_ray(
                     continue
                 job = jobs[idx]
                 if idx in failed:
-                    say(f"not finished: {job.label}: {failed[idx]}")
+                    say(f"not finished: {job.label}: {failed[idx]}", markup=False, highlight=False)
                 else:
                     if idx not in results:  # sharded: every item is stored; the engine aggregates and finishes
                         outcome = execute(job.suite, job.opts, job.model, database=database, backend=settings.backend,
@@ -174,7 +174,11 @@ def run_ray(
                         outcome.computed, outcome.compute_s = count, secs
                         results[idx] = job_result(job, outcome)
                     r = results[idx]
-                    say(f"done: {r.label}: {r.computed}/{r.n_items} items computed ({r.items_per_s:.1f} items/s)")
+                    say(
+                        f"done: {r.label}: {r.computed}/{r.n_items} items computed ({r.items_per_s:.1f} items/s)",
+                        markup=False,
+                        highlight=False,
+                    )
                 advance(1)
         report.results = [results[i] for i in sorted(results)]
         report.failures = [f"{jobs[i].label}: {failed[i]}" for i in sorted(failed)]

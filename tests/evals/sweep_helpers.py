@@ -126,12 +126,17 @@ class RayCluster:
             time.sleep(1)
         raise RuntimeError(f"Ray cluster did not reach {n} nodes")
 
-    def worker_actor_pids(self) -> list[int]:
-        """Pids of the sweep actors on the worker node (its processes share the node's process group)."""
-        pgid = self.nodes[1].pid
-        out = subprocess.run(["ps", "-eo", "pid,pgid,args"], capture_output=True, text=True).stdout
-        return [int(line.split()[0]) for line in out.splitlines()[1:]
-                if line.split()[1] == str(pgid) and "ray::SweepWorker" in line]  # fmt: skip
+    def _session_pids(self) -> list[tuple[int, str]]:
+        """(pid, command) of every process of the nodes: each `ray start` leads a session of its own, and
+        its workers keep that session (they get process groups of their own)."""
+        sessions = {str(p.pid) for p in self.nodes}
+        out = subprocess.run(["ps", "-eo", "pid,sid,args"], capture_output=True, text=True).stdout
+        rows = [line.split(None, 2) for line in out.splitlines()[1:]]
+        return [(int(r[0]), r[2] if len(r) > 2 else "") for r in rows if len(r) > 1 and r[1] in sessions]
+
+    def actor_pids(self) -> list[int]:
+        """Pids of the sweep's actors on either node."""
+        return [pid for pid, args in self._session_pids() if args.startswith("ray::SweepWorker")]
 
     def stop(self) -> None:
         for proc in reversed(self.nodes):  # `ray start --block` ends its node's processes on SIGTERM
@@ -142,8 +147,9 @@ class RayCluster:
                 proc.wait(30)
             except subprocess.TimeoutExpired:
                 pass
+        for pid, _ in self._session_pids():  # anything of the nodes still left
             try:
-                os.killpg(proc.pid, signal.SIGKILL)  # anything of that node still left (its own process group)
+                os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
         import shutil
@@ -159,3 +165,35 @@ def ray_cluster() -> Iterator[RayCluster]:
         yield cluster
     finally:
         cluster.stop()
+
+
+def _close(a: Any, b: Any) -> bool:
+    """Equal, numbers within float noise (processes with other thread counts sum in another order)."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_close(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return len(a) == len(b) and all(_close(x, y) for x, y in zip(a, b))
+    if isinstance(a, float) or isinstance(b, float):
+        import math
+
+        return (
+            isinstance(a, (int, float))
+            and isinstance(b, (int, float))
+            and math.isclose(a, b, rel_tol=1e-5, abs_tol=1e-5)
+        )
+    return bool(a == b)
+
+
+def assert_same_results(a: dict[str, dict[str, Any]], b: dict[str, dict[str, Any]]) -> None:
+    """The same runs, statuses, item rows and predictions; scores and metrics equal up to float noise."""
+    assert a.keys() == b.keys()
+    for run_id in a:
+        ra, rb = a[run_id], b[run_id]
+        assert {k: ra[k] for k in ("suite", "model", "status", "n_items")} == {
+            k: rb[k] for k in ("suite", "model", "status", "n_items")
+        }, run_id
+        assert ra["items"].keys() == rb["items"].keys(), run_id
+        for key, row in ra["items"].items():
+            assert row[:4] == rb["items"][key][:4], (run_id, key)  # subject, prediction, gold, correct
+            assert _close(row[4:], rb["items"][key][4:]), (run_id, key)  # score, per-choice scores
+        assert _close(ra["metrics"], rb["metrics"]), run_id

@@ -30,7 +30,7 @@ def count_loads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 def test_sweep_stores_what_four_runs_store(tiny_model_dir: Path, tmp_path: Path, count_loads: list[str]) -> None:
     sweep_db, runs_db = f"sqlite:///{tmp_path / 'sweep.db'}", f"sqlite:///{tmp_path / 'runs.db'}"
-    common = ("--limit", "2", "--batch-size", "4", "--no-progress")
+    common = ("--limit", "1", "--batch-size", "4", "--no-progress")
     main(["sweep", "--models", f"{tiny_model_dir},twin={tiny_model_dir}", "--suites", "ceval,ppl", *common,
           "--db", sweep_db])  # fmt: skip
     assert count_loads == [tiny_model_dir.name, "twin"]  # each model once for both of its suites
@@ -54,7 +54,7 @@ def test_killed_sweep_resumes_only_the_rest(
     tiny_model_dir: Path, tmp_path: Path, count_loads: list[str], capsys: pytest.CaptureFixture[str]
 ) -> None:
     url = f"sqlite:///{tmp_path / 'sweep.db'}"
-    args = ["--models", str(tiny_model_dir), "--suites", "ceval,cmmlu", "--shots", "0,5", "--limit", "3",
+    args = ["--models", str(tiny_model_dir), "--suites", "ceval,cmmlu", "--shots", "0,5", "--limit", "2",
             "--batch-size", "1", "--no-progress", "--db", url]  # fmt: skip
     proc = sweep_process(*args)
     try:
@@ -96,7 +96,9 @@ def test_killed_sweep_resumes_only_the_rest(
     assert count_loads == [tiny_model_dir.name]  # one load for every unfinished job
     assert {k: after[k] for k in before} == before  # nothing stored before the kill was computed again
     final = stored_state(url)
-    assert len(final) == 4 and all(r["status"] == "finished" and len(r["items"]) == r["n_items"] for r in final.values())
+    assert len(final) == 4 and all(
+        r["status"] == "finished" and len(r["items"]) == r["n_items"] for r in final.values()
+    )
     out = capsys.readouterr().out
     for run_id in finished:  # the results table: a finished run computed nothing this time
         row = next(line for line in out.splitlines() if run_id in line)
@@ -118,7 +120,9 @@ def test_bad_input_is_one_line(
     args: list[str], message: str, tiny_model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     with pytest.raises(SystemExit) as exc:
-        main(["sweep", "--models", str(tiny_model_dir), *args, "--no-progress", "--db", f"sqlite:///{tmp_path / 'x.db'}"])
+        main(
+            ["sweep", "--models", str(tiny_model_dir), *args, "--no-progress", "--db", f"sqlite:///{tmp_path / 'x.db'}"]
+        )
     assert exc.value.code == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and message in err and len(err.splitlines()) == 1
