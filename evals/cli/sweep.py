@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
     from core.model_spec import ModelSpec
     from db import Database
-    from evals.sweep import JobResult, JobState
+    from evals.sweep import JobResult, JobState, SweepJob
 
 EXECUTORS = ("local", "ray")
 TOKENS_COL = "prompt tokens to compute (est.)"
@@ -81,9 +81,10 @@ def sweep(
     if executor not in EXECUTORS:
         raise UserError(f"unknown --executor {executor!r} (local | ray)")
     if executor == "ray":
-        from evals.sweep.ray_exec import require_ray
+        from evals.sweep.ray_exec import check_address, require_ray
 
         require_ray()  # said before any model or data is read
+        check_address(ray_address)
     shot_list = parse_shots(shots)
     data_paths = _data_paths(data or [])
     database = open_database(db, write=not plan_only)
@@ -112,10 +113,8 @@ def sweep(
         return
     from evals.sweep import run_local
 
-    def announce(i: int, job: object) -> None:
-        label = getattr(job, "label", "")
-        status = states[i].status
-        err.print(f"[{i + 1}/{len(jobs)}] {label} ({status})", markup=False, highlight=False)
+    def announce(i: int, job: SweepJob) -> None:  # which job runs now, and what the database had of it
+        err.print(f"[{i + 1}/{len(jobs)}] {job.label} ({states[i].status})", markup=False, highlight=False)
 
     results = run_local(jobs, database=database, settings=settings, data_parallel=data_parallel,
                         progress=progress, console=err, on_job=announce)  # fmt: skip

@@ -95,6 +95,21 @@ def _failure_line(exc: BaseException) -> str:
     return scrub(f"{type(cause).__name__}: {text}" if text else type(cause).__name__)
 
 
+def check_address(address: str | None) -> None:
+    """A one-line error for a `HOST:PORT` nobody listens on (Ray itself retries for minutes before failing)."""
+    import socket
+
+    if not address or address == "auto" or "://" in address:
+        return
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        raise UserError(f"--ray-address takes HOST:PORT (e.g. 10.0.0.5:6379), got {address!r}")
+    try:
+        socket.create_connection((host, int(port)), timeout=5).close()
+    except OSError as exc:
+        raise UserError(f"no Ray cluster at {address} ({exc.strerror or exc})") from None
+
+
 def run_ray(
     jobs: Sequence[SweepJob],
     *,
@@ -124,7 +139,12 @@ def run_ray(
     init: dict[str, Any] = {"logging_level": logging.WARNING, "log_to_driver": False}
     if placement.address is None:
         init["include_dashboard"] = False
-    ray.init(address=placement.address, **init)
+    check_address(placement.address)
+    try:
+        ray.init(address=placement.address, **init)
+    except (ConnectionError, RuntimeError, ValueError) as exc:  # no cluster there, or a version mismatch
+        where = f"at {placement.address}" if placement.address else "here"
+        raise UserError(f"cannot start or reach a Ray cluster {where}: {_failure_line(exc)}") from None
     report = SweepReport()
     try:
         worker = ray.remote(SweepWorker)

@@ -147,3 +147,18 @@ def test_ray_executor_without_ray_is_one_line(tmp_path: Path) -> None:
                   "--db", f"sqlite:///{tmp_path / 'x.db'}", env={"PYTHONPATH": f"{blocker.parent}:{ROOT}"})  # fmt: skip
     assert res.returncode == 2, res.stderr
     assert res.stderr.strip() == "error: --executor ray needs the ray package: pip install 'leitai[ray]'"
+
+
+def test_unreachable_ray_address_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("ray", reason="the ray extra is not installed")
+    import socket
+
+    with socket.socket() as s:  # a port nobody listens on: bound, never listening
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+        with pytest.raises(SystemExit) as exc:
+            main(["sweep", "--models", "x", "--suites", "ceval", "--executor", "ray", "--ray-address",
+                  f"127.0.0.1:{port}", "--db", f"sqlite:///{tmp_path / 'x.db'}"])  # fmt: skip
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"error: no Ray cluster at 127.0.0.1:{port}") and len(err.splitlines()) == 1

@@ -47,7 +47,7 @@ def test_killed_worker_loses_nothing_and_results_match_local(
     cluster: RayCluster, pg_url: str, tiny_model_dir: Path, tmp_path: Path
 ) -> None:
     jobs = ["--models", f"{tiny_model_dir},twin={tiny_model_dir}", "--suites", "ceval,ppl",
-            "--limit", "6", "--batch-size", "1", "--no-progress"]  # fmt: skip
+            "--limit", "4", "--batch-size", "1", "--no-progress"]  # fmt: skip
     ray_args = [*jobs, "--executor", "ray", "--ray-address", cluster.address, "--retries", "0", "--db", pg_url]
     proc = sweep_process(*ray_args)
     try:
