@@ -85,11 +85,16 @@ def test_killed_sweep_resumes_only_the_rest(
     plan = capsys.readouterr().out
     lines = [line for line in plan.splitlines() if "ceval" in line or "cmmlu" in line]
     assert len(lines) == 4  # ceval and cmmlu, 0- and 5-shot
-    for run_id in finished:
-        assert any(run_id in line and " done " in line for line in lines)
-    for run_id in begun:
-        assert any(run_id in line and " partial " in line for line in lines)
-    assert sum(" new " in line for line in lines) == 4 - len(finished) - len(begun)
+    # model │ suite │ setting │ items │ stored │ tokens to compute │ status │ run
+    rows = {cells[7]: cells for cells in ([c.strip() for c in line.strip("│ ").split("│")] for line in lines)}
+    assert all(int(r[4]) == (int(r[3]) if r[6] == "done" else run_statuses(url).get(run_id, ("", 0))[1])
+               for run_id, r in rows.items())  # fmt: skip
+    assert {run_id for run_id, r in rows.items() if r[6] == "done"} == finished
+    assert {run_id for run_id, r in rows.items() if r[6] == "partial"} == begun
+    assert sum(r[6] == "new" for r in rows.values()) == 4 - len(finished) - len(begun)
+    for r in rows.values():  # only what is still to compute counts, by the model's tokenizer (no "~")
+        tokens = int(r[5].replace(",", ""))
+        assert (tokens == 0) == (r[6] == "done")
 
     main(["sweep", *args])
     after = item_row_ids(url)
