@@ -154,6 +154,10 @@ def _resolve_models(values: tuple[str, ...], database: Database) -> list[ModelSp
             specs.append(resolve_model(spec, name=name, database=database))
         else:
             specs.append(resolve_model(value, database=database))
+    other = next((s for s in specs if s.backend != "hf"), None)
+    if other is not None:  # a sweep loads checkpoints itself; servers and vLLM engines go through `evals run`
+        raise UserError(f"evals sweep runs local checkpoints (hf backend); {other.name} is a {other.backend} model: "
+                        "use evals run --backend for it")  # fmt: skip
     names = [s.name for s in specs]
     dup = next((n for n in names if names.count(n) > 1), None)
     if dup is not None:
