@@ -5,7 +5,7 @@
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.leitai-installed
-EXTRAS ?= dev,quant,lmeval,gguf
+EXTRAS ?= dev,quant,lmeval,gguf,ray
 
 # transformers 4.x in a venv of its own: checkpoints written under 5.x (the main venv) must load there and
 # 4.x-written ones here (tests/training/test_checkpoint_compat.py runs in both, pointing at the other).

@@ -7,7 +7,7 @@ so an interrupted run loses at most one chunk and the same command finishes only
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -121,6 +121,7 @@ def execute(
     console: Console | None = None,
     runner_kwargs: Mapping[str, Any] | None = None,
     shard: tuple[int, int] | None = None,
+    shared_runner: Callable[[], Runner] | None = None,
 ) -> RunOutcome:
     """Run (or resume) one suite on one model and store everything through `db/`.
 
@@ -128,6 +129,9 @@ def execute(
         runner: an already loaded runner to reuse (tests, the quantization suite); loaded lazily otherwise,
             and not at all when every item is already stored.
         runner_kwargs: extra keyword arguments for `runners.open_runner` (device, base_url, ...).
+        shared_runner: gives a runner the caller owns and keeps open across runs (`evals sweep` loads each
+            model once this way); called only when items are missing, never closed here. Ignored by a suite
+            that loads the model itself.
         shard: (i, n): a data-parallel worker (evals.parallel) computes only shard i of n and leaves
             aggregating and finishing the run to its parent; the returned outcome has no metrics.
     """
@@ -156,7 +160,9 @@ def execute(
     model_info: dict[str, Any] = {}
     # The model handle predict() gets: a loaded runner, or the stand-in of a suite that loads the model itself.
     handle: Any = runner
-    owned = bool(todo) and runner is None  # a runner loaded here is closed here (vLLM engines are processes)
+    if todo and handle is None and shared_runner is not None and not caps.loads_model:
+        handle = shared_runner()
+    owned = bool(todo) and handle is None  # a runner loaded here is closed here (vLLM engines are processes)
     if owned and caps.loads_model:
         handle = suite.external_runner(model, backend=backend, dtype=dtype, quant=quant, runner_kwargs=runner_kwargs)
     elif owned:

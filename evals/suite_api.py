@@ -239,6 +239,12 @@ class Suite(Generic[ItemT, ContextT, RunnerT]):
         """(handle, name, category) of every subject the suite knows (`evals suites --subjects`)."""
         return []
 
+    def prompt_text(self, plan: Plan[ItemT, ContextT], item: ItemT) -> str:
+        """About the text the model reads for `item` (`evals sweep --plan` estimates prompt tokens from it).
+        By default the item's own text fields; a suite that adds exemplars or a template says so itself."""
+        values = vars(item).values() if hasattr(item, "__dict__") else _slot_values(item)
+        return "\n".join(v for v in values if isinstance(v, str))
+
     def choice_scoring(self, opts: SuiteOptions) -> str | None:
         """The choice scoring these options select (None: the suite scores no lettered choices)."""
         return opts.scoring if self.capabilities.multiple_choice else None
@@ -280,6 +286,12 @@ class Suite(Generic[ItemT, ContextT, RunnerT]):
     ) -> Outcome:
         """`composite`: run the suites it is made of and return its own outcome."""
         raise NotImplementedError
+
+
+def _slot_values(obj: object) -> list[object]:
+    """The attribute values of a slotted object (frozen slotted dataclasses have no __dict__)."""
+    names = [n for cls in type(obj).__mro__ for n in getattr(cls, "__slots__", ())]
+    return [getattr(obj, n, None) for n in names]
 
 
 # capability -> the verb a suite declaring it must define (and a suite not declaring it must not)

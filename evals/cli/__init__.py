@@ -18,6 +18,7 @@ from evals.cli import results as _results  # noqa: F401
 # Each module adds its commands to `app` on import; none of them imports torch at module level.
 from evals.cli import run as _run  # noqa: F401
 from evals.cli import score as _score  # noqa: F401
+from evals.cli import sweep as _sweep  # noqa: F401
 from evals.cli import train as _train  # noqa: F401
 from evals.cli.app import app
 

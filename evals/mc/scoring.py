@@ -28,6 +28,14 @@ class MCContext:
     opts: SuiteOptions
 
 
+def estimate_prompt(context: MCContext, item: MCItem, *, system: str) -> str:
+    """The CLA2 prompt of `item` with its subject's exemplars, for token estimates (`evals sweep --plan`);
+    a model's own chat template (`--template auto`) is estimated by the llama2 wrapper."""
+    opts = context.opts
+    shots = context.exemplars.get(item.subject, ())
+    return build_prompt(item, shots, chat=opts.chat, template="llama2", system=system)[0]
+
+
 def argmax_letter(scores: Mapping[str, float]) -> str:
     """First maximum over A, B, C, D (numpy's argmax tie rule, as the protocol uses)."""
     best = LETTERS[0]

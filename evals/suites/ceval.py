@@ -11,7 +11,7 @@ from core.errors import UserError
 from evals.mc.ceval_subjects import CATEGORIES, SUBJECTS
 from evals.mc.data import MCItem, fingerprint, read_mc_csv
 from evals.mc.prompts import CEVAL_SYSTEM, PROMPT_VERSION
-from evals.mc.scoring import MCContext, aggregate_mc, mc_item_json, predict_mc
+from evals.mc.scoring import MCContext, aggregate_mc, estimate_prompt, mc_item_json, predict_mc
 from evals.mc.selection import choose_subjects, load_items
 from evals.registry import suite
 from evals.resources import resource
@@ -102,6 +102,9 @@ class CEval(Suite[MCItem, MCContext]):
             context=MCContext(exemplars, opts),
             labelled=split != "test",
         )
+
+    def prompt_text(self, plan: Plan[MCItem, MCContext], item: MCItem) -> str:
+        return estimate_prompt(plan.context, item, system=CEVAL_SYSTEM)
 
     def predict(
         self, runner: Runner, plan: Plan[MCItem, MCContext], items: Sequence[MCItem], *, batch_size: int

@@ -19,7 +19,7 @@ from evals.mc.cmmlu_prompts import MAX_LENGTH, OFFICIAL_PROMPT_VERSION, build_of
 from evals.mc.cmmlu_subjects import CATEGORIES, CLA2_CATEGORY, SUBJECTS
 from evals.mc.data import MCItem, fingerprint, read_mc_csv
 from evals.mc.prompts import CMMLU_SYSTEM, PROMPT_VERSION
-from evals.mc.scoring import MCContext, aggregate_mc, mc_item_json, predict_mc
+from evals.mc.scoring import MCContext, aggregate_mc, estimate_prompt, mc_item_json, predict_mc
 from evals.mc.selection import choose_subjects, load_items
 from evals.registry import suite
 from evals.resources import resource
@@ -163,6 +163,9 @@ class CMMLU(Suite[MCItem, MCContext]):
             identity=identity,
             context=MCContext(exemplars, opts),
         )
+
+    def prompt_text(self, plan: Plan[MCItem, MCContext], item: MCItem) -> str:
+        return estimate_prompt(plan.context, item, system=CMMLU_SYSTEM)
 
     def predict(
         self, runner: Runner, plan: Plan[MCItem, MCContext], items: Sequence[MCItem], *, batch_size: int
