@@ -5,6 +5,11 @@ chat: `GET /v1/models`, `POST /v1/chat/completions` with `"stream": true` as ser
 (`data: {chunk}` lines, a usage chunk, `data: [DONE]`). Three extra served names exercise the
 failures a live arena meets: "broken" answers HTTP 500, "silent" streams no text, "slow" waits
 `slow_s` seconds before its first chunk.
+
+Deterministic pacing for the perf suite's tests: `pace_s` waits that long before every text chunk
+after the first (so each inter-chunk gap is at least `pace_s`), and `queue_s` delays the first chunk by
+`queue_s` x the requests in flight when the request arrived (latency that grows with concurrency,
+the way a saturated server queues).
 """
 
 from __future__ import annotations
@@ -29,9 +34,18 @@ class ChatServer:
 
 
 @contextmanager
-def serve_chat(streamer: HFChatStreamer, served_name: str = "tiny", *, slow_s: float = 5.0) -> Iterator[ChatServer]:
+def serve_chat(
+    streamer: HFChatStreamer,
+    served_name: str = "tiny",
+    *,
+    slow_s: float = 5.0,
+    pace_s: float = 0.0,
+    queue_s: float = 0.0,
+) -> Iterator[ChatServer]:
     """Serve `streamer` as `served_name` on a free loopback port."""
     seen: list[dict[str, Any]] = []
+    in_flight = [0]
+    flight_lock = threading.Lock()
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -74,11 +88,23 @@ def serve_chat(streamer: HFChatStreamer, served_name: str = "tiny", *, slow_s: f
             self.close_connection = True
             if model == "slow":
                 time.sleep(slow_s)
+            with flight_lock:
+                in_flight[0] += 1
+                queued = in_flight[0]
+            try:
+                time.sleep(queue_s * queued)
+                self._answer(req, model)
+            finally:
+                with flight_lock:
+                    in_flight[0] -= 1
+
+        def _answer(self, req: dict[str, Any], model: str) -> None:
             msgs = req["messages"]
             system = msgs[0]["content"] if msgs and msgs[0]["role"] == "system" else None
             history = msgs[1:] if system is not None else msgs
             params = GenParams(max_new_tokens=int(req.get("max_tokens") or 64),
                                temperature=float(req.get("temperature") or 0.0))  # fmt: skip
+            sent = [0]
             try:
                 for event in streamer.stream_chat(history, params, system=system):
                     if isinstance(event, StreamEnd):
@@ -86,6 +112,9 @@ def serve_chat(streamer: HFChatStreamer, served_name: str = "tiny", *, slow_s: f
                         self._sse({"choices": [], "usage": {"prompt_tokens": event.prompt_tokens,
                                                             "completion_tokens": event.completion_tokens}})  # fmt: skip
                     elif model != "silent":
+                        if sent[0] and pace_s:
+                            time.sleep(pace_s)
+                        sent[0] += 1
                         self._sse({"choices": [{"index": 0, "delta": {"content": event}, "finish_reason": None}]})
                 self._chunk(b"data: [DONE]\n\n")
                 self._chunk(b"")
