@@ -43,7 +43,7 @@ class PerfOutcome:
         out: dict[str, Any] = {}
         tput = [r.summary["output_throughput"] for r in self.levels if "output_throughput" in r.summary]
         if tput:
-            out["output_throughput"] = max(tput)
+            out["peak_output_throughput"] = max(tput)
         if self.sla is not None:
             out["sla_concurrency"] = self.sla_concurrency or 0
         for key in LEVEL_METRICS:

@@ -55,7 +55,7 @@ class Perf(Suite[Any, Any]):
     capabilities = SuiteCapabilities(
         title="Serving performance",
         report="perf",
-        headline=Headline("output_throughput", "tok/s", digits=1),
+        headline=Headline("peak_output_throughput", "tok/s", digits=1),
         options=PERF_OPTIONS,
         quantizable=False,
         shardable=False,
