@@ -232,7 +232,9 @@ def run(
     ] = None,
     input_len: Annotated[
         Optional[int],
-        typer.Option("--input-len", help="perf: tokens per fixed prompt (default 256; characters without a tokenizer)."),
+        typer.Option(
+            "--input-len", help="perf: tokens per fixed prompt (default 256; characters without a tokenizer)."
+        ),
     ] = None,
     output_len: Annotated[
         Optional[int], typer.Option("--output-len", help="perf: max_tokens of every request (default 128).")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from core.errors import UserError
 
@@ -37,7 +37,7 @@ def load_tokenizer(path: str | Path) -> Tokenizer:
     try:
         from transformers import AutoTokenizer
 
-        tok: Tokenizer = AutoTokenizer.from_pretrained(str(path))
+        tok = cast(Tokenizer, AutoTokenizer.from_pretrained(str(path)))
     except (OSError, ValueError) as exc:
         raise UserError(f"--tokenizer: cannot load a tokenizer from {path} ({type(exc).__name__})") from None
     return tok
@@ -95,5 +95,7 @@ def _bank_prompts(database: Database | None, limit: int | None) -> list[str]:
         q = select(ArenaPrompt.text).order_by(ArenaPrompt.id)
         texts = list(s.scalars(q.limit(limit) if limit else q))
     if not texts:
-        raise UserError("--prompts bank: the database holds no arena questions; import some with `evals arena bank import`")
+        raise UserError(
+            "--prompts bank: the database holds no arena questions; import some with `evals arena bank import`"
+        )
     return texts
