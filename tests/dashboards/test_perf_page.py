@@ -65,3 +65,17 @@ def test_latency_against_concurrency(store: Database) -> None:
     assert ttft[("slow", 4)] == pytest.approx(800.0) and ttft[("fast", 1)] == pytest.approx(50.0)
     at.multiselect(key="perf_models").set_value(["fast"]).run()
     assert not at.exception and len(at.get("vega_lite_chart")) == 2
+
+
+def test_admin_only(store: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    """In public voter mode the page is not registered; locally it is one of the app's pages."""
+    app = str(PAGE.parents[1] / "app.py")
+    store_run(store, "fast", 0.05)
+    local = AppTest.from_file(app, default_timeout=60).run()
+    local.switch_page("views/perf.py").run()
+    assert not local.exception and local.get("vega_lite_chart")
+    monkeypatch.setenv("EVALS_DASHBOARD_PUBLIC", "1")
+    monkeypatch.delenv("EVALS_ADMIN_TOKEN", raising=False)
+    public = AppTest.from_file(app, default_timeout=60).run()
+    with pytest.raises(Exception):  # noqa: B017 - the admin page is not registered
+        public.switch_page("views/perf.py").run()
