@@ -13,7 +13,8 @@ medians of both with their ratio. Both send one warm-up request first and define
 
 A fresh CPU server is slow on its first batches, so one unreported `vllm bench serve` pass warms it;
 then each round runs both tools back to back, alternating which goes first (--rounds, default 2), so
-a change in machine load between the two runs of a round shows as disagreement between rounds.
+a change in machine load between the two runs of a round shows as disagreement between rounds; the last
+table is each tool's median over the rounds.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import argparse
 import json
 import os
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -167,17 +169,22 @@ def main() -> None:
         cells = "".join(f"{v[name]:>11.2f}{o[name]:>9.2f}{o[name] / v[name] if v[name] else float('nan'):>7.3f}"
                         for v, o in rounds)  # fmt: skip
         print(f"{name:<20}{cells}")
+    # The rounds' medians per tool: on a shared machine one round's pair can differ by the load between them.
+    print(f"\n{'median over rounds':<20}{'vllm bench':>11}{'ours':>9}{'ratio':>7}")
+    for name in VLLM_KEYS:
+        a, b = statistics.median(v[name] for v, _ in rounds), statistics.median(o[name] for _, o in rounds)
+        print(f"{name:<20}{a:>11.2f}{b:>9.2f}{b / a if a else float('nan'):>7.3f}")
 
 
 VLLM_KEYS = {
     "ttft_median_ms": "median_ttft_ms", "tpot_median_ms": "median_tpot_ms", "itl_median_ms": "median_itl_ms",
     "e2el_median_ms": "median_e2el_ms", "ttft_p99_ms": "p99_ttft_ms", "output_tok_s": "output_throughput",
-    "input_tokens": "total_input_tokens", "output_tokens": "total_output_tokens",
+    "duration_s": "duration", "input_tokens": "total_input_tokens", "output_tokens": "total_output_tokens",
 }  # fmt: skip
 OURS_KEYS = {
     "ttft_median_ms": "ttft_p50_ms", "tpot_median_ms": "tpot_p50_ms", "itl_median_ms": "itl_p50_ms",
     "e2el_median_ms": "e2el_p50_ms", "ttft_p99_ms": "ttft_p99_ms", "output_tok_s": "output_throughput",
-    "input_tokens": "input_tokens", "output_tokens": "output_tokens",
+    "duration_s": "duration_s", "input_tokens": "input_tokens", "output_tokens": "output_tokens",
 }  # fmt: skip
 
 

@@ -1,7 +1,8 @@
 """Serving performance (`evals run --suite perf`): latency and throughput of a model being served.
 
-Against an OpenAI-compatible server (`--backend openai --base-url ...`) or a local checkpoint streamed
-in-process (`--backend hf`), it sends timed streaming chat requests and reports, per load level, time
+Against an OpenAI-compatible server (`--backend openai --base-url ...`), a local checkpoint behind vLLM's
+own server started for the run (`--backend vllm`: runners.vllm_server) or streamed in-process by
+transformers (`--backend hf`), it sends timed streaming chat requests and reports, per load level, time
 to first token, time per output token, inter-token latency, end-to-end latency and throughput:
 
 - a closed-loop concurrency sweep: `--concurrency 1,4,16` (N requests always in flight);
@@ -17,9 +18,11 @@ measurement is never resumed.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from collections.abc import Callable, Mapping
+from contextlib import ExitStack
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -44,7 +47,8 @@ PERF_OPTIONS = frozenset({
     "concurrency", "rate", "sla", "num_prompts", "input_len", "output_len", "prompts", "duration", "warmup",
     "tokenizer", "ignore_eos",
 })  # fmt: skip
-BACKENDS = ("openai", "hf")
+BACKENDS = ("openai", "hf", "vllm")
+VLLM_SERVER_OPTIONS = ("tensor_parallel_size", "pipeline_parallel_size", "gpu_memory_utilization")
 
 
 @suite("perf")
@@ -79,19 +83,27 @@ class Perf(Suite[Any, Any]):
         if model is None:
             raise UserError("--suite perf needs --model")
         if backend not in BACKENDS:
-            raise UserError(
-                f"--suite perf times --backend openai (any OpenAI-compatible server, `vllm serve` included) or hf; "
-                f"for vLLM start `vllm serve MODEL` and pass --backend openai --base-url, not --backend {backend}"
-            )
+            raise UserError(f"--suite perf times --backend {' | '.join(BACKENDS)}, not {backend}")
         settings = PerfSettings.from_extra(opts.extra)
         kwargs = dict(runner_kwargs or {})
-        factory, tokenizer, close = _streamers(model, backend, dtype, settings, kwargs)
-        try:
+        with ExitStack() as stack:
+            if backend == "vllm":  # the checkpoint behind vLLM's own OpenAI server, timed like any endpoint
+                from runners.vllm_server import vllm_server
+
+                if console is not None:
+                    console.print(f"starting vllm serve {model.path} ...")
+                options = {k: kwargs[k] for k in VLLM_SERVER_OPTIONS if kwargs.get(k) is not None}
+                url = stack.enter_context(vllm_server(model.path, served_name="perf", dtype=dtype, **options))
+                served = replace(model, params={**model.params, "base_url": url})
+                kwargs = {"base_url": url, "served_name": "perf"}
+                settings = dataclasses.replace(settings, tokenizer=settings.tokenizer or model.path)
+            else:
+                served = model
+            factory, tokenizer, close = _streamers(served, backend, dtype, settings, kwargs)
+            stack.callback(close)
             prompts = _prompts(settings, opts, tokenizer, database)
             return _measure(self.name, model, backend, dtype, settings, prompts, factory,
                             database=database, progress=progress, console=console)  # fmt: skip
-        finally:
-            close()
 
 
 def _streamers(
@@ -101,7 +113,7 @@ def _streamers(
     from evals.perf.prompts import load_tokenizer
 
     tokenizer = load_tokenizer(settings.tokenizer) if settings.tokenizer else None
-    if backend == "openai":
+    if backend in ("openai", "vllm"):
         from runners.chat_stream import OpenAIChatStreamer
         from runners.openai_backend import API_KEY_ENVS
 
@@ -110,7 +122,8 @@ def _streamers(
         extra = {"ignore_eos": True} if settings.ignore_eos else None
 
         def make() -> OpenAIChatStreamer:
-            return OpenAIChatStreamer(str(base_url), model.path, api_key_env=key_env, extra_body=extra, timeout_s=600)
+            served = kwargs.get("served_name") or model.path
+            return OpenAIChatStreamer(str(base_url), served, api_key_env=key_env, extra_body=extra, timeout_s=600)
 
         probe = make()
         try:
@@ -193,8 +206,13 @@ def _measure(
     try:
         if settings.warmup:
             warm = factory()
-            for i in range(settings.warmup):
-                timed_request(warm, prompts[i % len(prompts)], params, i, time.perf_counter())
+            try:
+                for i in range(settings.warmup):
+                    timed_request(warm, prompts[i % len(prompts)], params, i, time.perf_counter())
+            finally:
+                close = getattr(warm, "close", None)  # an OpenAI streamer's connections (hf has none)
+                if callable(close):
+                    close()
         if objectives:
             start, ceiling = settings.search_range()
             outcome.sla_concurrency = sla_search.search(

@@ -8,6 +8,7 @@ before the first chunk), so the checks are relations to the configured pace, nev
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import io
 import json
 import random
@@ -15,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
 from core.model_spec import ModelSpec
 from db import open_db
@@ -160,12 +162,13 @@ def test_hf_backend_in_process(tiny_model_dir: Path, tmp_path: Path) -> None:
         ("--num-prompts", "0"),
         ("--prompts", "wiki"),
         ("--rate", "1", "--sla", "p99_ttft<1s"),
-        ("--backend", "vllm"),
+        ("--duration", "0"),
+        ("--backend", "openai", "--base-url", "http://127.0.0.1:9/v1"),  # nothing listens there
     ],
 )
 def test_bad_input_exits_2(paced: ChatServer, tmp_path: Path, bad: tuple[str, ...]) -> None:
     db = f"sqlite:///{tmp_path / 'bad.db'}"
-    backend = () if "--backend" in bad else ("--backend", "openai", "--base-url", paced.url)
+    backend = () if "--backend" in bad else ("--backend", "openai", "--base-url", paced.url)  # a live server
     code, _, err = call("run", "--suite", "perf", *backend, "--model", "tiny", *bad, "--no-progress", "--db", db)
     assert code == 2, err
     assert "Traceback" not in err and len([ln for ln in err.splitlines() if ln.startswith("error")]) == 1, err
@@ -174,6 +177,49 @@ def test_bad_input_exits_2(paced: ChatServer, tmp_path: Path, bad: tuple[str, ..
         from db import Run
 
         assert s.query(Run).count() == 0  # refused before anything was stored
+
+
+def test_dataset_prompts_and_duration_cap(paced: ChatServer, tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'd.db'}"
+    # C-Eval questions (the embedded sample) are what the server receives
+    seen = len(paced.requests)
+    doc = perf(paced, db, "--prompts", "ceval", "--limit", "1", "--num-prompts", "2", "--output-len", "2",
+               "--warmup", "0", tmp=tmp_path)  # fmt: skip
+    sent = [r["body"]["messages"][-1]["content"] for r in paced.requests[seen:]]
+    assert len(sent) == 2 and all(t.endswith("答案：") and "\nA. " in t for t in sent)
+    assert doc["levels"][0]["completed"] == 2
+    # the arena bank: refused while the store has none, then its questions
+    code, _, err = call("run", "--suite", "perf", "--backend", "openai", "--base-url", paced.url, "--model", "tiny",
+                        "--prompts", "bank", "--no-progress", "--db", db)  # fmt: skip
+    assert code == 2 and "evals arena bank import" in err
+    assert call("arena", "bank", "import", "--default", "--db", db)[0] == 0
+    seen = len(paced.requests)
+    perf(paced, db, "--prompts", "bank", "--num-prompts", "2", "--output-len", "2", "--warmup", "0", tmp=tmp_path)
+    from db.models_arena import ArenaPrompt
+
+    with open_db(db).session() as s:
+        bank = set(s.scalars(select(ArenaPrompt.text)))
+    assert {r["body"]["messages"][-1]["content"] for r in paced.requests[seen:]} <= bank
+    # --duration: no request is sent after the cap (each takes >= 11 x PACE_S here), those in flight finish
+    doc = perf(paced, db, "--duration", "0.3", "--num-prompts", "40", "--warmup", "0", tmp=tmp_path)
+    (level,) = doc["levels"]
+    assert 1 <= level["requests"] < 40
+    with open_db(db).session() as s:
+        assert all(r.start_s < 0.3 for r in requests(s, doc["run_id"]))
+
+
+@pytest.mark.skipif(importlib.util.find_spec("vllm") is None, reason="vLLM not installed (make test-vllm)")
+def test_vllm_backend_serves_the_checkpoint(tiny_model_dir: Path, tmp_path: Path) -> None:
+    """`--backend vllm`: vLLM's own OpenAI server is started for the run and timed like any endpoint."""
+    out, db = tmp_path / "v.json", f"sqlite:///{tmp_path / 'v.db'}"
+    code, _, err = call("run", "--suite", "perf", "--backend", "vllm", "--model", str(tiny_model_dir),
+                        "--dtype", "float32", "--input-len", "32", "--output-len", "8", "--ignore-eos",
+                        "--num-prompts", "4", "--concurrency", "2", "--no-progress", "--db", db,
+                        "--json", str(out))  # fmt: skip
+    assert code == 0, err
+    (level,) = json.loads(out.read_text(encoding="utf-8"))["levels"]
+    assert level["completed"] == 4 and level["output_tokens"] == 4 * 8  # --ignore-eos: exactly --output-len each
+    assert 0 < level["ttft_p50_ms"] < level["e2el_p50_ms"]
 
 
 def test_concurrency_list_only_for_perf() -> None:
