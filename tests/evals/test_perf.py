@@ -242,6 +242,17 @@ def test_metric_definitions() -> None:
     assert percentile([1, 2, 3, 4], 50) == 2.5
 
 
+def test_longbench_prompts_carry_context_and_question() -> None:
+    from evals.perf.prompts import dataset_prompts
+    from evals.registry import get_suite
+    from evals.suite_api import SuiteOptions
+
+    items = get_suite("longbench").plan(SuiteOptions()).items
+    texts = dataset_prompts("longbench", data=None, database=None, limit=None)
+    assert len(texts) == len(items) > 0
+    assert all(t == f"{it.item.context}\n\n{it.item.input}" for t, it in zip(texts, items, strict=True))
+
+
 def test_sla_parse_and_search() -> None:
     (o,) = parse_sla("p99_ttft < 1.5s")
     assert (o.metric, o.limit_ms, o.inclusive) == ("ttft_p99_ms", 1500.0, False)
