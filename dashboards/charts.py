@@ -98,11 +98,14 @@ def latency_vs_concurrency(data: pd.DataFrame, y_title: str) -> Chart:
 
     Legends sit below the plot, one entry per line, so the chart stays readable 390 px wide."""
     legend = alt.Legend(orient="bottom", direction="vertical", labelLimit=300, title=None)
+    ticks = sorted(int(c) for c in data["concurrency"].unique())
     base = alt.Chart(data).encode(
-        x=alt.X("concurrency:Q", scale=alt.Scale(type="log", base=2), axis=alt.Axis(values=sorted(data["concurrency"].unique().tolist()), format="d"), title="concurrency"),
+        x=alt.X("concurrency:Q", scale=alt.Scale(type="log", base=2), axis=alt.Axis(values=ticks, format="d"),
+                title="concurrency"),
         y=alt.Y("ms:Q", title=y_title),
         color=alt.Color("model:N", legend=legend),
-        strokeDash=alt.StrokeDash("stat:N", legend=legend, sort=["p50", "p99"]),
         tooltip=["model", "concurrency", "stat", alt.Tooltip("ms:Q", format=".1f")],
     )  # fmt: skip
-    return (base.mark_line() + base.mark_point(filled=True)).properties(height=260)
+    # the dash encoding on the line layer only, so its legend draws dashes rather than dots
+    line = base.mark_line().encode(strokeDash=alt.StrokeDash("stat:N", legend=legend, sort=["p50", "p99"]))
+    return (line + base.mark_point(filled=True)).properties(height=260)

@@ -30,7 +30,9 @@ def store_run(db: Database, model: str, ttft_per_level_s: float) -> None:
     """A finished perf run whose TTFT grows with concurrency (c x `ttft_per_level_s`)."""
     outcome = PerfOutcome("perf", model, "openai", f"run-{model}", {})
     for c in (1, 2, 4):
-        rows = [RequestTiming(i, 0.0, ok=True, ttft_s=c * ttft_per_level_s, latency_s=c * ttft_per_level_s + 0.4,
+        # one slow request in four: p99 above p50
+        rows = [RequestTiming(i, 0.0, ok=True, ttft_s=c * ttft_per_level_s * (2 if i == 3 else 1),
+                              latency_s=c * ttft_per_level_s * (2 if i == 3 else 1) + 0.4 + 0.1 * (i == 3),
                               itl_s=[0.1] * 4, prompt_tokens=8, output_tokens=5) for i in range(4)]  # fmt: skip
         outcome.levels.append(LevelResult(Level(concurrency=c), summarize(rows, 1.0)))
     rows = [RequestTiming(0, 0.0, ok=True, ttft_s=9.0, latency_s=9.5, itl_s=[0.1], output_tokens=2)]
