@@ -137,7 +137,7 @@ def main() -> None:
         subprocess.run(ours, check=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
                        stdout=subprocess.DEVNULL)  # fmt: skip
         (lv,) = json.loads(out.read_text(encoding="utf-8"))["levels"]
-        return {k: float(lv[src]) for k, src in OURS_KEYS.items()}
+        return {**{k: float(lv[src]) for k, src in OURS_KEYS.items()}, "client_cpu_s": float(lv["client_cpu_s"])}
 
     rounds: list[tuple[dict[str, float], dict[str, float]]] = []
     try:
@@ -174,6 +174,8 @@ def main() -> None:
     for name in VLLM_KEYS:
         a, b = statistics.median(v[name] for v, _ in rounds), statistics.median(o[name] for _, o in rounds)
         print(f"{name:<20}{a:>11.2f}{b:>9.2f}{b / a if a else float('nan'):>7.3f}")
+    cpu = statistics.median(o["client_cpu_s"] / o["duration_s"] for _, o in rounds)
+    print(f"our load generator used {cpu:.2f} CPU-s per second of the level (median over rounds)")
 
 
 VLLM_KEYS = {

@@ -59,7 +59,9 @@ def timed_request(streamer: ChatStreamer, prompt: str, params: GenParams, seq: i
     except RemoteError as exc:
         row.error = str(exc)[:500]
         return row
-    row.latency_s = time.perf_counter() - start
+    # As vllm bench serve: the request ends with its last piece of text (the usage chunk and [DONE] after it
+    # carry no token), so latency - TTFT is exactly the sum of the inter-token gaps.
+    row.latency_s = last - start
     if pieces == 0:
         row.error = "the stream carried no text"
         return row
@@ -100,11 +102,14 @@ def run_level(
     duration_s: float | None = None,
     seed: int = 0,
     on_done: Callable[[RequestTiming], None] | None = None,
-) -> tuple[list[RequestTiming], float]:
-    """Send every prompt under `level`'s load shape; returns the rows (in send order) and the wall time.
+) -> tuple[list[RequestTiming], float, float]:
+    """Send every prompt under `level`'s load shape; returns the rows (in send order), the wall time and the
+    CPU seconds this process spent meanwhile (the load generator's own cost: near a core's worth, it is
+    the client, not the server, that limits the numbers; with --backend hf it includes the model).
 
     `duration_s` caps the level: no request is sent after it (those in flight finish)."""
     pool = _PerThread(factory)
+    cpu0 = time.process_time()
     rows: list[RequestTiming] = []
     lock = threading.Lock()
     t0 = time.perf_counter()
@@ -128,7 +133,7 @@ def run_level(
         pool.close()
     rows.sort(key=lambda r: r.seq)
     finish = max((r.start_s + (r.latency_s or 0.0) for r in rows), default=0.0)
-    return rows, finish
+    return rows, finish, time.process_time() - cpu0
 
 
 def _closed_loop(one: Callable[[int], None], n: int, concurrency: int, expired: Callable[[], bool]) -> None:

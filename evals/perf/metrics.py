@@ -4,7 +4,8 @@ Definitions follow `vllm bench serve` so the two tools' numbers compare (benchma
 - TTFT: request sent -> first piece of text received.
 - TPOT (per request): (latency - TTFT) / (output tokens - 1); requests with one output token have none.
 - ITL: every gap between two consecutive text pieces, pooled over requests.
-- E2E latency: request sent -> last byte of the stream.
+- E2E latency: request sent -> last piece of text (the usage chunk and `[DONE]` after it carry no token),
+  so latency - TTFT is the sum of the request's ITL gaps.
 - Throughput over the level's wall time (first send -> last finish): requests/s, output tokens/s,
   and total (prompt + output) tokens/s.
 Percentiles interpolate linearly between order statistics (numpy's default, as vLLM's report).

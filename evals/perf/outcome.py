@@ -13,7 +13,7 @@ if TYPE_CHECKING:
 
 # The per-level numbers kept as the run's metrics ({metric: {level label: value}}).
 LEVEL_METRICS = (
-    "completed", "failed", "duration_s", "request_throughput", "output_throughput", "total_token_throughput",
+    "completed", "failed", "duration_s", "client_cpu_s", "request_throughput", "output_throughput", "total_token_throughput",
     *(f"{n}_{s}_ms" for n in ("ttft", "tpot", "itl", "e2el") for s in ("mean", "p50", "p90", "p99")),
 )  # fmt: skip
 

@@ -192,9 +192,9 @@ def _measure(
         # warm-up prompts come first in the list; each level reuses the same prompts after them
         own = [prompts[(settings.warmup + i) % len(prompts)] for i in range(n)]
         with item_progress(n, f"perf {level.label}", enabled=progress, console=console, unit="req") as advance:
-            rows, wall = run_level(factory, own, params, level, duration_s=settings.duration_s, seed=settings.seed,
-                                   on_done=lambda _r: advance(1))  # fmt: skip
-        summary = summarize(rows, wall)
+            rows, wall, cpu = run_level(factory, own, params, level, duration_s=settings.duration_s,
+                                        seed=settings.seed, on_done=lambda _r: advance(1))  # fmt: skip
+        summary = {**summarize(rows, wall), "client_cpu_s": cpu}
         errors.extend(r.error for r in rows if r.error)
         stored = [_row_dict(r) for r in rows]
         database.retry_once(lambda s: perf_repo.add_requests(

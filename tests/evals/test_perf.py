@@ -98,11 +98,13 @@ def test_concurrency_sweep_is_stored_and_paced(
             for r in rows:
                 assert r.latency_s is not None and r.ttft_s is not None and 0 < r.ttft_s < r.latency_s
                 assert r.itl_s and r.latency_s - r.ttft_s >= PACE_S * 0.8 * len(r.itl_s)
+                assert r.latency_s - r.ttft_s == pytest.approx(sum(r.itl_s))  # ends at the last piece of text
                 if r.output_tokens and r.output_tokens > 1:  # TPOT as vllm bench serve defines it
                     assert r.tpot_s == pytest.approx((r.latency_s - r.ttft_s) / (r.output_tokens - 1))
             out_tokens = sum(r.output_tokens or 0 for r in rows)
             assert lv["output_throughput"] == pytest.approx(out_tokens / lv["duration_s"])
             assert lv["request_throughput"] == pytest.approx(4 / lv["duration_s"])
+            assert lv["client_cpu_s"] > 0  # the load generator's own CPU time, to tell a client-bound run
     # the summary is the run's metrics: `evals results` shows the headline
     code, out, _ = call("results", "--suite", "perf", "--db", db)
     assert code == 0 and f"tok/s {doc['metrics']['peak_output_throughput']:.1f}" in out
