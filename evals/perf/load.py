@@ -72,18 +72,33 @@ def timed_request(streamer: ChatStreamer, prompt: str, params: GenParams, seq: i
 
 
 class _PerThread:
-    """One streamer per worker thread, closed at the end (each OpenAI streamer owns a connection pool)."""
+    """One streamer per worker thread, closed at the end (each OpenAI streamer owns a connection pool).
 
-    def __init__(self, factory: StreamerFactory) -> None:
+    `ready` streamers are made before the level starts and each opens its connection with a health check,
+    so no timed request pays a TCP connect that the others did not (vllm bench serve's shared session
+    is warmed the same way by its warm-up request)."""
+
+    def __init__(self, factory: StreamerFactory, ready: int) -> None:
         self._factory, self._local, self._made = factory, threading.local(), list[ChatStreamer]()
         self._lock = threading.Lock()
+        self._spare = [self._new() for _ in range(ready)]
+
+    def _new(self) -> ChatStreamer:
+        s = self._factory()
+        ping = getattr(s, "ping", None)  # OpenAI streamers: GET /models on a connection that is then kept
+        if callable(ping):
+            ping()
+        with self._lock:
+            if s not in self._made:  # the in-process hf streamer is one shared object
+                self._made.append(s)
+        return s
 
     def get(self) -> ChatStreamer:
         s: ChatStreamer | None = getattr(self._local, "streamer", None)
         if s is None:
-            s = self._local.streamer = self._factory()
             with self._lock:
-                self._made.append(s)
+                s = self._spare.pop() if self._spare else None
+            s = self._local.streamer = s if s is not None else self._new()
         return s
 
     def close(self) -> None:
@@ -108,7 +123,8 @@ def run_level(
     the client, not the server, that limits the numbers; with --backend hf it includes the model).
 
     `duration_s` caps the level: no request is sent after it (those in flight finish)."""
-    pool = _PerThread(factory)
+    workers = level.concurrency if level.concurrency else len(prompts) if level.rate is not None else 1
+    pool = _PerThread(factory, ready=min(workers, len(prompts)))
     cpu0 = time.process_time()
     rows: list[RequestTiming] = []
     lock = threading.Lock()
