@@ -7,9 +7,10 @@ failures a live arena meets: "broken" answers HTTP 500, "silent" streams no text
 `slow_s` seconds before its first chunk.
 
 Deterministic pacing for the perf suite's tests: `pace_s` waits that long before every text chunk
-after the first (so each inter-chunk gap is at least `pace_s`), and `queue_s` delays the first chunk by
-`queue_s` x the requests in flight when the request arrived (latency that grows with concurrency,
-the way a saturated server queues).
+after the first (so each inter-chunk gap is at least `pace_s`), and `queue_s` holds the first chunk
+until `queue_s` x the requests in flight when the request arrived have passed since it arrived (the
+model generates meanwhile, so its own speed hides under the delay: latency that grows with
+concurrency, the way a saturated server queues, and depends little on the machine's load).
 """
 
 from __future__ import annotations
@@ -91,14 +92,20 @@ def serve_chat(
             with flight_lock:
                 in_flight[0] += 1
                 queued = in_flight[0]
-            try:
-                time.sleep(queue_s * queued)
-                self._answer(req, model)
-            finally:
-                with flight_lock:
-                    in_flight[0] -= 1
+            left = [False]
 
-        def _answer(self, req: dict[str, Any], model: str) -> None:
+            def leave() -> None:  # once the answer is complete, before its closing chunks go out: a client
+                with flight_lock:  # that reads [DONE] and sends its next request never finds this one counted
+                    if not left[0]:
+                        left[0] = True
+                        in_flight[0] -= 1
+
+            try:
+                self._answer(req, model, leave, time.monotonic() + queue_s * queued)
+            finally:
+                leave()
+
+        def _answer(self, req: dict[str, Any], model: str, leave: Any, first_due: float) -> None:
             msgs = req["messages"]
             system = msgs[0]["content"] if msgs and msgs[0]["role"] == "system" else None
             history = msgs[1:] if system is not None else msgs
@@ -108,12 +115,15 @@ def serve_chat(
             try:
                 for event in streamer.stream_chat(history, params, system=system):
                     if isinstance(event, StreamEnd):
+                        leave()
                         self._sse({"choices": [{"index": 0, "delta": {}, "finish_reason": event.finish_reason}]})
                         self._sse({"choices": [], "usage": {"prompt_tokens": event.prompt_tokens,
                                                             "completion_tokens": event.completion_tokens}})  # fmt: skip
                     elif model != "silent":
                         if sent[0] and pace_s:
                             time.sleep(pace_s)
+                        elif not sent[0] and first_due > time.monotonic():  # generation ran meanwhile
+                            time.sleep(first_due - time.monotonic())
                         sent[0] += 1
                         self._sse({"choices": [{"index": 0, "delta": {"content": event}, "finish_reason": None}]})
                 self._chunk(b"data: [DONE]\n\n")
