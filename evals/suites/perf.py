@@ -85,6 +85,8 @@ class Perf(Suite[Any, Any]):
         if backend not in BACKENDS:
             raise UserError(f"--suite perf times --backend {' | '.join(BACKENDS)}, not {backend}")
         settings = PerfSettings.from_extra(opts.extra)
+        if settings.ignore_eos and backend == "hf":
+            raise UserError("--ignore-eos asks a server (vLLM) to skip EOS; the hf backend stops at EOS")
         kwargs = dict(runner_kwargs or {})
         with ExitStack() as stack:
             if backend == "vllm":  # the checkpoint behind vLLM's own OpenAI server, timed like any endpoint

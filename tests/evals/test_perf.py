@@ -149,6 +149,9 @@ def test_hf_backend_in_process(tiny_model_dir: Path, tmp_path: Path) -> None:
     (level,) = doc["levels"]
     assert level["completed"] == 2 and level["input_tokens"] > 16  # the chat template wraps the 16-token prompt
     assert 0 < level["ttft_p50_ms"] <= level["e2el_p50_ms"]
+    code, _, err = call("run", "--suite", "perf", "--model", str(tiny_model_dir), "--ignore-eos", "--no-progress",
+                        "--db", db)  # fmt: skip
+    assert code == 2 and "--ignore-eos" in err
 
 
 @pytest.mark.parametrize(
