@@ -86,6 +86,7 @@ VIEWS = (
     ("eval_explorer.py", "评测", "Evals", "bar_chart", "evals", True),
     ("models.py", "模型", "Models", "account_tree", "models", True),
     ("runs.py", "运行", "Runs", "list_alt", "runs", True),
+    ("perf.py", "性能", "Performance", "speed", "perf", True),
 )
 admin = _is_admin()
 nav = st.navigation(

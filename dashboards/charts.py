@@ -91,3 +91,21 @@ def lines(data: pd.DataFrame, x: str, y: str, color: str | None, x_title: str, y
     if color:
         enc["color"] = alt.Color(f"{color}:N", title=None)
     return alt.Chart(data).mark_line(point=True).encode(**enc, tooltip=list(data.columns))
+
+
+def latency_vs_concurrency(data: pd.DataFrame, y_title: str) -> Chart:
+    """Latency (ms) over concurrency (log 2 axis): a line per model, solid p50 and dashed p99.
+
+    Legends sit below the plot, one entry per line, so the chart stays readable 390 px wide."""
+    legend = alt.Legend(orient="bottom", direction="vertical", labelLimit=300, title=None)
+    ticks = sorted(int(c) for c in data["concurrency"].unique())
+    base = alt.Chart(data).encode(
+        x=alt.X("concurrency:Q", scale=alt.Scale(type="log", base=2), axis=alt.Axis(values=ticks, format="d"),
+                title="concurrency"),
+        y=alt.Y("ms:Q", title=y_title),
+        color=alt.Color("model:N", legend=legend),
+        tooltip=["model", "concurrency", "stat", alt.Tooltip("ms:Q", format=".1f")],
+    )  # fmt: skip
+    # the dash encoding on the line layer only, so its legend draws dashes rather than dots
+    line = base.mark_line().encode(strokeDash=alt.StrokeDash("stat:N", legend=legend, sort=["p50", "p99"]))
+    return (line + base.mark_point(filled=True)).properties(height=260)

@@ -119,6 +119,23 @@ def suite_metrics(db: Database, suites: str | tuple[str, ...], latest: bool = Tr
     return pd.DataFrame(rows, columns=cols)
 
 
+def perf_levels(db: Database) -> pd.DataFrame:
+    """The closed-loop levels of each model's newest finished perf run, long: one row per (model, latency,
+    percentile, concurrency) with its value in ms. Columns run, model, latency, stat, concurrency, ms."""
+    metrics = suite_metrics(db, "perf")
+    rows = []
+    for r in metrics.itertuples():
+        parts = str(r.name).split("_")  # "ttft_p99_ms"
+        level = str(r.subset)
+        if len(parts) != 3 or parts[2] != "ms" or parts[1] not in ("p50", "p99"):
+            continue  # counts, throughput, means
+        if not (level.startswith("c") and level[1:].isdigit()):
+            continue  # an open-loop level ("r2") has no fixed concurrency
+        rows.append({"run": r.run, "model": r.model, "latency": parts[0], "stat": parts[1],
+                     "concurrency": int(level[1:]), "ms": r.value})  # fmt: skip
+    return pd.DataFrame(rows, columns=["run", "model", "latency", "stat", "concurrency", "ms"])
+
+
 def overall(metrics: pd.DataFrame) -> pd.DataFrame:
     """Headline number per run: its suite's declared headline metric; for a suite that declares none
     (lm-eval tasks), the first declared headline metric the run reports."""

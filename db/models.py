@@ -103,3 +103,4 @@ class Metric(Base):
 from db import models_arena as _models_arena  # noqa: E402,F401
 from db import models_exchanges as _models_exchanges  # noqa: E402,F401
 from db import models_live as _models_live  # noqa: E402,F401
+from db import models_perf as _models_perf  # noqa: E402,F401

@@ -28,6 +28,12 @@ def render_outcome(outcome: Outcome, console: Console) -> None:
         if isinstance(outcome, QuantOutcome):
             _render_quant(outcome, console)
             return
+    if kind == "perf":
+        from evals.perf.outcome import PerfOutcome
+
+        if isinstance(outcome, PerfOutcome):
+            outcome.render(console)
+            return
     if not isinstance(outcome, RunOutcome):
         raise TypeError(f"no {kind} report for a {type(outcome).__name__} (suite {outcome.suite})")
     title = f"{outcome.suite} · {outcome.split} · {outcome.shots}-shot · {outcome.model}"

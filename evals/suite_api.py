@@ -57,13 +57,24 @@ EXTRA_OPTIONS: dict[str, str] = {
     "ceval_data": "--ceval-data",
     "variants": "--variants",
     "lmeval_include": "--lmeval-include",
+    "concurrency": "--concurrency",
+    "rate": "--rate",
+    "sla": "--sla",
+    "num_prompts": "--num-prompts",
+    "input_len": "--input-len",
+    "output_len": "--output-len",
+    "prompts": "--prompts",
+    "duration": "--duration",
+    "warmup": "--warmup",
+    "tokenizer": "--tokenizer",
+    "ignore_eos": "--ignore-eos",
 }
 
 # Choice scorings that read raw logits (a vLLM engine must be started for them; servers never return them).
 RAW_LOGIT_SCORINGS = frozenset({"cla2", "bare_logit"})
 
 # How `evals.report` renders a run of the suite.
-ReportKind = Literal["multiple_choice", "longbench", "perplexity", "quantization", "metrics"]
+ReportKind = Literal["multiple_choice", "longbench", "perplexity", "quantization", "perf", "metrics"]
 REPORT_KINDS: tuple[str, ...] = get_args(ReportKind)
 
 
@@ -148,7 +159,7 @@ class SuiteCapabilities:
     shardable: bool = True  # `--data-parallel` may split its items over workers
     rescorable: bool = False  # `rescore_rows` recomputes item scores from stored rows (`evals rescore`)
     loads_model: bool = False  # `external_runner` describes the model; the suite's own harness loads it
-    composite: bool = False  # `orchestrate` runs other suites; the suite has no items of its own
+    composite: bool = False  # `orchestrate` runs the whole thing (other suites, a load test); no items of its own
     scores_files: bool = False  # `score_files` scores prediction files in the benchmark's layout (`evals score`)
 
     def problems(self) -> list[str]:
@@ -283,8 +294,10 @@ class Suite(Generic[ItemT, ContextT, RunnerT]):
         batch_size: int,
         progress: bool,
         console: Console | None,
+        runner_kwargs: Mapping[str, Any] | None = None,
     ) -> Outcome:
-        """`composite`: run the suites it is made of and return its own outcome."""
+        """`composite`: run the whole measurement itself (the suites it is made of, or a load test) and
+        return its own outcome; `runner_kwargs` are the backend's connection settings (base_url, ...)."""
         raise NotImplementedError
 
 

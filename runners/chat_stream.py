@@ -74,6 +74,7 @@ class OpenAIChatStreamer:
         api_key_env: str | None = None,
         timeout_s: float = 60.0,
         transport: httpx.BaseTransport | None = None,
+        extra_body: dict[str, Any] | None = None,
     ) -> None:
         """
         Args:
@@ -82,9 +83,11 @@ class OpenAIChatStreamer:
             api_key_env: Environment variable holding the key; unset or empty means no Authorization header.
             timeout_s: Connect timeout and the longest wait between two chunks.
             transport: An httpx transport (tests may pass a real in-process one).
+            extra_body: Fields added to every request (e.g. vLLM's `{"ignore_eos": true}` for fixed-length output).
         """
         self.base_url = base_url.rstrip("/")
         self.model = model
+        self.extra_body = dict(extra_body or {})
         headers = {"Content-Type": "application/json", "Accept": "text/event-stream"}
         key = os.environ.get(api_key_env, "") if api_key_env else ""
         if key:
@@ -123,7 +126,7 @@ class OpenAIChatStreamer:
             body["stop"] = list(params.stop)
         if params.min_new_tokens:  # vLLM's extension; sent only when asked for (other APIs may refuse it)
             body["min_tokens"] = params.min_new_tokens
-        return body
+        return {**body, **self.extra_body}
 
     def stream_chat(self, messages: Messages, params: GenParams, *, system: str | None = None) -> Iterator[StreamEvent]:
         body = self.request_body(messages, params, system)

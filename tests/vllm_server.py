@@ -1,7 +1,7 @@
 """vLLM's own OpenAI-compatible server on loopback, serving a local checkpoint (CPU build or GPU).
 
 Shared by the tests that need a real server (`tests/runners/test_openai.py`, the live arena's browser
-test) and by `benchmarks/live_load.py --serve-vllm`. `make test-vllm` installs vLLM's CPU build into
+test) and by `benchmarks/live_load.py --server vllm`. `make test-vllm` installs vLLM's CPU build into
 .venv-vllm, so these run on machines without a GPU too.
 """
 
@@ -44,17 +44,13 @@ class ServerFailed(RuntimeError):
 
 
 def vllm_command(model_dir: Path, served: str, port: int, api_key: str | None) -> list[str]:
-    from runners.vllm_backend import CPU_KV_CACHE_BYTES, check_available
+    """`runners.vllm_server`'s command line for the tests' settings (float32, 2048 tokens), with an API key."""
+    from runners.vllm_backend import check_available
+    from runners.vllm_server import server_command
 
-    cmd = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", str(model_dir),
-           "--served-model-name", served, "--host", "127.0.0.1", "--port", str(port),
-           "--dtype", "float32", "--enforce-eager", "--max-model-len", "2048"]  # fmt: skip
-    if api_key:
-        cmd += ["--api-key", api_key]
-    # vLLM's CPU build reads a memory share of the whole node; a fixed KV budget starts on a busy box too
-    cmd += ["--kv-cache-memory-bytes", str(CPU_KV_CACHE_BYTES)] if check_available() == "cpu" else \
-           ["--gpu-memory-utilization", "0.2"]  # fmt: skip
-    return cmd
+    cmd = server_command(str(model_dir), port, served_name=served, dtype="float32", max_model_len=2048,
+                         device=check_available())  # fmt: skip
+    return [*cmd, "--api-key", api_key] if api_key else cmd
 
 
 def wait_up(proc: subprocess.Popen[str], url: str, startup_s: float, log: Path, api_key: str | None = None) -> None:
@@ -75,23 +71,11 @@ def wait_up(proc: subprocess.Popen[str], url: str, startup_s: float, log: Path, 
 
 
 @contextmanager
-def serve_vllm(
-    model_dir: Path, served: str, log: Path, *, api_key: str | None = None, startup_s: float = 600.0
-) -> Iterator[str]:
-    """Run `vllm serve` for `model_dir` as `served` on a free port; yield its /v1 URL; stop it after."""
-    port = free_port()
-    url = f"http://127.0.0.1:{port}/v1"
-    with log.open("w") as sink:
-        proc = subprocess.Popen(
-            vllm_command(model_dir, served, port, api_key), stdout=sink, stderr=subprocess.STDOUT, text=True
-        )
-    try:
-        wait_up(proc, url, startup_s, log, api_key)
+def serve_vllm(model_dir: Path, served: str, log: Path, *, startup_s: float = 600.0) -> Iterator[str]:
+    """Run `vllm serve` for `model_dir` as `served` on a free port (`runners.vllm_server`); yield its /v1 URL."""
+    from runners.vllm_server import vllm_server
+
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with vllm_server(str(model_dir), served_name=served, startup_s=startup_s, log_dir=log.parent,
+                     dtype="float32", max_model_len=2048) as url:  # fmt: skip
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Optional
 
@@ -22,6 +23,38 @@ SUITE_HELP = "Suite: " + " | ".join(_CAPS) + " (see `evals suites`)."
 def read_by(key: str) -> str:
     """' (suites: ppl, quant)': the suites that declare they read the suite-specific option `key`."""
     return " (suites: " + ", ".join(name for name, caps in _CAPS.items() if key in caps.options) + ")"
+
+
+def parse_counts(value: str | None) -> tuple[int, ...]:
+    """`--concurrency 1,4,16` -> (1, 4, 16); anything but whole numbers >= 1 is a user error."""
+    from core.errors import UserError
+
+    out = []
+    for part in split_csv(value):
+        if not part.isdigit() or int(part) < 1:
+            raise UserError(f"--concurrency: {part!r} is not a whole number of at least 1")
+        out.append(int(part))
+    if value is not None and not out:
+        raise UserError("--concurrency is empty")
+    return tuple(out)
+
+
+def parse_rates(value: str | None) -> tuple[float, ...]:
+    """`--rate 0.5,2,inf` -> requests/s; a value that is not a positive number (or inf) is a user error."""
+    from core.errors import UserError
+
+    out = []
+    for part in split_csv(value):
+        try:
+            r = float(part)
+        except ValueError:
+            raise UserError(f"--rate: {part!r} is not a number of requests/s") from None
+        if not r > 0 or math.isnan(r):
+            raise UserError(f"--rate: {part} must be above zero (inf sends all requests at once)")
+        out.append(r)
+    if value is not None and not out:
+        raise UserError("--rate is empty")
+    return tuple(out)
 
 
 @app.command()
@@ -170,8 +203,58 @@ def run(
         ),
     ] = None,
     concurrency: Annotated[
-        int, typer.Option("--concurrency", min=1, help="openai backend: requests in flight at once.")
-    ] = 8,
+        Optional[str],
+        typer.Option(
+            "--concurrency",
+            help="openai backend: requests in flight at once (default 8). perf: the levels to sweep, e.g. 1,4,16; "
+            "with --rate the cap on requests in flight; with --sla the search's ceiling (two values: its range).",
+        ),
+    ] = None,
+    rate: Annotated[
+        Optional[str],
+        typer.Option(
+            "--rate", help="perf: open-loop Poisson arrivals, requests/s per level, e.g. 1,4 (inf: all at once)."
+        ),
+    ] = None,
+    sla: Annotated[
+        Optional[str],
+        typer.Option(
+            "--sla",
+            help="perf: find the highest concurrency meeting e.g. 'p99_ttft<1s' (terms: mean|p50|p90|p99 _ "
+            "ttft|tpot|itl|e2el, < or <=, s or ms; comma = and).",
+        ),
+    ] = None,
+    num_prompts: Annotated[
+        Optional[int],
+        typer.Option(
+            "--num-prompts", help="perf: requests per level (default 4 x concurrency, at least 8; 32 with --rate)."
+        ),
+    ] = None,
+    input_len: Annotated[
+        Optional[int],
+        typer.Option(
+            "--input-len", help="perf: tokens per fixed prompt (default 256; characters without a tokenizer)."
+        ),
+    ] = None,
+    output_len: Annotated[
+        Optional[int], typer.Option("--output-len", help="perf: max_tokens of every request (default 128).")
+    ] = None,
+    perf_prompts: Annotated[
+        str,
+        typer.Option("--prompts", help="perf: fixed (synthetic, --input-len) | ceval | longbench (--data) | bank."),
+    ] = "fixed",
+    duration: Annotated[
+        Optional[float], typer.Option("--duration", help="perf: stop sending new requests of a level after S seconds.")
+    ] = None,
+    warmup: Annotated[int, typer.Option("--warmup", help="perf: requests sent first and not counted.")] = 1,
+    tokenizer: Annotated[
+        Optional[str],
+        typer.Option("--tokenizer", help="perf: model dir whose tokenizer cuts fixed prompts to --input-len tokens."),
+    ] = None,
+    ignore_eos: Annotated[
+        bool,
+        typer.Option("--ignore-eos", help="perf: ask the server (vLLM) to generate exactly --output-len tokens."),
+    ] = False,
     log_exchanges: Annotated[
         bool,
         typer.Option(
@@ -233,12 +316,18 @@ def run(
     caps = suite_obj.capabilities
     preflight.check_backend(backend)
     preflight.check_output_path(json_out)
+    levels = parse_counts(concurrency)
+    if len(levels) > 1 and "concurrency" not in caps.options:
+        raise UserError(f"--concurrency takes one number for the {suite} suite (a list is a perf sweep)")
     # Every suite-specific option by its SuiteOptions.extra key; a suite gets those it declares it reads.
     extra: dict[str, Any] = {
         "tasks": split_csv(tasks), "sampling": sampling, "max_length": max_length, "max_new_tokens": max_new_tokens,
         "mode": mode, "context": context, "stride": stride, "precisions": split_csv(precisions) or None,
         "suites": split_csv(sub_suites) or None, "ceval_data": ceval_data, "lmeval_include": lmeval_include,
         "by_length": by_length, "variants": split_csv(variants) or None,
+        "concurrency": levels or None, "rate": parse_rates(rate) or None, "sla": sla, "num_prompts": num_prompts,
+        "input_len": input_len, "output_len": output_len, "prompts": perf_prompts, "duration": duration,
+        "warmup": warmup, "tokenizer": tokenizer, "ignore_eos": ignore_eos,
     }  # fmt: skip
     opts = SuiteOptions(
         data=data,
@@ -270,7 +359,8 @@ def run(
         from core.model_spec import remote_model
 
         spec = remote_model(served_model_name or model, base_url=base_url, name=model_name)
-        runner_kwargs.update(base_url=spec.params["base_url"], api_key_env=api_key_env, concurrency=concurrency)
+        runner_kwargs.update(base_url=spec.params["base_url"], api_key_env=api_key_env,
+                             concurrency=levels[0] if levels else 8)  # fmt: skip
         if log_exchanges and data_parallel == 1:  # with --data-parallel each worker makes its own logger
             from db.exchange_log import exchange_logger
 
@@ -300,6 +390,7 @@ def run(
             batch_size=batch_size,
             progress=progress,
             console=Console(stderr=True),
+            runner_kwargs=runner_kwargs,
         )
     elif spec is None:  # only the quant table's GGUF variants come without --model
         raise UserError(f"--variants applies to the quant suite, not {suite}")

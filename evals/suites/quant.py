@@ -27,6 +27,7 @@ from __future__ import annotations
 import dataclasses
 import gc
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -187,6 +188,7 @@ class Quantization(Suite[Any, Any]):
         batch_size: int = 8,
         progress: bool = True,
         console: Console | None = None,
+        runner_kwargs: Mapping[str, Any] | None = None,
     ) -> QuantOutcome:
         """Run every (precision, suite[, shots]) as an ordinary stored run and collect the table.
 

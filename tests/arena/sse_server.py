@@ -4,8 +4,14 @@ Used where vLLM's server is not installed (the main venv). It speaks what `vllm 
 chat: `GET /v1/models`, `POST /v1/chat/completions` with `"stream": true` as server-sent events
 (`data: {chunk}` lines, a usage chunk, `data: [DONE]`). Three extra served names exercise the
 failures a live arena meets: "broken" answers HTTP 500, "silent" streams no text, "slow" waits
-`slow_s` seconds before its first chunk. `token_delay_s` paces every text chunk, as a loaded
-server streams at reading speed (so a page is seen mid-answer however fast the tiny model is).
+`slow_s` seconds before its first chunk. The live arena's browser test paces chunks with `pace_s` too,
+as a loaded server streams at reading speed (so the page is seen mid-answer however fast the tiny model is).
+
+Deterministic pacing for the perf suite's tests: `pace_s` waits that long before every text chunk
+after the first (so each inter-chunk gap is at least `pace_s`), and `queue_s` holds the first chunk
+until `queue_s` x the requests in flight when the request arrived have passed since it arrived (the
+model generates meanwhile, so its own speed hides under the delay: latency that grows with
+concurrency, the way a saturated server queues, and depends little on the machine's load).
 """
 
 from __future__ import annotations
@@ -31,10 +37,17 @@ class ChatServer:
 
 @contextmanager
 def serve_chat(
-    streamer: HFChatStreamer, served_name: str = "tiny", *, slow_s: float = 5.0, token_delay_s: float = 0.0
+    streamer: HFChatStreamer,
+    served_name: str = "tiny",
+    *,
+    slow_s: float = 5.0,
+    pace_s: float = 0.0,
+    queue_s: float = 0.0,
 ) -> Iterator[ChatServer]:
     """Serve `streamer` as `served_name` on a free loopback port."""
     seen: list[dict[str, Any]] = []
+    in_flight = [0]
+    flight_lock = threading.Lock()
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -77,20 +90,43 @@ def serve_chat(
             self.close_connection = True
             if model == "slow":
                 time.sleep(slow_s)
+            with flight_lock:
+                in_flight[0] += 1
+                queued = in_flight[0]
+            left = [False]
+
+            def leave() -> None:  # once the answer is complete, before its closing chunks go out: a client
+                with flight_lock:  # that reads [DONE] and sends its next request never finds this one counted
+                    if not left[0]:
+                        left[0] = True
+                        in_flight[0] -= 1
+
+            try:
+                self._answer(req, model, leave, time.monotonic() + queue_s * queued)
+            finally:
+                leave()
+
+        def _answer(self, req: dict[str, Any], model: str, leave: Any, first_due: float) -> None:
             msgs = req["messages"]
             system = msgs[0]["content"] if msgs and msgs[0]["role"] == "system" else None
             history = msgs[1:] if system is not None else msgs
             params = GenParams(max_new_tokens=int(req.get("max_tokens") or 64),
                                temperature=float(req.get("temperature") or 0.0),
                                min_new_tokens=int(req.get("min_tokens") or 0))  # fmt: skip
+            sent = [0]
             try:
                 for event in streamer.stream_chat(history, params, system=system):
                     if isinstance(event, StreamEnd):
+                        leave()
                         self._sse({"choices": [{"index": 0, "delta": {}, "finish_reason": event.finish_reason}]})
                         self._sse({"choices": [], "usage": {"prompt_tokens": event.prompt_tokens,
                                                             "completion_tokens": event.completion_tokens}})  # fmt: skip
                     elif model != "silent":
-                        time.sleep(token_delay_s)
+                        if sent[0] and pace_s:
+                            time.sleep(pace_s)
+                        elif not sent[0] and first_due > time.monotonic():  # generation ran meanwhile
+                            time.sleep(first_due - time.monotonic())
+                        sent[0] += 1
                         self._sse({"choices": [{"index": 0, "delta": {"content": event}, "finish_reason": None}]})
                 self._chunk(b"data: [DONE]\n\n")
                 self._chunk(b"")

@@ -55,7 +55,7 @@ def _pool(stack: ExitStack, source: str, database: Database, tiny_model_dir: Pat
     base_url = None
     if source == "loopback":
         streamer = HFChatStreamer(open_runner(ModelSpec(name="tiny", path=str(tiny_model_dir))), timeout_s=60)
-        base_url = stack.enter_context(serve_chat(streamer, SERVED, token_delay_s=0.025)).url
+        base_url = stack.enter_context(serve_chat(streamer, SERVED, pace_s=0.025)).url
     elif source == "vllm":
         if reason := vllm_unusable():
             pytest.skip(reason)
