@@ -139,6 +139,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--stages", help="comma-separated subset (default: all); tiny is added when a stage needs it")
     p.add_argument("--work", type=Path, help="scratch dir (default: a temp dir, removed at the end)")
     p.add_argument("--site", type=Path, default=ROOT / ".gpu_check_site", help="where shipped wheels are installed")
+    p.add_argument("--no-wheels", action="store_true",
+                   help="use this interpreter's packages as they are (install no shipped wheel)")  # fmt: skip
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=sys.stderr.isatty())
     p.add_argument(
         "--budget-s",
@@ -285,7 +287,9 @@ def main(argv: list[str] | None = None) -> int:
         os.environ.setdefault("DS_ACCELERATOR", "cpu")  # read when deepspeed is imported
     # Before torch is imported: a shipped wheel may have to shadow an older copy (typing_extensions).
     try:
-        wheels: dict[str, Any] = {"status": "ok", **ensure_wheels(args.site)}
+        wheels: dict[str, Any] = (
+            {"status": "skipped"} if args.no_wheels else {"status": "ok", **ensure_wheels(args.site)}
+        )
     except Exception as exc:
         wheels = {"status": "failed", "error": str(exc)}
     wheels["seconds"] = round(time.perf_counter() - t0, 2)

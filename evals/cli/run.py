@@ -227,26 +227,38 @@ def run(
     num_prompts: Annotated[
         Optional[int],
         typer.Option(
-            "--num-prompts", help="perf: requests per level (default 4 x concurrency, at least 8; 32 with --rate)."
+            "--num-prompts",
+            min=1,
+            max=1_000_000,
+            help="perf: requests per level (default 4 x concurrency, at least 8; 32 with --rate).",
         ),
     ] = None,
     input_len: Annotated[
         Optional[int],
         typer.Option(
-            "--input-len", help="perf: tokens per fixed prompt (default 256; characters without a tokenizer)."
+            "--input-len",
+            min=1,
+            max=1_000_000,
+            help="perf: tokens per fixed prompt (default 256; characters without a tokenizer).",
         ),
     ] = None,
     output_len: Annotated[
-        Optional[int], typer.Option("--output-len", help="perf: max_tokens of every request (default 128).")
+        Optional[int],
+        typer.Option("--output-len", min=1, max=1_000_000, help="perf: max_tokens of every request (default 128)."),
     ] = None,
     perf_prompts: Annotated[
         str,
         typer.Option("--prompts", help="perf: fixed (synthetic, --input-len) | ceval | longbench (--data) | bank."),
     ] = "fixed",
     duration: Annotated[
-        Optional[float], typer.Option("--duration", help="perf: stop sending new requests of a level after S seconds.")
+        Optional[float],
+        typer.Option(
+            "--duration", min=0.001, max=7 * 86400, help="perf: stop sending new requests of a level after S seconds."
+        ),
     ] = None,
-    warmup: Annotated[int, typer.Option("--warmup", help="perf: requests sent first and not counted.")] = 1,
+    warmup: Annotated[
+        int, typer.Option("--warmup", min=0, max=100_000, help="perf: requests sent first and not counted.")
+    ] = 1,
     tokenizer: Annotated[
         Optional[str],
         typer.Option("--tokenizer", help="perf: model dir whose tokenizer cuts fixed prompts to --input-len tokens."),

@@ -42,10 +42,11 @@ def sweep(
         typer.Option("--ray-address", envvar="RAY_ADDRESS", help="Ray cluster to join (default: start one here)."),
     ] = None,
     gpus_per_job: Annotated[
-        float, typer.Option("--gpus-per-job", min=0, help="ray: GPUs per actor (num_gpus; 0 on CPU nodes).")
+        float, typer.Option("--gpus-per-job", min=0, max=64, help="ray: GPUs per actor (num_gpus; 0 on CPU nodes).")
     ] = 0.0,
     cpus_per_job: Annotated[
-        float, typer.Option("--cpus-per-job", min=0.01, help="ray: CPUs per actor (num_cpus; its torch threads).")
+        float,
+        typer.Option("--cpus-per-job", min=0.01, max=1024, help="ray: CPUs per actor (num_cpus; its torch threads)."),
     ] = 1.0,
     retries: Annotated[
         int,

@@ -19,6 +19,14 @@ ROOT = Path(__file__).resolve().parents[2]
 ALL_STAGES = ["tiny", "matmul", "build", "load", "ceval", "ppl", "agreement", "lora", "deepspeed"]
 
 
+@pytest.fixture(autouse=True)
+def _contained(monkeypatch: pytest.MonkeyPatch) -> None:
+    """In-process runs install no wheel (`--no-wheels`): DeepSpeed on the path would change how transformers
+    imports in every later test. The environment variable main sets is undone after each test too."""
+    monkeypatch.setenv("DS_ACCELERATOR", os.environ.get("DS_ACCELERATOR", "cpu"))
+    monkeypatch.setattr(sys, "path", [*sys.path])
+
+
 @pytest.mark.slow
 def test_cpu_smoke_runs_every_stage_with_sane_numbers(tiny_model_dir: Path, tmp_path: Path) -> None:
     out = tmp_path / "smoke.json"
@@ -64,8 +72,8 @@ def test_a_failing_stage_is_reported_and_the_others_still_run(
 
     monkeypatch.setitem(S.STAGES, "matmul", broken)
     out = tmp_path / "r.json"
-    rc = gpu_check.main(["--cpu-smoke", "--stages", "matmul,agreement", "--out", str(out), "--site",
-                         str(tmp_path / "site"), "--no-progress"])  # fmt: skip
+    rc = gpu_check.main(["--cpu-smoke", "--stages", "matmul,agreement", "--out", str(out), "--no-wheels",
+                         "--no-progress"])  # fmt: skip
     doc = json.loads(out.read_text(encoding="utf-8"))
     assert rc == 1 and doc["ok"] is False
     assert list(doc["stages"]) == ["tiny", "matmul", "agreement"]
@@ -77,7 +85,7 @@ def test_a_failing_stage_is_reported_and_the_others_still_run(
 
 def test_unknown_stage_is_one_line(tmp_path: Path) -> None:
     with pytest.raises(SystemExit, match="unknown stage"):
-        gpu_check.main(["--cpu-smoke", "--stages", "warp", "--site", str(tmp_path / "site")])
+        gpu_check.main(["--cpu-smoke", "--stages", "warp", "--no-wheels"])
 
 
 def test_shipped_wheels_cover_deepspeeds_requirements_within_budget() -> None:
@@ -127,7 +135,7 @@ def test_stages_named_bring_what_they_need() -> None:
 def test_stages_past_the_time_budget_are_not_started_and_the_json_says_so(tmp_path: Path) -> None:
     out = tmp_path / "r.json"
     rc = gpu_check.main(["--cpu-smoke", "--stages", "agreement", "--budget-s", "1e-9", "--out", str(out),
-                         "--site", str(tmp_path / "site"), "--no-progress"])  # fmt: skip
+                         "--no-wheels", "--no-progress"])  # fmt: skip
     doc = json.loads(out.read_text(encoding="utf-8"))
     assert rc == 1 and doc["ok"] is False and list(doc["stages"]) == ["tiny", "agreement"]
     assert all(s["status"] == "failed" and s["error"].startswith("not started") for s in doc["stages"].values())
