@@ -83,7 +83,7 @@ def main() -> None:
         from training.tiny import default_tiny_dir
 
         args.model = str(default_tiny_dir())
-    vllm_py = Path(args.vllm_python)
+    vllm_py = Path(os.path.abspath(args.vllm_python))  # the server runs in a temp dir; abspath keeps the venv link
     if not vllm_py.exists():
         sys.exit(f"no vLLM python at {vllm_py} (make test-vllm installs .venv-vllm)")
     work = args.work or Path(tempfile.mkdtemp(prefix="perf-vs-vllm-"))
