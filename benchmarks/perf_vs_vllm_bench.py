@@ -10,6 +10,8 @@ seed 0, cut to --input-len tokens by the model's tokenizer) as a custom JSONL da
 --ignore-eos, --max-concurrency) and our suite with the same settings, and prints the TTFT and TPOT
 medians of both with their ratio. Both send one warm-up request first and define TPOT as
 (latency − TTFT) / (output tokens − 1). The target (issue 16) is a ratio within 10 %.
+On a machine with few cores, pin the server and the clients apart (`--server-cpus 0 --client-cpus 1`): a client
+that wakes on every chunk otherwise takes time from the engine's own threads and inflates the TPOT it measures.
 
 A fresh CPU server is slow on its first batches, so one unreported `vllm bench serve` pass warms it;
 then each round runs both tools back to back, alternating which goes first (--rounds, default 2), so
@@ -64,6 +66,11 @@ def wait_up(proc: subprocess.Popen[bytes], url: str, log: Path, timeout_s: float
     sys.exit(f"vllm serve not up after {timeout_s:.0f} s")
 
 
+def pinned(cmd: list[str], cpus: str | None) -> list[str]:
+    """`cmd` run on the given cores only (taskset), or as is."""
+    return ["taskset", "-c", cpus, *cmd] if cpus else cmd
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", help="model dir (default: the embedded tiny model)")
@@ -74,6 +81,8 @@ def main() -> None:
     ap.add_argument("--output-len", type=int, default=64)
     ap.add_argument("--rounds", type=int, default=2, help="measurement rounds, each running both tools")
     ap.add_argument("--work", type=Path, default=None, help="keep the results here (default: a temp dir)")
+    ap.add_argument("--server-cpus", help="pin the server to these cores (taskset list, e.g. 0)")
+    ap.add_argument("--client-cpus", help="pin both clients to these cores (e.g. 1): no client steals the engine's")
     args = ap.parse_args()
 
     from evals.perf.prompts import fixed_prompts, load_tokenizer
@@ -107,7 +116,7 @@ def main() -> None:
     ]  # fmt: skip
     print(f"starting vllm serve (log {log}) ...", flush=True)
     with log.open("wb") as out:
-        proc = subprocess.Popen(serve, stdout=out, stderr=subprocess.STDOUT, cwd=work)
+        proc = subprocess.Popen(pinned(serve, args.server_cpus), stdout=out, stderr=subprocess.STDOUT, cwd=work)
 
     def vllm_bench(tag: str) -> dict[str, float]:
         out = f"vllm-bench-{tag}.json"
@@ -120,7 +129,7 @@ def main() -> None:
             "--num-warmups", str(warm), "--temperature", "0", "--percentile-metrics", "ttft,tpot,itl,e2el",
             "--metric-percentiles", "50,99", "--save-result", "--result-dir", str(work), "--result-filename", out,
         ]  # fmt: skip
-        subprocess.run(bench, check=True, cwd=work, env={**os.environ, "PYTHONPATH": ""},
+        subprocess.run(pinned(bench, args.client_cpus), check=True, cwd=work, env={**os.environ, "PYTHONPATH": ""},
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
         v = json.loads((work / out).read_text(encoding="utf-8"))
         return {k: float(v[src]) for k, src in VLLM_KEYS.items()}
@@ -134,7 +143,7 @@ def main() -> None:
             "--concurrency", str(args.concurrency), "--warmup", str(warm), "--no-progress",
             "--db", f"sqlite:///{work / 'perf.db'}", "--json", str(out),
         ]  # fmt: skip
-        subprocess.run(ours, check=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
+        subprocess.run(pinned(ours, args.client_cpus), check=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
                        stdout=subprocess.DEVNULL)  # fmt: skip
         (lv,) = json.loads(out.read_text(encoding="utf-8"))["levels"]
         return {**{k: float(lv[src]) for k, src in OURS_KEYS.items()}, "client_cpu_s": float(lv["client_cpu_s"])}
