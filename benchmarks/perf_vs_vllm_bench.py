@@ -24,12 +24,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -42,28 +40,6 @@ BENCH = (
     "from vllm.benchmarks.serve import add_cli_args, main; "
     "p = FlexibleArgumentParser(); add_cli_args(p); main(p.parse_args(sys.argv[1:]))"
 )
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_up(proc: subprocess.Popen[bytes], url: str, log: Path, timeout_s: float = 900.0) -> None:
-    import httpx
-
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            sys.exit(f"vllm serve exited: {log.read_text(errors='replace')[-1500:]}")
-        try:
-            if httpx.get(f"{url}/models", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(1.0)
-    sys.exit(f"vllm serve not up after {timeout_s:.0f} s")
 
 
 def pinned(cmd: list[str], cpus: str | None) -> list[str]:
@@ -86,7 +62,8 @@ def main() -> None:
     args = ap.parse_args()
 
     from evals.perf.prompts import fixed_prompts, load_tokenizer
-    from runners.vllm_backend import CPU_KV_CACHE_BYTES
+    from runners.errors import ModelLoadError
+    from runners.vllm_server import free_port, server_command, stop, wait_up
 
     if args.model is None:
         from training.tiny import default_tiny_dir
@@ -109,11 +86,9 @@ def main() -> None:
     port = free_port()
     root, url = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{port}/v1"
     log = work / "vllm-serve.log"
-    serve = [
-        str(vllm_py), "-m", "vllm.entrypoints.openai.api_server", "--model", args.model, "--served-model-name", "tiny",
-        "--host", "127.0.0.1", "--port", str(port), "--dtype", "float32", "--enforce-eager",
-        "--max-model-len", "2048", "--kv-cache-memory-bytes", str(CPU_KV_CACHE_BYTES),
-    ]  # fmt: skip
+    serve = server_command(
+        args.model, port, served_name="tiny", dtype="float32", max_model_len=2048, python=str(vllm_py)
+    )  # fmt: skip  (CPU: eager, the fixed KV cache)
     print(f"starting vllm serve (log {log}) ...", flush=True)
     with log.open("wb") as out:
         proc = subprocess.Popen(pinned(serve, args.server_cpus), stdout=out, stderr=subprocess.STDOUT, cwd=work)
@@ -150,7 +125,10 @@ def main() -> None:
 
     rounds: list[tuple[dict[str, float], dict[str, float]]] = []
     try:
-        wait_up(proc, url, log)
+        try:
+            wait_up(proc, url, log, startup_s=900.0)
+        except ModelLoadError as exc:
+            sys.exit(str(exc))
         print("warming the server (one unreported vllm bench pass) ...", flush=True)
         vllm_bench("warm")
         for k in range(args.rounds):  # alternate who goes first, so a drift in machine load hits both
@@ -161,11 +139,7 @@ def main() -> None:
                 o, v = evals_perf(str(k)), vllm_bench(str(k))
             rounds.append((v, o))
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop(proc)
 
     print(f"\nmodel {args.model}; {args.num_prompts} prompts x {args.input_len} in / {args.output_len} out tokens; "
           f"concurrency {args.concurrency}; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs; "

@@ -27,7 +27,7 @@ from runners.errors import ModelLoadError
 from runners.vllm_backend import CPU_KV_CACHE_BYTES, check_available
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
@@ -44,9 +44,10 @@ def server_command(
     pipeline_parallel_size: int = 1,
     gpu_memory_utilization: float | None = None,
     max_model_len: int | None = None,
+    python: str = sys.executable,
 ) -> list[str]:
-    """The `vllm serve` command line (the API server module of the running interpreter's vLLM)."""
-    cmd = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", model_path,
+    """The `vllm serve` command line (the API server module of `python`'s vLLM: this interpreter's by default)."""
+    cmd = [python, "-m", "vllm.entrypoints.openai.api_server", "--model", model_path,
            "--served-model-name", served_name, "--host", "127.0.0.1", "--port", str(port),
            "--tensor-parallel-size", str(tensor_parallel_size),
            "--pipeline-parallel-size", str(pipeline_parallel_size)]  # fmt: skip
@@ -59,6 +60,44 @@ def server_command(
     elif gpu_memory_utilization is not None:
         cmd += ["--gpu-memory-utilization", str(gpu_memory_utilization)]
     return cmd
+
+
+def wait_up(
+    proc: subprocess.Popen[bytes],
+    url: str,
+    log: Path,
+    startup_s: float,
+    headers: dict[str, str] | None = None,
+    what: str = "vllm serve",
+) -> None:
+    """Poll `url`/models until the server (`what`, for messages) answers 200.
+
+    Raises:
+        ModelLoadError: the process exited, or it was not up within `startup_s` (with the log's last line).
+    """
+    deadline = time.monotonic() + startup_s
+    while True:
+        if proc.poll() is not None:
+            tail = log.read_text(errors="replace").strip().splitlines()[-1:] or ["no output"]
+            raise ModelLoadError(f"{what} exited at start ({tail[0][:300]}); log: {log}")
+        try:
+            if httpx.get(f"{url}/models", headers=headers, timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            raise ModelLoadError(f"{what} not up after {startup_s:.0f} s; log: {log}")
+        time.sleep(1.0)
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    """Terminate the server, killing it if it has not exited within a minute."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 @contextmanager
@@ -74,31 +113,14 @@ def vllm_server(
 
     `options` are `server_command`'s keyword arguments (dtype, parallel sizes, memory, max_model_len)."""
     device = check_available()
-    port = _free_port()
+    port = free_port()
     cmd = server_command(model_path, port, served_name=served_name, device=device, **options)  # type: ignore[arg-type]
     log = Path(log_dir or tempfile.mkdtemp(prefix="leitai-vllm-")) / "vllm-serve.log"
     url = f"http://127.0.0.1:{port}/v1"
     with log.open("wb") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
     try:
-        deadline = time.monotonic() + startup_s
-        while True:
-            if proc.poll() is not None:
-                tail = log.read_text(errors="replace").strip().splitlines()[-1:] or ["no output"]
-                raise ModelLoadError(f"vllm serve exited at start ({tail[0][:300]}); log: {log}")
-            try:
-                if httpx.get(f"{url}/models", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise ModelLoadError(f"vllm serve not up after {startup_s:.0f} s; log: {log}")
-            time.sleep(1.0)
+        wait_up(proc, url, log, startup_s)
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc)

@@ -8,15 +8,13 @@ test) and by `benchmarks/live_load.py --server vllm`. `make test-vllm` installs 
 from __future__ import annotations
 
 import importlib.util
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import httpx
+from runners.vllm_server import free_port, stop, wait_up
+
+__all__ = ["free_port", "serve_vllm", "stop", "vllm_command", "vllm_unusable", "wait_up"]
 
 
 def vllm_unusable() -> str | None:
@@ -33,16 +31,6 @@ def vllm_unusable() -> str | None:
     return None
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class ServerFailed(RuntimeError):
-    """The server exited or did not answer in time; the message carries the log's tail."""
-
-
 def vllm_command(model_dir: Path, served: str, port: int, api_key: str | None) -> list[str]:
     """`runners.vllm_server`'s command line for the tests' settings (float32, 2048 tokens), with an API key."""
     from runners.vllm_backend import check_available
@@ -51,23 +39,6 @@ def vllm_command(model_dir: Path, served: str, port: int, api_key: str | None) -
     cmd = server_command(str(model_dir), port, served_name=served, dtype="float32", max_model_len=2048,
                          device=check_available())  # fmt: skip
     return [*cmd, "--api-key", api_key] if api_key else cmd
-
-
-def wait_up(proc: subprocess.Popen[str], url: str, startup_s: float, log: Path, api_key: str | None = None) -> None:
-    """Poll `url`/models until it answers 200; raise ServerFailed if the process exits or time runs out."""
-    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-    deadline = time.monotonic() + startup_s
-    while True:
-        if proc.poll() is not None:
-            raise ServerFailed(f"server exited at start: {log.read_text(errors='replace')[-800:]}")
-        try:
-            if httpx.get(f"{url}/models", headers=headers, timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        if time.monotonic() > deadline:
-            raise ServerFailed(f"server not up after {startup_s:.0f} s: {log.read_text(errors='replace')[-800:]}")
-        time.sleep(0.5)
 
 
 @contextmanager

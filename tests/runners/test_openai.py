@@ -26,7 +26,7 @@ import pytest
 
 from runners.errors import ModelLoadError, RemoteError
 from tests.evals.cli_helpers import load_json, run_cli
-from tests.vllm_server import ServerFailed, free_port, vllm_command, vllm_unusable, wait_up
+from tests.vllm_server import free_port, stop, vllm_command, vllm_unusable, wait_up
 
 SERVED = "tiny-served"
 API_KEY = "test-key-123"
@@ -64,10 +64,10 @@ def _gguf(tiny_model_dir: Path, out_dir: Path) -> Path:
     return out
 
 
-def _wait_up(proc: subprocess.Popen, url: str, startup_s: float, log: Path) -> None:
+def _wait_up(proc: subprocess.Popen, url: str, startup_s: float, log: Path, kind: str) -> None:
     try:
-        wait_up(proc, url, startup_s, log, API_KEY)
-    except ServerFailed as exc:
+        wait_up(proc, url, log, startup_s, headers={"Authorization": f"Bearer {API_KEY}"}, what=kind)
+    except ModelLoadError as exc:
         pytest.fail(str(exc))
 
 
@@ -109,16 +109,12 @@ def server(request, tmp_path_factory) -> Iterator[Served]:
         startup_s = 90.0
     log = work / "server.log"
     with log.open("w") as sink:
-        proc = subprocess.Popen(cmd, stdout=sink, stderr=subprocess.STDOUT, text=True)
+        proc = subprocess.Popen(cmd, stdout=sink, stderr=subprocess.STDOUT)
     try:
-        _wait_up(proc, url, startup_s, log)
+        _wait_up(proc, url, startup_s, log, served.kind)
         yield served
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop(proc)
 
 
 @pytest.fixture(scope="module")
