@@ -93,7 +93,7 @@ def lines(data: pd.DataFrame, x: str, y: str, color: str | None, x_title: str, y
     return alt.Chart(data).mark_line(point=True).encode(**enc, tooltip=list(data.columns))
 
 
-def latency_vs_concurrency(data: pd.DataFrame, y_title: str) -> Chart:
+def latency_vs_concurrency(data: pd.DataFrame, y_title: str, x_title: str = "concurrency") -> Chart:
     """Latency (ms) over concurrency (log 2 axis): a line per model, solid p50 and dashed p99.
 
     Legends sit below the plot, one entry per line, so the chart stays readable 390 px wide."""
@@ -101,7 +101,7 @@ def latency_vs_concurrency(data: pd.DataFrame, y_title: str) -> Chart:
     ticks = sorted(int(c) for c in data["concurrency"].unique())
     base = alt.Chart(data).encode(
         x=alt.X("concurrency:Q", scale=alt.Scale(type="log", base=2), axis=alt.Axis(values=ticks, format="d"),
-                title="concurrency"),
+                title=x_title),
         y=alt.Y("ms:Q", title=y_title),
         color=alt.Color("model:N", legend=legend),
         tooltip=["model", "concurrency", "stat", alt.Tooltip("ms:Q", format=".1f")],

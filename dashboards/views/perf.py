@@ -31,7 +31,9 @@ for latency, zh, en in (
     if part.empty:
         continue
     st.subheader(t(zh, en))
-    st.altair_chart(charts.latency_vs_concurrency(part, "ms (p50 —, p99 - -)"), width="stretch")
+    st.altair_chart(
+        charts.latency_vs_concurrency(part, "ms (p50 —, p99 - -)", t("并发数", "concurrency")), width="stretch"
+    )
 st.caption(t("实线 p50，虚线 p99；横轴为同时在途的请求数（对数刻度）。",
              "Solid p50, dashed p99; x: requests in flight (log scale)."))  # fmt: skip
 with st.expander(t("数据", "Data")):
