@@ -105,8 +105,17 @@ def _serve_page(db_url: str, database: Database, tmp_path: Path) -> Iterator[tup
         log.close()
 
 
-def _ask(page, text: str) -> None:  # type: ignore[no-untyped-def]
+def _chat_box(page):  # type: ignore[no-untyped-def]
+    """The one chat input, once a rerun's stale copy (a new round's input has a new key) is gone."""
+    from playwright.sync_api import expect
+
     box = page.get_by_test_id("stChatInputTextArea")
+    expect(box).to_have_count(1, timeout=60_000)
+    return box
+
+
+def _ask(page, text: str) -> None:  # type: ignore[no-untyped-def]
+    box = _chat_box(page)
     box.fill(text)
     box.press("Enter")
 
@@ -126,7 +135,7 @@ def _wait_answered(page, question: str, timeout_s: float = 240) -> None:  # type
     while time.monotonic() < deadline:
         text = page.evaluate("() => document.body.innerText")
         if question in text and "▌" not in text and ("A 更好" in text or "不计分" in text):
-            if question not in page.get_by_test_id("stChatInputTextArea").input_value():
+            if question not in _chat_box(page).input_value():
                 return
         time.sleep(0.3)
     raise TimeoutError(f"{question!r} not answered within {timeout_s:.0f} s")
@@ -183,7 +192,8 @@ def test_live_round_in_chromium(live_server: tuple[str, Database, Path]) -> None
             page.screenshot(path=str(OUT / "live_revealed_1400x900.png"), full_page=True)
             main.get_by_role("button", name="新一轮").click()
             expect(main.get_by_role("button", name="A 更好")).to_have_count(0, timeout=30_000)
-            expect(page.get_by_test_id("stChatInputTextArea")).to_be_enabled()
+            expect(_chat_box(page)).to_be_enabled()
+            expect(_chat_box(page)).to_have_attribute("placeholder", "输入你的问题…")
 
             # A reload keeps the voter (signed cookie), and the phone layout works.
             page.set_viewport_size({"width": 390, "height": 844})
