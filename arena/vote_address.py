@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import re
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
@@ -42,10 +43,26 @@ _DOMAIN = b"leitai client address\x00"
 
 
 def address_key(address: str, secret: bytes) -> str:
-    """The stored key of a client address: HMAC-SHA256(secret, address), first 32 hex digits."""
+    """The stored key of a client address: HMAC-SHA256(secret, network), first 32 hex digits.
+
+    An IPv6 client is keyed by its /64: one home or phone gets a whole /64 and can pick a new address
+    in it at will. IPv4 (also written IPv4-mapped) is keyed by the address itself.
+    """
     if not secret:
         raise ValueError("address_key needs a non-empty secret")
-    return hmac.new(secret, _DOMAIN + address.encode(), hashlib.sha256).hexdigest()[:KEY_CHARS]
+    return hmac.new(secret, _DOMAIN + _network(address).encode(), hashlib.sha256).hexdigest()[:KEY_CHARS]
+
+
+def _network(address: str) -> str:
+    try:
+        ip = ipaddress.ip_address(address.strip().strip("[]").split("%")[0])
+    except ValueError:
+        return address  # not an IP (a proxy's name, say): keyed as given
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((ip, 64), strict=False))
+    return str(ip)
 
 
 def valid_key(key: str | None) -> str | None:

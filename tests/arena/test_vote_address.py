@@ -49,6 +49,15 @@ def test_the_key_is_keyed_and_never_the_address() -> None:
         address_key("10.0.0.7", b"")
 
 
+def test_an_ipv6_client_is_keyed_by_its_64() -> None:
+    home = address_key("2001:db8:1:2::10", SECRET)
+    assert address_key("2001:db8:1:2:ffff:1:2:3", SECRET) == home  # a new address in the same /64
+    assert address_key("[2001:db8:1:2::10]", SECRET) == home
+    assert address_key("2001:db8:1:3::10", SECRET) != home  # the next /64 is another network
+    assert address_key("::ffff:10.0.0.7", SECRET) == address_key("10.0.0.7", SECRET)  # IPv4-mapped
+    assert address_key("10.0.0.7", SECRET) != address_key("10.0.0.8", SECRET)  # IPv4: per address
+
+
 def test_new_cookies_on_one_address_meet_the_rate_limit(database: Database) -> None:
     limits = VoteLimits(max_votes=2, window_s=60.0)
     per_address = 2 * ADDRESS_FACTOR
