@@ -35,7 +35,7 @@ from arena import matchmaking
 from arena.errors import ArenaRefusal, NoBattleAvailable, VoteRefused
 from arena.leaks import LeakChecker
 from arena.live_pool import PoolEntry, available, list_pool, mark_down, params_record, streamer_for
-from arena.vote_address import address_budget
+from arena.vote_address import check_address, valid_key
 from arena.votes import IDENTITY_LEAK, VoteLimits, VoteResult, _check_limits, _default_checker, _utc, normalize_outcome
 from db import arena_repo, live_repo, repo
 from db.models_live import PROMPT_ORIGINS
@@ -324,17 +324,19 @@ def record_live_vote(
     now: datetime | None = None,
     limits: VoteLimits | None = None,
     checker: LeakChecker | None = None,
-    client_address: str | None = None,
+    address_key: str | None = None,
 ) -> VoteResult:
     """Store the vote on a live battle (same rules and limits as `arena.votes.record_vote`, the client
-    address's budget included).
+    address's budget included: `address_key` is its keyed hash, stored with the vote).
 
     The leak filter reads every answer of the conversation as rendered; a leak keeps the vote but
     excludes it from ratings.
 
     Raises:
         LiveRefused / VoteRefused: see the module docstring; nothing is stored then.
+        ValueError: `address_key` is not a key (e.g. a raw address).
     """
+    address_key = valid_key(address_key)
     clean = normalize_outcome(outcome)
     if not voter_id or not str(voter_id).strip():
         raise VoteRefused("bad_voter", "缺少投票人标识，请刷新页面后重试。", "Missing voter id; reload the page.")
@@ -352,7 +354,7 @@ def record_live_vote(
     limits = VoteLimits.from_env() if limits is None else limits
     checker = _default_checker() if checker is None else checker
     at = _utc(now)
-    with address_budget.hold(client_address, at, limits), database.session() as s:
+    with database.session() as s:
         battle = _own_battle(s, battle_id, session_id, for_update=True)
         if battle.failed_reason is not None:
             raise _failed()
@@ -366,13 +368,14 @@ def record_live_vote(
         if limits.max_votes is not None or limits.daily_cap is not None:
             arena_repo.lock_voter(s, voter_id)
             _check_limits(s, voter_id, at, limits)
+            check_address(s, address_key, at, limits)
         leaked = tuple(checker.leaks(*answers))
         try:
             with s.begin_nested():
                 live_repo.add_live_vote(
                     s, battle_id=battle_id, conversation_id=battle.conversation_id, outcome=clean, voter_id=voter_id,
                     tags_a=list(tags_a), tags_b=list(tags_b), comment=comment, created_at=at, excluded=bool(leaked),
-                    excluded_reason=IDENTITY_LEAK if leaked else None,
+                    excluded_reason=IDENTITY_LEAK if leaked else None, address_key=address_key,
                 )  # fmt: skip
         except IntegrityError:
             raise _already_voted() from None

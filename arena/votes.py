@@ -7,15 +7,16 @@
     unknown_battle   no such battle
     not_your_battle  the battle was served to another session
     already_voted    the battle has its vote (pre-checked, and enforced by UNIQUE(votes.battle_id))
-    rate_limited     more than `max_votes` votes in `window_s` seconds by this voter
-    daily_cap        more than `daily_cap` votes in 24 hours by this voter
+    rate_limited     more than `max_votes` votes in `window_s` seconds by this voter, or 4x that from
+                     the voter's client address (`arena.vote_address`)
+    daily_cap        more than `daily_cap` votes in 24 hours by this voter, or 4x that from the address
     not_stored       the database failed (dropped, read-only, file gone): nothing was written, retry
 
 Everything happens in one transaction. Concurrency: on PostgreSQL the battle row is locked
-(`SELECT ... FOR UPDATE`) and the voter's votes are serialized by an advisory lock, so neither
-a double submit nor a burst from one voter can slip between check and insert; on SQLite the
-write session holds the database write lock from BEGIN. Should two inserts still race, the
-UNIQUE constraint rejects the second and it becomes `already_voted`.
+(`SELECT ... FOR UPDATE`) and the voter's votes, then the address's, are serialized by advisory
+locks, so neither a double submit nor a burst from one voter or one address can slip between
+check and insert; on SQLite the write session holds the database write lock from BEGIN. Should
+two inserts still race, the UNIQUE constraint rejects the second and it becomes `already_voted`.
 
 A vote on a battle where either answer names a model or vendor (`arena.leaks`) is stored with
 `excluded=True, excluded_reason="identity_leak"` and the battle gets the same reason: counted,
@@ -37,7 +38,7 @@ from sqlalchemy.orm import Session
 
 from arena.errors import VoteRefused
 from arena.leaks import ENV_FILE, ENV_NAMES, LeakChecker, load_checker
-from arena.vote_address import address_budget
+from arena.vote_address import check_address, valid_key
 from db import DatabaseUnavailable, arena_repo, live_repo
 from db.models_arena import VOTE_OUTCOMES
 
@@ -181,7 +182,7 @@ def record_vote(
     now: datetime | None = None,
     limits: VoteLimits | None = None,
     checker: LeakChecker | None = None,
-    client_address: str | None = None,
+    address_key: str | None = None,
 ) -> VoteResult:
     """Store the vote on a battle, or refuse it with a reason the voter can read.
 
@@ -194,14 +195,17 @@ def record_vote(
         now: Time of the vote (default: now); tests pass a clock.
         limits: Per-voter limits; None means `VoteLimits.from_env()`.
         checker: Identity-leak checker; None means the configured default (`arena.leaks.load_checker`).
-        client_address: The voter's address when known: it gets its own budget too (`arena.vote_address`).
+        address_key: The keyed hash of the voter's client address when known (`arena.vote_address.address_key`,
+            never the address): the address gets its own budget, counted in the database, and the vote stores it.
 
     Returns:
         The stored vote, including the model names (they may be shown once the vote is in).
 
     Raises:
         VoteRefused: see the module docstring for the codes; nothing is stored then.
+        ValueError: `address_key` is not a key (e.g. a raw address).
     """
+    address_key = valid_key(address_key)
     clean_outcome = normalize_outcome(outcome)
     if not voter_id or not str(voter_id).strip():
         raise VoteRefused("bad_voter", "缺少投票人标识，请刷新页面后重试。", "Missing voter id; reload the page.")
@@ -210,7 +214,7 @@ def record_vote(
     limits = VoteLimits.from_env() if limits is None else limits
     checker = _default_checker() if checker is None else checker
     at = _utc(now)
-    with address_budget.hold(client_address, at, limits), database.session() as s:
+    with database.session() as s:
         battle = arena_repo.get_battle(s, battle_id, for_update=True)
         if battle is None:
             raise VoteRefused(
@@ -226,6 +230,7 @@ def record_vote(
         if limits.max_votes is not None or limits.daily_cap is not None:
             arena_repo.lock_voter(s, voter_id)
             _check_limits(s, voter_id, at, limits)
+            check_address(s, address_key, at, limits)
         answer_a, answer_b = arena_repo.battle_answers(s, battle)
         leaked = tuple(checker.leaks(answer_a, answer_b))
         reason = IDENTITY_LEAK if leaked else None
@@ -234,7 +239,7 @@ def record_vote(
             with s.begin_nested():
                 arena_repo.add_vote(
                     s, battle_id=battle_id, outcome=clean_outcome, voter_id=voter_id, created_at=at,
-                    excluded=bool(leaked), excluded_reason=reason,
+                    excluded=bool(leaked), excluded_reason=reason, address_key=address_key,
                 )  # fmt: skip
         except IntegrityError:
             raise _already_voted() from None

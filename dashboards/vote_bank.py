@@ -14,7 +14,7 @@ import streamlit as st
 from arena import NoBattleAvailable, RevealRefused, VoteRefused, record_vote, reveal, serve_battle
 from arena.render import render_html
 from dashboards.i18n import lang, t
-from dashboards.voter import client_address
+from dashboards.voter import client_address_key
 
 CHOICES = (("a", "A 更好", "A is better"), ("b", "B 更好", "B is better"), ("tie", "平局", "Tie"),
            ("bothbad", "都不好", "Both are bad"))  # fmt: skip
@@ -27,7 +27,7 @@ def show(db: Any, sid: str, voter: str) -> None:
     def _vote(outcome: str) -> None:
         view = st.session_state.battle
         try:
-            res = record_vote(db, view.battle_id, sid, outcome, voter_id=voter, client_address=client_address())
+            res = record_vote(db, view.battle_id, sid, outcome, voter_id=voter, address_key=client_address_key())
             st.session_state.result = {"model_a": res.model_a, "model_b": res.model_b, "excluded": res.excluded}
         except VoteRefused as no:
             st.session_state.refusal = no

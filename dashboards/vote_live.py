@@ -27,7 +27,7 @@ from arena.live import (
 )
 from arena.render import render_html
 from dashboards.i18n import lang, t
-from dashboards.voter import client_address
+from dashboards.voter import client_address_key
 
 CHOICES = (("a", "A 更好", "A is better"), ("b", "B 更好", "B is better"), ("tie", "平局", "Tie"),
            ("bothbad", "都不好", "Both are bad"))  # fmt: skip
@@ -184,7 +184,7 @@ def _vote(db: Any, sid: str, voter: str, outcome: str, tags_a: list[str], tags_b
     battle_id = s.live_battle.battle_id
     try:
         res = record_live_vote(db, battle_id, sid, outcome, voter, tags_a=tags_a, tags_b=tags_b, comment=comment,
-                               client_address=client_address())  # fmt: skip
+                               address_key=client_address_key())  # fmt: skip
         s.live_result = {"model_a": res.model_a, "model_b": res.model_b, "excluded": res.excluded}
     except ArenaRefusal as no:
         s.live_refusal = no.message(lang())

@@ -4,6 +4,8 @@ and the daily cap) survives reloads and new Streamlit sessions.
 The token is `<random id>.<HMAC-SHA256(id)>`, keyed by `EVALS_VOTER_SECRET`, else by a random
 secret kept in `$EVALS_HOME/voter_secret` (created 0600 on first use). A token that does not
 verify is ignored and a fresh identity issued, so a voter cannot pick someone else's id.
+The same secret keys the client address's hash (`client_address_key`), which the arena stores with
+each vote for the address's own budget: the database never holds an address.
 The cookie is written by a tiny script in a same-origin component frame (Streamlit has no
 server-side cookie API); it is read back from the websocket handshake (`st.context.cookies`).
 """
@@ -17,6 +19,8 @@ import secrets
 from functools import cache
 
 import streamlit as st
+
+from arena.vote_address import address_key
 
 COOKIE = "leitai_voter"
 ENV_SECRET = "EVALS_VOTER_SECRET"
@@ -82,3 +86,10 @@ def client_address() -> str | None:
     except Exception:  # older Streamlit or no request context
         return None
     return address if isinstance(address, str) and address else None  # the test harness gives a stand-in object
+
+
+def client_address_key() -> str | None:
+    """The keyed hash of the client's address, as the arena stores it for the address's vote budget
+    (None when the address is unknown)."""
+    address = client_address()
+    return address_key(address, _secret()) if address else None

@@ -319,7 +319,15 @@ def lock_voter(s: Session, voter_id: str) -> None:
         s.execute(text("SELECT pg_advisory_xact_lock(:ns, hashtext(:v))"), {"ns": _VOTER_LOCK_NS, "v": voter_id})
 
 
+def lock_address(s: Session, address_key: str) -> None:
+    """Serialize this transaction with others from the same client address (its keyed hash), as
+    `lock_voter` does per voter. Callers take the voter's lock first, then this one (one order: no deadlock)."""
+    if s.get_bind().dialect.name == "postgresql":
+        s.execute(text("SELECT pg_advisory_xact_lock(:ns, hashtext(:v))"), {"ns": _ADDRESS_LOCK_NS, "v": address_key})
+
+
 _VOTER_LOCK_NS = 0x4C54  # "LT": keeps our advisory keys apart from the migration lock's
+_ADDRESS_LOCK_NS = 0x4C55  # a voter id and an address key never share a lock
 
 
 def battle_rows(s: Session, kind: str = "human", include_excluded: bool = False) -> list[VotedBattleRow]:

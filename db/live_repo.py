@@ -130,6 +130,19 @@ def count_votes_since_all(s: Session, voter_id: str, since: datetime) -> int:
     return int(s.scalar(select(func.count()).select_from(u)) or 0)
 
 
+def recent_address_vote_times(s: Session, address_key: str, since: datetime, limit: int) -> list[datetime]:
+    """Times of the bank and live votes from one client address (its keyed hash) at or after `since`,
+    newest first, at most `limit`."""
+    u = _address_times(address_key, since)
+    return list(s.scalars(select(u.c.t).order_by(u.c.t.desc()).limit(limit)))
+
+
+def count_address_votes_since(s: Session, address_key: str, since: datetime) -> int:
+    """Bank and live votes from one client address (its keyed hash) at or after `since`."""
+    u = _address_times(address_key, since)
+    return int(s.scalar(select(func.count()).select_from(u)) or 0)
+
+
 def live_battle_rows(s: Session, include_excluded: bool = False) -> list[dict[str, Any]]:
     """Voted, non-failed live battles with model names, oldest vote first.
 
@@ -169,3 +182,12 @@ def live_totals(s: Session) -> dict[str, int]:
         ),
         "votes": int(s.scalar(select(func.count()).select_from(LiveVote)) or 0),
     }
+
+
+def _address_times(address_key: str, since: datetime) -> Any:
+    # Bank and live votes share one budget per client address too.
+    bank = select(Vote.created_at.label("t")).where(Vote.address_key == address_key, Vote.created_at >= since)
+    live = select(LiveVote.created_at.label("t")).where(
+        LiveVote.address_key == address_key, LiveVote.created_at >= since
+    )
+    return union_all(bank, live).subquery()

@@ -106,6 +106,8 @@ class Vote(Base):
         CheckConstraint(_in_list("outcome", VOTE_OUTCOMES), name="outcome"),
         # Rate limits count a voter's recent votes.
         Index("ix_votes_voter_created", "voter_id", "created_at"),
+        # The client address's budget counts its recent votes (migration 0007).
+        Index("ix_votes_address_created", "address_key", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -118,6 +120,8 @@ class Vote(Base):
     # Hygiene flags, comma-separated ("duplicate", "suggested", "suspect"; migration 0005): kept
     # out of ratings by default, unlike `excluded`, which is never rated.
     flags: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    # Keyed hash of the client address (`arena.vote_address`), never the address; NULL when unknown.
+    address_key: Mapped[str | None] = mapped_column(String(32), nullable=True)
 
 
 class RatingSnapshot(Base):

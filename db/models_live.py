@@ -112,6 +112,7 @@ class LiveVote(Base):
     __table_args__ = (
         CheckConstraint(_in_list("outcome", VOTE_OUTCOMES), name="outcome"),
         Index("ix_live_votes_voter_created", "voter_id", "created_at"),
+        Index("ix_live_votes_address_created", "address_key", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -125,3 +126,5 @@ class LiveVote(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     excluded: Mapped[bool] = mapped_column(Boolean, default=False)
     excluded_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # Keyed hash of the client address (`arena.vote_address`, migration 0007); NULL when unknown.
+    address_key: Mapped[str | None] = mapped_column(String(32), nullable=True)

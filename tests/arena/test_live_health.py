@@ -120,24 +120,24 @@ def test_a_model_that_just_failed_sits_out_for_every_voter(
 def test_live_votes_count_against_the_client_address(
     database: Database, servers: tuple[ChatServer, ChatServer], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    import arena.vote_address
     from arena.live import record_live_vote
-    from arena.vote_address import address_budget
+    from arena.vote_address import address_key
     from arena.votes import VoteLimits
 
     one, two = servers
     add_pool_model(database, "up-1", base_url=one.url, served_model_name="tiny", params=SHORT)
     add_pool_model(database, "up-2", base_url=two.url, served_model_name="tiny", params=SHORT)
-    monkeypatch.setattr(address_budget, "factor", 1)
-    address_budget.clear()
+    monkeypatch.setattr(arena.vote_address, "ADDRESS_FACTOR", 1)
     limits = VoteLimits(max_votes=1, window_s=60.0)
     outcomes = []
     for voter, address in (("new-cookie-1", "10.1.1.1"), ("new-cookie-2", "10.1.1.1"), ("new-cookie-3", "10.1.1.2")):
         view = start_battle(database, voter, voter)
         assert begin_turn(database, view.battle_id, voter, "你好").finish().failed_reason is None
         try:
-            record_live_vote(database, view.battle_id, voter, "a", voter, limits=limits, client_address=address)
+            record_live_vote(database, view.battle_id, voter, "a", voter, limits=limits,
+                             address_key=address_key(address, b"secret"))  # fmt: skip
             outcomes.append("stored")
         except ArenaRefusal as no:  # the limits refuse with VoteRefused
             outcomes.append(no.code)
-    address_budget.clear()
     assert outcomes == ["stored", "rate_limited", "stored"]

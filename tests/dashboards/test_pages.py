@@ -76,6 +76,24 @@ def test_vote_reveals_names_after_voting(seeded: Database) -> None:
     assert at.session_state["battle"].battle_id != battle and not at.success
 
 
+def test_vote_stores_the_keyed_address_never_the_address(seeded: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    import dashboards.voter
+    from arena.vote_address import address_key
+
+    monkeypatch.setenv("EVALS_VOTER_SECRET", "page-secret")
+    monkeypatch.setattr(dashboards.voter, "client_address", lambda: "198.51.100.9")
+    dashboards.voter._secret.cache_clear()  # the secret is read once per process
+    try:
+        at = page("vote")
+        at.button(key="vote_a").click().run()
+        assert not at.exception
+    finally:
+        dashboards.voter._secret.cache_clear()
+    with seeded.session(write=False) as s:
+        keys = [k for k in s.scalars(select(Vote.address_key)) if k is not None]
+    assert keys == [address_key("198.51.100.9", b"page-secret")]
+
+
 def test_refused_vote_shows_the_reason(seeded: Database) -> None:
     at = page("vote")
     sid, battle = at.session_state["session_id"], at.session_state["battle"].battle_id
