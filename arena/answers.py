@@ -77,6 +77,7 @@ def generate_answers(
     runner_factory: RunnerFactory | None = None,
     batch_size: int = 8,
     progress: bool = True,
+    on_plan: Callable[[int], None] | None = None,
 ) -> list[AnswerReport]:
     """Generate and store every missing answer of `model_names` to the selected prompts.
 
@@ -95,6 +96,9 @@ def generate_answers(
             default `runners.open_runner(spec)`.
         batch_size: Prompts per generate call (and per commit).
         progress: Show a progress bar per model.
+        on_plan: Called with the number of selected prompts once the prompts and models are
+            checked, before any model loads (the CLI states the job's size there, so a bad name
+            or id is the only line printed).
 
     Returns:
         One report per model, in the order given.
@@ -123,6 +127,8 @@ def generate_answers(
     record = gen_params_record(params)
     key = params_hash(record)
     specs = [_resolve(database, name) for name in model_names]  # fail on a bad name before any loading
+    if on_plan is not None:
+        on_plan(len(prompts))
     reports = []
     for spec, model_id in specs:
         with database.session(write=False) as s:

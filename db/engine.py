@@ -48,6 +48,8 @@ def resolve_url(url: str | URL | None = None) -> URL:
         parsed = make_url(raw)
     except ArgumentError as e:
         raise DatabaseUnavailable(f"invalid database URL {_mask_raw(str(raw))}: {e}") from None
+    except ValueError as e:  # SQLAlchemy's int() of a port that is not a number (`host:abc`, `[::1` unclosed)
+        raise DatabaseUnavailable(f"invalid database URL {_mask_raw(str(raw))}: bad host or port ({e})") from None
     if parsed.drivername in ("postgresql", "postgres"):
         parsed = parsed.set(drivername="postgresql+psycopg")
     return parsed
@@ -57,7 +59,7 @@ def mask(url: str | URL) -> str:
     """Render a URL with its password replaced by `***`."""
     try:
         return make_url(url).render_as_string(hide_password=True)
-    except ArgumentError:
+    except (ArgumentError, ValueError):
         return _mask_raw(str(url))
 
 

@@ -20,6 +20,10 @@ _BACKENDS: dict[str, str] = {
     "vllm": "runners.vllm_backend:VLLMRunner",
 }
 
+# --dtype names every local backend takes (hf: runners._loading, vllm: runners.vllm_backend); here without
+# torch, so the CLI can refuse a typo before it builds or loads anything.
+DTYPE_NAMES = ("auto", "float32", "fp32", "bfloat16", "bf16", "float16", "fp16", "half")
+
 
 def backends() -> list[str]:
     return sorted(_BACKENDS)

@@ -345,6 +345,8 @@ def build_tiny(out_dir: Path, *, steps: int = DEFAULT_STEPS, seed: int = 0, prog
         FileExistsError: `out_dir` is a non-empty directory that is not a tiny checkpoint.
     """
     out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise FileExistsError(f"{out_dir} is a file, not a directory; give a directory to build into")
     if out_dir.exists() and any(out_dir.iterdir()) and not (out_dir / META_FILE).exists():
         raise FileExistsError(f"{out_dir} is not empty and not a tiny checkpoint; refusing to overwrite")
     out_dir.parent.mkdir(parents=True, exist_ok=True)

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from evals.cli.app import app
-from evals.cli.options import DbOpt, open_database
+from evals.cli.options import DbOpt, open_database, path_value
 
 if TYPE_CHECKING:
     from arena.ratings_board import Board
@@ -27,6 +27,7 @@ def ratings(
         Path | None,
         typer.Option(
             "--import",
+            parser=path_value,
             metavar="FILE",
             help="Battle log in FastChat's clean-battle format: a JSON array or JSONL of "
             '{"model_a", "model_b", "winner", "tstamp"} objects (plus "conv_metadata" for '
@@ -77,7 +78,7 @@ def ratings(
         ),
     ] = "duplicate,suggested,suspect",
     json_file: Annotated[
-        Path | None, typer.Option("--json", metavar="FILE", help="Also write the ratings as JSON.")
+        Path | None, typer.Option("--json", parser=path_value, metavar="FILE", help="Also write the ratings as JSON.")
     ] = None,
     k: Annotated[float, typer.Option("--k", min=0.0, max=1000.0, help="Online Elo step size (FastChat: 4).")] = 4.0,
     init: Annotated[
@@ -124,6 +125,11 @@ def ratings(
     if not 0.0 < level < 1.0:
         raise UserError(f"--level must be between 0 and 1 (e.g. 0.95), got {level:g}")
     exclude = _parse_flags(exclude_flags)
+    from evals.cli.preflight import check_output_path
+
+    check_output_path(json_file)  # before a snapshot is stored, not after
+    if category is not None and not category.strip():
+        raise UserError("--category is empty; give a category name (or leave the option out to rate every battle)")
     if category is not None:
         from arena.bank import parse_category
 
@@ -237,11 +243,14 @@ def _parse_anchor(text: str | None) -> tuple[str, float] | None:
         return None
     name, sep, value = text.rpartition("=")
     try:
-        if not sep or not name:
+        if not sep or not name.strip():
             raise ValueError
-        return name, float(value)
+        rating = float(value)
     except ValueError:
         raise UserError(f"--anchor expects MODEL=RATING, got {text!r}") from None
+    if not abs(rating) <= 1e6:  # as --init; also turns away inf and nan, which would void every rating
+        raise UserError(f"--anchor rating must be a finite number within ±1e6, got {value!r}")
+    return name, rating
 
 
 def _print_table(board: Board, n_battles: int, *, kind: str | None = None, excluded: dict[str, int]) -> None:

@@ -5,18 +5,16 @@ Registered on `arena_app` from `evals.cli.arena`. Only `generate` and `judge` lo
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
 from evals.cli.arena import arena_app
-from evals.cli.options import DbOpt, open_database, split_csv
+from evals.cli.options import DbOpt, open_database, path_value, split_csv, text_value
 
 if TYPE_CHECKING:
     from arena.judge import Agreement
-    from db import Database
 
 bank_app = typer.Typer(help="The arena question bank.", no_args_is_help=True)
 arena_app.add_typer(bank_app, name="bank")
@@ -24,7 +22,9 @@ arena_app.add_typer(bank_app, name="bank")
 
 @bank_app.command("import")
 def bank_import(
-    file: Annotated[Optional[Path], typer.Argument(help="JSONL or CSV with text, category, language, source.")] = None,
+    file: Annotated[
+        Optional[Path], typer.Argument(parser=path_value, help="JSONL or CSV with text, category, language, source.")
+    ] = None,
     default: Annotated[bool, typer.Option("--default", help="Import the shipped starter bank (88 questions).")] = False,
     skip_invalid: Annotated[
         bool, typer.Option("--skip-invalid", help="Skip and count malformed rows instead of failing.")
@@ -111,10 +111,13 @@ def generate(
         top_k=DEFAULT_PARAMS.top_k, repetition_penalty=DEFAULT_PARAMS.repetition_penalty,
     )  # fmt: skip
     database = open_database(db)
-    _announce_generation(database, names, prompt_ids, _category(category), limit, max_new_tokens)
+
+    def announce(n: int) -> None:
+        _announce_generation(n, len(names), explicit=limit is not None or prompt_ids is not None, tokens=max_new_tokens)
+
     reports = generate_answers(
         database, names, prompt_ids, params, category=_category(category), limit=limit, batch_size=batch_size,
-        progress=progress,
+        progress=progress, on_plan=announce,
     )  # fmt: skip
     for r in reports:
         typer.echo(f"{r.model}: generated {r.generated}, already stored {r.skipped} (params {r.params_hash})")
@@ -123,10 +126,14 @@ def generate(
 @arena_app.command("judge")
 def judge(
     judge_model: Annotated[
-        Optional[str], typer.Option("--judge", metavar="MODEL", help="Judge model: registered name or checkpoint dir.")
+        Optional[str],
+        typer.Option(
+            "--judge", parser=text_value, metavar="MODEL", help="Judge model: registered name or checkpoint dir."
+        ),
     ] = None,
     models: Annotated[
-        Optional[str], typer.Option("--models", help="Only battles between these models (comma-separated).")
+        Optional[str],
+        typer.Option("--models", parser=text_value, help="Only battles between these models (comma-separated)."),
     ] = None,
     pairs: Annotated[
         Optional[int],
@@ -134,7 +141,12 @@ def judge(
     ] = None,
     baseline: Annotated[
         Optional[str],
-        typer.Option("--baseline", metavar="MODEL", help="Judge every model against this one (Arena-Hard-Auto)."),
+        typer.Option(
+            "--baseline",
+            parser=text_value,
+            metavar="MODEL",
+            help="Judge every model against this one (Arena-Hard-Auto).",
+        ),
     ] = None,
     seed: Annotated[
         Optional[int], typer.Option("--seed", min=0, max=2**32 - 1, help="Seed for sampling and sides.")
@@ -238,7 +250,9 @@ def _echo_board_measures(result: Agreement) -> None:
 
 @arena_app.command("export")
 def export(
-    out: Annotated[Optional[Path], typer.Option("--out", help="Output file (default: stdout).")] = None,
+    out: Annotated[
+        Optional[Path], typer.Option("--out", parser=path_value, help="Output file (default: stdout).")
+    ] = None,
     kind: Annotated[str, typer.Option("--kind", help="human or judge battles.")] = "human",
     include_excluded: Annotated[
         bool, typer.Option("--include-excluded", help="Also export votes kept out of ratings (for audits).")
@@ -279,22 +293,11 @@ def excluded(db: DbOpt = None) -> None:
         typer.echo(f"excluded ({reason}): {n}")
 
 
-def _announce_generation(
-    database: Database,
-    names: Sequence[str],
-    prompt_ids: list[int] | None,
-    category: str | None,
-    limit: int | None,
-    tokens: int,
-) -> None:
+def _announce_generation(n: int, n_models: int, *, explicit: bool, tokens: int) -> None:
     """Say the size of the job before any model loads: prompts × models × tokens, and how to try it small."""
-    from db import arena_repo
-
-    with database.session(write=False) as s:
-        n = len(arena_repo.list_prompts(s, ids=prompt_ids, category=category, limit=limit))
-    hint = "; try --limit 5 for a first run" if limit is None and prompt_ids is None and n > 5 else ""
+    hint = "; try --limit 5 for a first run" if not explicit and n > 5 else ""
     typer.echo(
-        f"generating {n} prompts × {len(names)} model(s), up to {tokens} new tokens each "
+        f"generating {n} prompts × {n_models} model(s), up to {tokens} new tokens each "
         f"(answers already stored are skipped){hint}",
         err=True,
     )

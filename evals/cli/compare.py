@@ -31,6 +31,8 @@ def compare(
     database = open_database(db, write=False)
     with database.session(write=False) as s:
         a, b = _load(s, run_a), _load(s, run_b)
+    if a["id"] == b["id"]:
+        raise UserError(f"RUN_A and RUN_B are the same run ({a['id'][:10]}); give two different runs")
     if a["suite"] != b["suite"]:
         raise UserError(f"runs are from different suites ({a['suite']} vs {b['suite']}); compare runs of one suite")
     if a["split"] != b["split"]:

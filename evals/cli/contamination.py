@@ -8,7 +8,7 @@ from typing import Annotated, Any, Optional
 import typer
 
 from evals.cli.app import app
-from evals.cli.options import JsonOpt
+from evals.cli.options import JsonOpt, path_value
 from evals.registry import all_capabilities
 
 # The multiple-choice suites: their items are questions with lettered options.
@@ -18,10 +18,17 @@ MC_SUITES = [name for name, caps in all_capabilities().items() if caps.multiple_
 @app.command("contamination")
 def contamination(
     corpus: Annotated[
-        Path, typer.Option("--corpus", help="Training corpus: .txt/.jsonl file or dir (SFT .csv/.json also accepted).")
+        Path,
+        typer.Option(
+            "--corpus",
+            parser=path_value,
+            help="Training corpus: .txt/.jsonl file or dir (SFT .csv/.json also accepted).",
+        ),
     ],
     suite: Annotated[str, typer.Option("--suite", "-s", help=" | ".join(MC_SUITES) + ".")] = "ceval",
-    data: Annotated[Optional[Path], typer.Option("--data", help="Suite data dir (default: embedded sample).")] = None,
+    data: Annotated[
+        Optional[Path], typer.Option("--data", parser=path_value, help="Suite data dir (default: embedded sample).")
+    ] = None,
     split: Annotated[Optional[str], typer.Option("--split", help="Split (default: the suite's).")] = None,
     n: Annotated[int, typer.Option("--n", min=3, help="Character n-gram length.")] = 13,
     threshold: Annotated[

@@ -13,11 +13,30 @@ if TYPE_CHECKING:
     from core.model_spec import ModelSpec
     from db import Database, Run
 
+
+def path_value(value: str | Path) -> Path:
+    """Parser of every path option and argument: an empty value would otherwise become `Path("")`,
+    which is `.`, so `--data "$UNSET"` would silently read (or `--out ""` write) the current directory."""
+    if not str(value).strip():
+        raise typer.BadParameter("is empty; give a path (`.` names the current directory)")
+    return Path(value)
+
+
+def text_value(value: str) -> str:
+    """Parser of name and list options where an empty value is a mistake that would otherwise be taken
+    as "not given" (`--subjects ""` running every subject, `--model ""` the current directory)."""
+    if not value.strip():
+        raise typer.BadParameter("is empty; give a value or leave the option out")
+    return value
+
+
 DbOpt = Annotated[
     Optional[str],
     typer.Option("--db", envvar="EVALS_DB_URL", help="SQLAlchemy URL (default: SQLite file in the user data dir)."),
 ]
-JsonOpt = Annotated[Optional[Path], typer.Option("--json", help="Write the result document (JSON) to this file.")]
+JsonOpt = Annotated[
+    Optional[Path], typer.Option("--json", parser=path_value, help="Write the result document (JSON) to this file.")
+]
 
 
 def split_csv(value: str | None) -> tuple[str, ...]:
@@ -27,9 +46,16 @@ def split_csv(value: str | None) -> tuple[str, ...]:
 def open_database(url: str | None, *, write: bool = True) -> Database:
     """Open (and migrate) the database; with `write`, also check that it accepts writes, so a read-only
     file or role fails in one line before any model loads rather than after."""
+    from core.errors import UserError
     from db import open_db
-    from db.engine import check_writable
+    from db.engine import check_writable, resolve_url
 
+    parsed = resolve_url(url)
+    if parsed.get_backend_name() == "sqlite" and (parsed.database or ":memory:") == ":memory:":
+        raise UserError(
+            "the database URL (--db / EVALS_DB_URL) names an in-memory SQLite database: nothing would be kept; "
+            "give a file, e.g. sqlite:///leitai.db"
+        )
     database = open_db(url)
     if write:
         check_writable(database.engine)

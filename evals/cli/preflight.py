@@ -27,6 +27,13 @@ def check_backend(backend: str) -> None:
         raise UserError(f"unknown --backend {backend!r} (choose one of {', '.join(backends())})")
 
 
+def check_dtype(dtype: str) -> None:
+    from runners import DTYPE_NAMES
+
+    if dtype not in DTYPE_NAMES:
+        raise UserError(f"unknown --dtype {dtype!r} (choose one of {', '.join(DTYPE_NAMES)})")
+
+
 def check_output_path(path: Path | None, option: str = "--json") -> None:
     """The file can be created or replaced: probed by creating (and removing) a scratch file beside it,
     in its folder or the nearest existing parent (permission bits alone mislead root and odd filesystems)."""

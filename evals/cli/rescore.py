@@ -26,11 +26,13 @@ def rescore(
 
     from core.errors import UserError
     from db import repo
+    from evals.cli.preflight import check_output_path
     from evals.engine import RunOutcome, flatten_metrics
     from evals.registry import all_capabilities, get_suite
     from evals.report import render_outcome
     from evals.suite_api import stored_row
 
+    check_output_path(json_out)  # before the run's metrics are replaced, not after
     t0 = time.perf_counter()
     database = open_database(db)
     with database.session() as s:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 import typer
 
 from evals.cli.app import app
-from evals.cli.options import DbOpt, find_run, open_database, write_json_atomic
+from evals.cli.options import DbOpt, find_run, open_database, path_value, write_json_atomic
 
 if TYPE_CHECKING:
     from core.model_spec import ModelSpec
@@ -106,7 +106,12 @@ def models_add(
     """Register a model under a name so `evals run --model NAME` finds it."""
     from core.errors import UserError
     from core.model_spec import not_found_message, resolve_local
+    from evals.cli.preflight import check_backend
 
+    _check_model_name(name)
+    if not path.strip():
+        raise UserError("--path is empty; give a checkpoint dir, .gguf file or hub id")
+    check_backend(backend)
     if backend == "hf":
         spec = resolve_local(path)
         if spec is None:
@@ -117,6 +122,8 @@ def models_add(
     from db import repo
 
     with database.session() as s:
+        if base is not None and repo.get_model(s, base) is None:
+            raise UserError(f"--base {base!r} is not a registered model (see `evals models list`)")
         repo.upsert_model(s, name, path, backend=backend, base_model=base)
     typer.echo(f"registered {name} -> {path}")
 
@@ -132,6 +139,7 @@ def models_show(name: str, db: DbOpt = None) -> None:
     from db import repo
     from db.model_lookup import registered_spec
 
+    _check_model_name(name)
     database = open_database(db, write=False)
     with database.session() as s:
         m = repo.get_model(s, name)
@@ -157,6 +165,17 @@ def models_show(name: str, db: DbOpt = None) -> None:
     typer.echo(json.dumps(doc, ensure_ascii=False, indent=1, default=str))
 
 
+def _check_model_name(name: str) -> None:
+    """A model NAME is what `--model NAME` finds later: an empty one would resolve as the current directory,
+    one with outer spaces would be registered apart from the name the user meant."""
+    from core.errors import UserError
+
+    if not name.strip():
+        raise UserError("model NAME is empty")
+    if name != name.strip():
+        raise UserError(f"model NAME {name!r} begins or ends with whitespace")
+
+
 def resolved_doc(spec: ModelSpec) -> dict[str, Any]:
     """What `--model` loads: path, hub revision, format, GGUF quant type, size on disk, fingerprint."""
     from core.model_spec import weights_bytes
@@ -178,7 +197,7 @@ def resolved_doc(spec: ModelSpec) -> dict[str, Any]:
 @export_app.command("ceval-submission")
 def export_ceval_submission(
     run: Annotated[str, typer.Option("--run", help="Run id (or unique prefix) of a C-Eval test-split run.")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Output file.")] = Path("submission.json"),
+    out: Annotated[Path, typer.Option("--out", "-o", parser=path_value, help="Output file.")] = Path("submission.json"),
     db: DbOpt = None,
 ) -> None:
     """Write the official C-Eval submission JSON: {subject: {id: letter}} for every test item of the run."""

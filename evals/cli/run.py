@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 import typer
 
 from evals.cli.app import app
-from evals.cli.options import DbOpt, JsonOpt, open_database, split_csv, write_json_atomic
+from evals.cli.options import DbOpt, JsonOpt, open_database, path_value, split_csv, text_value, write_json_atomic
 from evals.registry import all_capabilities, capabilities, suite_families
 
 if TYPE_CHECKING:
@@ -62,20 +62,26 @@ def run(
     suite: Annotated[str, typer.Option("--suite", "-s", help=SUITE_HELP)] = "ceval",
     model: Annotated[
         Optional[str],
-        typer.Option("--model", "-m", help="Model dir or registered name (default: the embedded tiny model)."),
+        typer.Option(
+            "--model", "-m", parser=text_value, help="Model dir or registered name (default: the embedded tiny model)."
+        ),
     ] = None,
     model_name: Annotated[
-        Optional[str], typer.Option("--model-name", help="Name to register the model under (default: dir name).")
+        Optional[str],
+        typer.Option("--model-name", parser=text_value, help="Name to register the model under (default: dir name)."),
     ] = None,
     backend: Annotated[str, typer.Option(help="Runner backend.")] = "hf",
     data: Annotated[
         Optional[Path],
-        typer.Option("--data", help="Data dir in the suite's official layout (default: embedded sample)."),
+        typer.Option(
+            "--data", parser=path_value, help="Data dir in the suite's official layout (default: embedded sample)."
+        ),
     ] = None,
-    split: Annotated[Optional[str], typer.Option(help="Split (C-Eval: val | test | dev).")] = None,
+    split: Annotated[Optional[str], typer.Option(parser=text_value, help="Split (C-Eval: val | test | dev).")] = None,
     shots: Annotated[int, typer.Option(min=0, help="Few-shot exemplars from dev (0 or 5 as published).")] = 0,
     subjects: Annotated[
-        Optional[str], typer.Option(help="Comma-separated subject handles (default: all in the data).")
+        Optional[str],
+        typer.Option(parser=text_value, help="Comma-separated subject handles (default: all in the data)."),
     ] = None,
     limit: Annotated[Optional[int], typer.Option(min=1, help="At most N items per subject.")] = None,
     chat: Annotated[
@@ -179,6 +185,7 @@ def run(
         Optional[Path],
         typer.Option(
             "--ceval-data",
+            parser=path_value,
             help="C-Eval data dir for its columns (default: embedded sample; --data is the PPL corpus)."
             + read_by("ceval_data"),
         ),
@@ -187,13 +194,18 @@ def run(
         Optional[str],
         typer.Option(
             "--base-url",
+            parser=text_value,
             envvar="EVALS_BASE_URL",
             help="openai backend: API root of an OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1.",
         ),
     ] = None,
     served_model_name: Annotated[
         Optional[str],
-        typer.Option("--served-model-name", help="openai backend: the model name the server knows (default: --model)."),
+        typer.Option(
+            "--served-model-name",
+            parser=text_value,
+            help="openai backend: the model name the server knows (default: --model).",
+        ),
     ] = None,
     api_key_env: Annotated[
         Optional[str],
@@ -301,7 +313,9 @@ def run(
     ] = 1,
     lmeval_include: Annotated[
         Optional[Path],
-        typer.Option("--lmeval-include", help="Extra dir of lm-eval task YAMLs." + read_by("lmeval_include")),
+        typer.Option(
+            "--lmeval-include", parser=path_value, help="Extra dir of lm-eval task YAMLs." + read_by("lmeval_include")
+        ),
     ] = None,
     db: DbOpt = None,
     json_out: JsonOpt = None,
@@ -327,7 +341,13 @@ def run(
     suite_obj = get_suite(suite)  # unknown suite -> clear error before anything else
     caps = suite_obj.capabilities
     preflight.check_backend(backend)
+    preflight.check_dtype(dtype)
     preflight.check_output_path(json_out)
+    lists = {"--subjects": subjects, "--tasks": tasks, "--precisions": precisions, "--suites": sub_suites,
+             "--variants": variants}  # fmt: skip
+    for option, value in lists.items():
+        if value is not None and not split_csv(value):  # "," or " , ": not the same as leaving it out
+            raise UserError(f"{option} {value!r} names nothing; give comma-separated names or leave it out")
     levels = parse_counts(concurrency)
     if len(levels) > 1 and "concurrency" not in caps.options:
         raise UserError(f"--concurrency takes one number for the {suite} suite (a list is a perf sweep)")

@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from evals.cli.app import app
-from evals.cli.options import JsonOpt, split_csv, write_json_atomic
+from evals.cli.options import JsonOpt, path_value, split_csv, write_json_atomic
 from evals.registry import all_capabilities
 
 # Suites whose prediction files (in the benchmark's own layout) can be scored offline.
@@ -17,7 +17,9 @@ SCORABLE = [name for name, caps in all_capabilities().items() if caps.scores_fil
 @app.command("score")
 def score(
     suite: str = typer.Option(..., "--suite", help=f"Suite whose prediction files to score ({' | '.join(SCORABLE)})."),
-    pred: Path = typer.Option(..., "--pred", help="Folder of official-layout prediction files, e.g. pred/MODEL."),
+    pred: Path = typer.Option(
+        ..., "--pred", parser=path_value, help="Folder of official-layout prediction files, e.g. pred/MODEL."
+    ),
     json_out: JsonOpt = None,
     tasks: str | None = typer.Option(None, "--tasks", help="Comma-separated datasets (default: every known file)."),
     by_length: bool = typer.Option(

@@ -77,6 +77,7 @@ def sweep(
     from rich.console import Console
 
     from core.errors import UserError
+    from evals.cli.preflight import check_dtype
     from evals.sweep import SweepSettings, expand_jobs, inspect_jobs, parse_shots
 
     if executor not in EXECUTORS:
@@ -86,6 +87,7 @@ def sweep(
 
         require_ray()  # said before any model or data is read
         check_address(ray_address)
+    check_dtype(dtype)  # every job would fail at its model load otherwise, after the plan is printed
     shot_list = parse_shots(shots)
     data_paths = _data_paths(data or [])
     database = open_database(db, write=not plan_only)

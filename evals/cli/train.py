@@ -8,6 +8,8 @@ from typing import Annotated, Any, Optional
 import typer
 
 from evals.cli.app import app
+from evals.cli.options import DbOpt, JsonOpt, path_value
+from evals.cli.preflight import check_output_path
 
 train_app = typer.Typer(
     help="Build candidate checkpoints: tiny, pretrain, sft, merge, tokenizer.", no_args_is_help=True
@@ -19,7 +21,9 @@ app.add_typer(train_app, name="train")
 def tiny(
     out: Annotated[
         Optional[Path],
-        typer.Option("--out", help="Build into this directory (default: the cached default checkpoint)."),
+        typer.Option(
+            "--out", parser=path_value, help="Build into this directory (default: the cached default checkpoint)."
+        ),
     ] = None,
     steps: Annotated[Optional[int], typer.Option("--steps", min=1, help="Optimizer steps.")] = None,
     seed: Annotated[int, typer.Option("--seed", min=0, max=2**32 - 1, help="Seed for init and batch order.")] = 0,
@@ -62,15 +66,18 @@ def tiny(
 # pretrain / sft / merge / tokenizer (training/). Hyper-parameters: defaults (PROTOCOLS.md §6)
 # < --preset tiny < --config FILE < explicit flags.
 
-from evals.cli.options import DbOpt, JsonOpt  # noqa: E402
 
-OutOpt = Annotated[Optional[Path], typer.Option("--out", help="Output dir (default: <cache>/trained/<name>).")]
+OutOpt = Annotated[
+    Optional[Path], typer.Option("--out", parser=path_value, help="Output dir (default: <cache>/trained/<name>).")
+]
 NameOpt = Annotated[
     Optional[str], typer.Option("--name", help="Register under this name (default: <base>-<method>-<hash>).")
 ]
 ConfigOpt = Annotated[
     Optional[Path],
-    typer.Option("--config", help="Hyper-parameter file (JSON or TOML; keys as TrainParams, [lora] table)."),
+    typer.Option(
+        "--config", parser=path_value, help="Hyper-parameter file (JSON or TOML; keys as TrainParams, [lora] table)."
+    ),
 ]
 PresetOpt = Annotated[
     str, typer.Option("--preset", help="seeds (CLA2 defaults) | tiny (settings for the tiny model on CPU).")
@@ -171,7 +178,10 @@ def _hparam_flags(values: dict[str, Any]) -> dict[str, Any]:
 @train_app.command("pretrain")
 def pretrain_cmd(
     base: Annotated[str, typer.Option("--base", help="Base model dir (or registered name).")],
-    corpus: Annotated[Path, typer.Option("--corpus", help="Corpus: .txt (paragraphs) / .jsonl (`text`) file or dir.")],
+    corpus: Annotated[
+        Path,
+        typer.Option("--corpus", parser=path_value, help="Corpus: .txt (paragraphs) / .jsonl (`text`) file or dir."),
+    ],
     method: Annotated[str, typer.Option("--method", help="full | lora.")] = "full",
     preset: PresetOpt = "seeds",
     config: ConfigOpt = None,
@@ -199,6 +209,8 @@ def pretrain_cmd(
     from evals.cli.options import open_database
     from training.pretrain import pretrain
 
+    check_output_path(json_out)  # before training and registering, not after
+
     params = _params("pretrain", preset, config, _hparam_flags(locals()))
     n, path, lin = pretrain(base, corpus, params=params, method=method, out=out, name=name, database=open_database(db),
                             deepspeed=deepspeed, progress=progress, log=typer.echo)  # fmt: skip
@@ -209,7 +221,10 @@ def pretrain_cmd(
 def sft_cmd(
     base: Annotated[str, typer.Option("--base", help="Base model dir (or registered name).")],
     data: Annotated[
-        Path, typer.Option("--data", help="Llama2-Chinese .csv (`text`) or Alpaca .json/.jsonl, or a dir.")
+        Path,
+        typer.Option(
+            "--data", parser=path_value, help="Llama2-Chinese .csv (`text`) or Alpaca .json/.jsonl, or a dir."
+        ),
     ],
     method: Annotated[str, typer.Option("--method", help="lora | full.")] = "lora",
     data_format: Annotated[
@@ -241,6 +256,8 @@ def sft_cmd(
     from evals.cli.options import open_database
     from training.sft import sft
 
+    check_output_path(json_out)  # before training and registering, not after
+
     params = _params("sft", preset, config, _hparam_flags(locals()))
     n, path, lin = sft(base, data, method=method, params=params, data_format=data_format, out=out, name=name,
                        database=open_database(db), deepspeed=deepspeed, progress=progress, log=typer.echo)  # fmt: skip
@@ -262,6 +279,8 @@ def merge_cmd(
     from evals.cli.options import open_database
     from training.merge import merge
 
+    check_output_path(json_out)  # before training and registering, not after
+
     n, path, lin = merge(adapter, base=base, out=out, name=name, database=open_database(db), log=typer.echo)
     _report(n, path, lin, json_out)
 
@@ -269,7 +288,9 @@ def merge_cmd(
 @train_app.command("tokenizer")
 def tokenizer_cmd(
     base: Annotated[str, typer.Option("--base", help="Base model dir (or registered name).")],
-    corpus: Annotated[Path, typer.Option("--corpus", help="Chinese corpus (.txt / .jsonl file or dir).")],
+    corpus: Annotated[
+        Path, typer.Option("--corpus", parser=path_value, help="Chinese corpus (.txt / .jsonl file or dir).")
+    ],
     add: Annotated[int, typer.Option("--add", min=1, help="Number of Chinese pieces to add.")],
     out: OutOpt = None,
     name: NameOpt = None,
@@ -279,6 +300,8 @@ def tokenizer_cmd(
     """Extend the vocabulary with Chinese pieces, resize embeddings, report characters per token."""
     from evals.cli.options import open_database
     from training.tokenizer_ext import extend
+
+    check_output_path(json_out)  # before training and registering, not after
 
     n, path, lin = extend(base, corpus, add, out=out, name=name, database=open_database(db), log=typer.echo)
     _report(n, path, lin, json_out)
