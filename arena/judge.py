@@ -10,14 +10,28 @@ What a judge run does (`judge_battles`, CLI `evals arena judge --judge MODEL`):
    ``judge:<judge name>`` with randomized sides. A battle of that session that already has a
    vote for the same two answers is skipped, so a re-run (or an interrupted run) only judges
    what is missing; a battle created but not yet voted on is reused.
-3. Judging: the judge reads a Chinese pairwise prompt (`JUDGE_SYSTEM`, `JUDGE_TEMPLATE`) twice,
+3. Judging: the judge reads a Chinese pairwise prompt (`JUDGE_SYSTEM` and a user turn) twice,
    once with the battle's sides and once with the two answers swapped, so a preference for a
-   position cancels out. The verdict is not generated text: we score the five labels ``1`` … ``5``
-   (Arena-Hard-Auto's A>>B, A>B, A=B, B>A, B>>A; digits, so no label reads like an answer's
-   name) as the next token after the prompt (`Runner.choice_logprobs`, scoring "logprob") and
-   take the best. Small or weakly tuned models rarely produce a parsable free-form verdict, but
-   always give a distribution over these tokens, so every battle gets a verdict and nothing
-   depends on output parsing.
+   position cancels out. Both orders are built from the same answers, shortened alike when the
+   prompt would not fit the judge's context (`fit_answers`). The verdict is read in one of two
+   ways (``verdict``, CLI ``--verdict``):
+
+   - ``labels`` (default): the verdict is not generated text: we score the five labels ``1`` …
+     ``5`` of `JUDGE_TEMPLATE` (Arena-Hard-Auto's A>>B, A>B, A=B, B>A, B>>A; digits, so no label
+     reads like an answer's name) as the next token after the prompt (`Runner.choice_logprobs`,
+     scoring "logprob") and take the best. Small or weakly tuned models rarely produce a parsable
+     free-form verdict, but always give a distribution over these tokens, so every battle gets a
+     verdict and nothing depends on output parsing. It needs prompt log-probs, which many chat
+     APIs do not give.
+   - ``generate``: Arena-Hard-Auto's way. The judge writes a judgment through its chat template
+     (`Runner.generate`, greedy, up to ``max_tokens``, which the prompt fitting keeps free): a
+     short analysis of both answers ending in one mark, ``[[A>>B]]`` … ``[[B>>A]]``
+     (`arena.judge_verdict`: template and parser; a text counts only when it names exactly one
+     distinct verdict). Any chat model can judge this way, API judges included; a server that
+     cannot count tokens gets a character estimate for the fitting. When an order's judgment has
+     no verdict, the battle gets no vote in this run: it stays open, the next run judges it
+     again, and the report counts it (`JudgeReport.no_verdict`, `NoVerdict`). The judgments are
+     kept in the report (`Verdict.judgments`, ``--json``).
 4. Combining (`combine`): both orders must prefer the same answer, else the battle is a tie;
    it is strong only when both orders say strong. The vote stores the 3-way outcome, and a
    strong verdict also the vote flag ``strong``, which every BT fit counts as 3 battles
@@ -39,7 +53,7 @@ import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from itertools import combinations
-from typing import TYPE_CHECKING, Final, TypedDict
+from typing import TYPE_CHECKING, Any, Final, TypedDict
 
 import numpy as np
 
@@ -79,8 +93,18 @@ _SIGNED: dict[str, int] = {"A>>B": 2, "A>B": 1, "A=B": 0, "B>A": -1, "B>>A": -2}
 SCORING: Final[ChoiceScoring] = "logprob"
 TRUNCATION_MARK = "……（回答过长，以下省略）"
 SESSION_PREFIX = "judge:"
+# How the verdict is read: "labels" scores the five digit labels as the next token (default);
+# "generate" lets the judge write a judgment ending in a verdict mark (`arena.judge_verdict`).
+VERDICT_MODES: tuple[str, ...] = ("labels", "generate")
+DEFAULT_JUDGE_MAX_TOKENS = 1024
+MAX_JUDGE_MAX_TOKENS = 8192
+# Generate mode, server-side chat template: tokens its role markers may add around our text.
+TEMPLATE_MARGIN = 32
+# At least this many prompt tokens must fit beside the judgment (else the answers are cut to nothing).
+MIN_PROMPT_ROOM = 256
 
 RunnerFactory = Callable[["ModelSpec"], "Runner"]
+PromptBuilder = Callable[["Runner", str, str, str], str]  # (runner, question, answer A, answer B) -> prompt
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,8 +121,11 @@ class Verdict:
         level: The combined level (`combine`); strong levels are stored as the vote flag
             `STRONG_FLAG` next to the 3-way outcome.
         outcome: The stored vote, "model_a", "model_b" or "tie" (`level_outcome`).
-        scores: Label log-probs ({"1" … "5"}) of the first and the second order.
+        scores: Label log-probs ({"1" … "5"}) of the first and the second order (labels mode;
+            None in generate mode).
         excluded: The vote was kept out of ratings (identity leak in an answer).
+        judgments: The judge's texts of the first and the second order (generate mode; None in
+            labels mode).
     """
 
     battle_id: str
@@ -109,13 +136,36 @@ class Verdict:
     second: str
     level: str
     outcome: str
-    scores: tuple[dict[str, float], dict[str, float]]
+    scores: tuple[dict[str, float], dict[str, float]] | None
     excluded: bool = False
+    judgments: tuple[str, str] | None = None
 
     @property
     def consistent(self) -> bool:
         """Both orders gave the same verdict (no position bias on this battle)."""
         return level_outcome(self.first) == level_outcome(self.second)
+
+
+@dataclass(frozen=True, slots=True)
+class NoVerdict:
+    """A battle of a generate-mode run where an order's judgment had no verdict (`parse_verdict`).
+
+    It gets no vote: the battle stays open and the next run judges it again.
+
+    Attributes:
+        battle_id, prompt_id, model_a, model_b: As in `Verdict`.
+        first: Level of the battle's order, None when that judgment had none.
+        second: Level of the swapped order (mapped back to the battle's sides), or None.
+        judgments: The judge's texts of the two orders.
+    """
+
+    battle_id: str
+    prompt_id: int
+    model_a: str
+    model_b: str
+    first: str | None
+    second: str | None
+    judgments: tuple[str, str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,6 +221,9 @@ class JudgeReport:
         skipped: Candidates already judged by this judge (resume).
         not_sampled: Unjudged candidates left out because of `pairs`.
         refused: Battles whose vote was refused (e.g. another run voted first).
+        undecided: Generate mode: battles where at least one order's judgment had no verdict
+            (no vote; judged again by the next run).
+        verdict_mode: "labels" or "generate" (`VERDICT_MODES`).
     """
 
     judge: str
@@ -179,15 +232,47 @@ class JudgeReport:
     skipped: int = 0
     not_sampled: int = 0
     refused: int = 0
+    undecided: list[NoVerdict] = field(default_factory=list)
+    verdict_mode: str = "labels"
 
     @property
     def judged(self) -> int:
         return len(self.verdicts)
 
     @property
+    def no_verdict(self) -> int:
+        """Battles left without a vote because a judgment named no single verdict."""
+        return len(self.undecided)
+
+    @property
     def consistent(self) -> int:
         """Judged battles where both orders agreed."""
         return sum(v.consistent for v in self.verdicts)
+
+    def to_json(self) -> dict[str, Any]:
+        """The run as a JSON document (`evals arena judge --json`): counts, then one entry per battle
+        judged now, voted or not: sides, both orders' levels, the combined level and outcome, and
+        the judge's judgments (generate mode) or label scores (labels mode)."""
+        battles: list[dict[str, Any]] = []
+        for v in self.verdicts:
+            battles.append({
+                "battle_id": v.battle_id, "prompt_id": v.prompt_id, "model_a": v.model_a, "model_b": v.model_b,
+                "first": v.first, "second": v.second, "level": v.level, "outcome": v.outcome,
+                "strong": is_strong(v.level), "voted": True, "excluded": v.excluded,
+                **({"judgments": list(v.judgments)} if v.judgments is not None else {}),
+                **({"scores": [dict(x) for x in v.scores]} if v.scores is not None else {}),
+            })  # fmt: skip
+        for u in self.undecided:
+            battles.append({
+                "battle_id": u.battle_id, "prompt_id": u.prompt_id, "model_a": u.model_a, "model_b": u.model_b,
+                "first": u.first, "second": u.second, "level": None, "outcome": None, "strong": False,
+                "voted": False, "excluded": False, "judgments": list(u.judgments),
+            })  # fmt: skip
+        return {
+            "judge": self.judge, "verdict": self.verdict_mode, "judged": self.judged, "no_verdict": self.no_verdict,
+            "already_judged": self.skipped, "not_sampled": self.not_sampled, "refused": self.refused,
+            "consistent": self.consistent, "battles": battles,
+        }  # fmt: skip
 
     def outcome_counts(self) -> dict[str, int]:
         counts = {"model_a": 0, "model_b": 0, "tie": 0}
@@ -239,19 +324,51 @@ def judge_prompt(runner: Runner, question: str, answer_a: str, answer_b: str) ->
     return JUDGE_SYSTEM + "\n\n" + user + PLAIN_CUE
 
 
-def fit_answers(runner: Runner, question: str, answer_a: str, answer_b: str) -> tuple[str, str]:
+def generate_prompt_text(runner: Runner, question: str, answer_a: str, answer_b: str) -> str:
+    """What a generate-mode judge reads, for counting tokens: the chat-rendered system and user turns,
+    or (a server renders its own template) the two joined as plain text."""
+    from arena.judge_verdict import generate_user_prompt
+
+    user = generate_user_prompt(question, answer_a, answer_b)
+    try:
+        return runner.apply_chat_template(
+            [{"role": "system", "content": JUDGE_SYSTEM}, {"role": "user", "content": user}]
+        )
+    except VerbUnsupported:
+        return JUDGE_SYSTEM + "\n\n" + user
+    except Exception:  # a template without a system role
+        return runner.apply_chat_template([{"role": "user", "content": JUDGE_SYSTEM + "\n\n" + user}])
+
+
+def fit_answers(
+    runner: Runner,
+    question: str,
+    answer_a: str,
+    answer_b: str,
+    *,
+    prompt: PromptBuilder | None = None,
+    reserve: int = 0,
+    count: Callable[[str], int] | None = None,
+) -> tuple[str, str]:
     """Shorten both answers by the same share (keeping their beginnings) until the prompt fits the judge.
 
     Both orders are built from the same shortened texts, so the swap stays exact.
+
+    Args:
+        prompt: Builds the prompt text that is counted (default `judge_prompt`, the labels mode's).
+        reserve: Tokens kept free after the prompt (generate mode: the judgment's `max_tokens`).
+        count: Counts a text's tokens (default `runner.count_tokens`).
     """
-    limit = max(64, int(runner.info.max_length) - 8)
+    build = prompt or judge_prompt
+    tokens = count or runner.count_tokens
+    limit = max(64, int(runner.info.max_length) - 8 - reserve)
     a, b = answer_a, answer_b
     na, nb = len(answer_a), len(answer_b)
     for _ in range(6):
-        n = runner.count_tokens(judge_prompt(runner, question, a, b))
+        n = tokens(build(runner, question, a, b))
         if n <= limit or na + nb == 0:
             break
-        answer_tokens = runner.count_tokens(a) + runner.count_tokens(b)
+        answer_tokens = tokens(a) + tokens(b)
         keep = max(0.0, 1.0 - (n - limit + 16) / max(answer_tokens, 1)) * 0.95
         na, nb = int(na * keep), int(nb * keep)
         a, b = _cut(answer_a, na), _cut(answer_b, nb)
@@ -311,6 +428,8 @@ def judge_battles(
     runner_factory: RunnerFactory | None = None,
     batch_size: int = 8,
     progress: bool = True,
+    verdict: str = "labels",
+    max_tokens: int = DEFAULT_JUDGE_MAX_TOKENS,
 ) -> JudgeReport:
     """Let the judge model vote on every unjudged candidate battle (or `pairs` of them).
 
@@ -325,26 +444,35 @@ def judge_battles(
         runner_factory: Builds the judge's Runner (tests wrap the real one); default
             `runners.open_runner(spec)` (LoRA adapters included). Not called when
             nothing is left to judge.
-        batch_size: Battles per scoring call (each battle is scored twice) and per commit.
+        batch_size: Battles per scoring or generate call (each battle is read twice) and per commit.
         progress: Show a progress bar.
+        verdict: "labels" (score the five digit labels) or "generate" (the judge writes a judgment
+            ending in a verdict mark; greedy, through its chat template).
+        max_tokens: Generate mode: new tokens per judgment (kept free of the prompt when fitting).
 
     Returns:
-        The report (verdicts, skipped, not sampled).
+        The report (verdicts, skipped, not sampled, no verdict).
 
     Raises:
-        UserError: Unknown judge or model name, bad `pairs`, or fewer than two models with answers.
+        UserError: Unknown judge or model name, bad `pairs`, `verdict` or `max_tokens`, fewer than
+            two models with answers, or (generate mode) a judge without a chat template or whose
+            context has no room for a prompt beside `max_tokens`.
     """
     from core.errors import UserError
     from db.model_lookup import resolve_model
 
     if pairs is not None and pairs < 1:
         raise UserError("--pairs must be at least 1")
+    if verdict not in VERDICT_MODES:
+        raise UserError(f"--verdict must be {' or '.join(VERDICT_MODES)}, got {verdict!r}")
+    if not 1 <= max_tokens <= MAX_JUDGE_MAX_TOKENS:
+        raise UserError(f"--judge-max-tokens must be 1 to {MAX_JUDGE_MAX_TOKENS}, got {max_tokens}")
     spec = resolve_model(judge, database=database)
     session_id = judge_session(spec.name)
     if len(session_id) > 128:
         raise UserError(f"judge name {spec.name!r} is too long (at most {128 - len(SESSION_PREFIX)} characters)")
     rng = rng if rng is not None else np.random.default_rng()
-    report = JudgeReport(judge=spec.name, session_id=session_id)
+    report = JudgeReport(judge=spec.name, session_id=session_id, verdict_mode=verdict)
 
     todo, report.skipped = _candidates(database, session_id, models, baseline)
     if pairs is not None and len(todo) > pairs:
@@ -356,15 +484,33 @@ def judge_battles(
 
     factory = runner_factory or _load
     runner = factory(spec)
+    if verdict == "generate":
+        _check_generate(runner, spec.name, max_tokens)
+        read: _Reader = _GenerateReader(runner, max_tokens, batch_size)
+    else:
+        read = _LabelReader(runner, batch_size)
     from core.progress import item_progress
 
     with item_progress(len(todo), f"judge {spec.name}", enabled=progress, unit="battles") as advance:
         for lo in range(0, len(todo), batch_size):
             batch = todo[lo : lo + batch_size]
             battles = _open_battles(database, batch, session_id, rng)
-            _judge_batch(database, runner, battles, report, batch_size)
+            _judge_batch(database, read, battles, report)
             advance(len(batch))
     return report
+
+
+def _check_generate(runner: Runner, name: str, max_tokens: int) -> None:
+    from core.errors import UserError
+
+    if not runner.info.has_chat_template:
+        raise UserError(f"judge {name} has no chat template; --verdict generate needs a chat model")
+    room = int(runner.info.max_length) - max_tokens - 8
+    if room < MIN_PROMPT_ROOM:
+        raise UserError(
+            f"--judge-max-tokens {max_tokens} leaves {max(room, 0)} of the judge's {runner.info.max_length} "
+            f"context tokens for the prompt (at least {MIN_PROMPT_ROOM} needed); lower it"
+        )
 
 
 def _candidates(
@@ -479,25 +625,87 @@ def _open_battles(
     ]  # fmt: skip
 
 
-def _judge_batch(
-    database: Database, runner: Runner, battles: list[JudgeBattle], report: JudgeReport, batch_size: int
-) -> None:
-    """Score both orders of every battle in one call, then record each combined vote."""
+# One order's reading of a battle: (level in the order shown, label scores or None, judgment text or None).
+_Reading = tuple[str | None, dict[str, float] | None, str | None]
+_Reader = Callable[[list[JudgeBattle]], list[tuple[_Reading, _Reading]]]
+
+
+class _LabelReader:
+    """Labels mode: score the five digit labels after both orders' prompts, in one call."""
+
+    def __init__(self, runner: Runner, batch_size: int) -> None:
+        self.runner, self.batch_size = runner, batch_size
+
+    def __call__(self, battles: list[JudgeBattle]) -> list[tuple[_Reading, _Reading]]:
+        prompts: list[str] = []
+        for b in battles:
+            a, c = fit_answers(self.runner, b.question, b.answer_a, b.answer_b)
+            prompts.append(judge_prompt(self.runner, b.question, a, c))  # battle order
+            prompts.append(judge_prompt(self.runner, b.question, c, a))  # swapped
+        scores = self.runner.choice_logprobs(prompts, JUDGE_LABELS, scoring=SCORING, batch_size=self.batch_size)
+        readings = [(verdict_level(sc), dict(sc), None) for sc in scores]
+        return [(readings[2 * k], readings[2 * k + 1]) for k in range(len(battles))]
+
+
+class _GenerateReader:
+    """Generate mode: the judge writes a judgment per order (greedy, chat), parsed by `parse_verdict`."""
+
+    def __init__(self, runner: Runner, max_tokens: int, batch_size: int) -> None:
+        from runners.base import GenParams
+
+        self.runner, self.batch_size = runner, batch_size
+        self.params = GenParams(max_new_tokens=max_tokens, temperature=0.0)
+        self._count_ok = True
+
+    def _count(self, text: str) -> int:
+        """The judge's token count; a server that cannot count (no `/completions`, e.g. a chat-only
+        API) gets a character count plus the template margin instead: about one token per Chinese
+        character, more than enough for English text."""
+        from runners.errors import RemoteError
+
+        if self._count_ok:
+            try:
+                return self.runner.count_tokens(text)
+            except RemoteError:  # VerbUnsupported included
+                self._count_ok = False
+        return len(text) + TEMPLATE_MARGIN
+
+    def __call__(self, battles: list[JudgeBattle]) -> list[tuple[_Reading, _Reading]]:
+        from arena.judge_verdict import generate_user_prompt, parse_verdict
+
+        prompts: list[str] = []
+        for b in battles:
+            a, c = fit_answers(
+                self.runner,
+                b.question,
+                b.answer_a,
+                b.answer_b,
+                prompt=generate_prompt_text,
+                reserve=self.params.max_new_tokens,
+                count=self._count,
+            )
+            prompts.append(generate_user_prompt(b.question, a, c))  # battle order
+            prompts.append(generate_user_prompt(b.question, c, a))  # swapped
+        texts = self.runner.generate(prompts, self.params, chat=True, system=JUDGE_SYSTEM, batch_size=self.batch_size)
+        readings = [(parse_verdict(t), None, t) for t in texts]
+        return [(readings[2 * k], readings[2 * k + 1]) for k in range(len(battles))]
+
+
+def _judge_batch(database: Database, read: _Reader, battles: list[JudgeBattle], report: JudgeReport) -> None:
+    """Read both orders of every battle, then record each combined vote (none without two verdicts)."""
     from arena.errors import VoteRefused
     from arena.votes import VoteLimits, record_vote
 
-    prompts: list[str] = []
-    for b in battles:
-        a, c = fit_answers(runner, b.question, b.answer_a, b.answer_b)
-        prompts.append(judge_prompt(runner, b.question, a, c))  # battle order
-        prompts.append(judge_prompt(runner, b.question, c, a))  # swapped
-    scores = runner.choice_logprobs(prompts, JUDGE_LABELS, scoring=SCORING, batch_size=batch_size)
     no_limits = VoteLimits(max_votes=None, daily_cap=None)
     strong: list[str] = []
-    for k, b in enumerate(battles):
-        s1, s2 = scores[2 * k], scores[2 * k + 1]
-        first = verdict_level(s1)
-        second = swap_level(verdict_level(s2))  # 回答A was the battle's B answer
+    for b, ((l1, s1, t1), (l2, s2, t2)) in zip(battles, read(battles), strict=True):
+        first = l1
+        second = swap_level(l2) if l2 is not None else None  # 回答A was the battle's B answer
+        judgments = (t1, t2) if t1 is not None and t2 is not None else None
+        if first is None or second is None:
+            assert judgments is not None  # only a generated judgment can lack a verdict
+            report.undecided.append(NoVerdict(b.battle_id, b.prompt_id, b.model_a, b.model_b, first, second, judgments))
+            continue  # no vote: the battle stays open for the next run
         level = combine(first, second)
         outcome = level_outcome(level)
         try:
@@ -517,9 +725,10 @@ def _judge_batch(
                 second=second,
                 level=level,
                 outcome=outcome,
-                scores=(dict(s1), dict(s2)),
+                scores=(s1, s2) if s1 is not None and s2 is not None else None,
                 excluded=result.excluded,
-            )  # fmt: skip
+                judgments=judgments,
+            )
         )
     if strong:
         from db import arena_repo

@@ -151,7 +151,26 @@ def judge(
     seed: Annotated[
         Optional[int], typer.Option("--seed", min=0, max=2**32 - 1, help="Seed for sampling and sides.")
     ] = None,
-    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Battles per scoring call and commit.")] = 8,
+    batch_size: Annotated[
+        int, typer.Option("--batch-size", min=1, help="Battles per scoring or generate call and commit.")
+    ] = 8,
+    verdict: Annotated[
+        str,
+        typer.Option(
+            "--verdict",
+            metavar="labels|generate",
+            help="labels: score five digit labels as the next token (needs prompt log-probs); generate: the "
+            "judge writes a judgment ending in [[A>>B]] … [[B>>A]] (any chat model, API judges included).",
+        ),
+    ] = "labels",
+    judge_max_tokens: Annotated[
+        int,
+        typer.Option("--judge-max-tokens", min=1, max=8192, help="--verdict generate: new tokens per judgment."),
+    ] = 1024,
+    json_out: Annotated[
+        Optional[Path],
+        typer.Option("--json", metavar="FILE", help="Also write every battle judged now (levels, judgments) as JSON."),
+    ] = None,
     agreement: Annotated[
         bool, typer.Option("--agreement", help="Only report agreement with human votes (no judging).")
     ] = False,
@@ -160,16 +179,24 @@ def judge(
 ) -> None:
     """LLM-as-judge: the judge model votes on battles, both answer orders; votes kept apart from humans'.
 
-    The verdict is read from the judge's scores of five labels (A>>B, A>B, A=B, B>A, B>>A) in a
-    Chinese pairwise prompt, once per order; orders that disagree on the winner count as a tie,
-    strong only when both say strong (counted as 3 battles in ratings). Re-runs judge only
-    what is missing. Rate the votes with `evals arena ratings --kind judge` (or composite).
+    The judge reads a Chinese pairwise prompt once per order. With --verdict labels (default) the
+    verdict is its best-scored of five labels (A>>B, A>B, A=B, B>A, B>>A); with --verdict generate
+    it writes a short analysis ending in one mark such as [[A>B]] (greedy, up to
+    --judge-max-tokens), and an order whose text names no single verdict leaves the battle
+    unvoted (counted as "no verdict"; the next run tries it again). Orders that disagree on the
+    winner count as a tie, strong only when both say strong (counted as 3 battles in ratings).
+    Re-runs judge only what is missing. Rate the votes with `evals arena ratings --kind judge`
+    (or composite).
     """
     import numpy as np
 
-    from arena.judge import judge_battles, judge_human_agreement
+    from arena.judge import VERDICT_MODES, judge_battles, judge_human_agreement
     from core.errors import UserError
+    from evals.cli.preflight import check_output_path
 
+    if verdict not in VERDICT_MODES:
+        raise UserError(f"--verdict must be {' or '.join(VERDICT_MODES)}, got {verdict!r}")
+    check_output_path(json_out)
     database = open_database(db)
     if agreement:
         name = None
@@ -192,6 +219,8 @@ def judge(
         rng=rng,
         batch_size=batch_size,
         progress=progress,
+        verdict=verdict,
+        max_tokens=judge_max_tokens,
     )
     n = report.judged
     counts = report.outcome_counts()
@@ -202,6 +231,8 @@ def judge(
             f" (both orders agree on {report.consistent}, {n - report.consistent} position-dependent -> tie; "
             f"ties {counts['tie']}, strong {strong})"
         )
+    if report.no_verdict:
+        line += f", no verdict {report.no_verdict} (left open for the next run)"
     line += f", already judged {report.skipped}"
     if report.not_sampled:
         line += f", not sampled {report.not_sampled}"
@@ -211,6 +242,12 @@ def judge(
     if excluded:
         line += f", kept out of ratings (identity leak) {excluded}"
     typer.echo(line)
+    if json_out is not None:
+        from core.scrub import scrub_data
+        from evals.cli.options import write_json_atomic
+
+        write_json_atomic(json_out, scrub_data(report.to_json()))
+        typer.echo(f"wrote {len(report.verdicts) + report.no_verdict} judged battles to {json_out}", err=True)
     if any(report.judge in (v.model_a, v.model_b) for v in report.verdicts):
         typer.echo(f"warning: {report.judge} judged battles it takes part in (self-preference bias)", err=True)
     _echo_agreement(judge_human_agreement(database, report.judge), always=False)

@@ -4,7 +4,9 @@ Used where vLLM's server is not installed (the main venv). It speaks what `vllm 
 chat: `GET /v1/models`, `POST /v1/chat/completions` with `"stream": true` as server-sent events
 (`data: {chunk}` lines, a usage chunk, `data: [DONE]`). Three extra served names exercise the
 failures a live arena meets: "broken" answers HTTP 500, "silent" streams no text, "slow" waits
-`slow_s` seconds before its first chunk. The live arena's browser test paces chunks with `pace_s` too,
+`slow_s` seconds before its first chunk. A request without `"stream": true` gets the whole answer as one
+`chat.completion` JSON document (what `runners.openai_backend.OpenAIRunner.generate` reads); any
+`ChatStreamer` may stand behind the server (the judge tests script one). The live arena's browser test paces chunks with `pace_s` too,
 as a loaded server streams at reading speed (so the page is seen mid-answer however fast the tiny model is).
 
 Deterministic pacing for the perf suite's tests: `pace_s` waits that long before every text chunk
@@ -26,7 +28,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from runners.base import GenParams
-from runners.chat_stream import HFChatStreamer, StreamEnd
+from runners.chat_stream import ChatStreamer, StreamEnd
 
 
 @dataclass
@@ -37,7 +39,7 @@ class ChatServer:
 
 @contextmanager
 def serve_chat(
-    streamer: HFChatStreamer,
+    streamer: ChatStreamer,
     served_name: str = "tiny",
     *,
     slow_s: float = 5.0,
@@ -81,6 +83,9 @@ def serve_chat(
                 return
             if model == "broken":
                 self._json(500, {"error": {"message": "engine crashed"}})
+                return
+            if not req.get("stream"):
+                self._whole(req)
                 return
             self.send_response(200)
             self.send_header("Content-Type", "text/event-stream")
@@ -132,6 +137,25 @@ def serve_chat(
                 self._chunk(b"")
             except (BrokenPipeError, ConnectionResetError):
                 pass  # the client gave up (timeout test)
+
+        def _whole(self, req: dict[str, Any]) -> None:
+            msgs = req["messages"]
+            system = msgs[0]["content"] if msgs and msgs[0]["role"] == "system" else None
+            params = GenParams(max_new_tokens=int(req.get("max_tokens") or 64),
+                               temperature=float(req.get("temperature") or 0.0))  # fmt: skip
+            pieces, end = [], None
+            for event in streamer.stream_chat(msgs[1:] if system is not None else msgs, params, system=system):
+                if isinstance(event, StreamEnd):
+                    end = event
+                else:
+                    pieces.append(event)
+            assert end is not None
+            self._json(200, {
+                "object": "chat.completion", "model": req.get("model"),
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": "".join(pieces)},
+                             "finish_reason": end.finish_reason}],
+                "usage": {"prompt_tokens": end.prompt_tokens, "completion_tokens": end.completion_tokens},
+            })  # fmt: skip
 
         def _sse(self, doc: dict[str, Any]) -> None:
             self._chunk(f"data: {json.dumps(doc, ensure_ascii=False)}\n\n".encode())
