@@ -136,7 +136,7 @@ def generate_answers(
         todo = [p for p in prompts if p.id not in done]
         if todo:
             _check_chat_template(spec)
-            runner = runner_factory(spec) if runner_factory else _load(spec, database)
+            runner = runner_factory(spec) if runner_factory else open_logged_runner(spec, database)
             if not runner.info.has_chat_template:
                 raise UserError(f"model {spec.name} has no chat template; arena answers need a chat model")
             with item_progress(len(todo), f"answers {spec.name}", enabled=progress, unit="answers") as advance:
@@ -197,7 +197,8 @@ def _check_chat_template(spec: ModelSpec) -> None:
         raise UserError(f"model {spec.name} ({spec.path}) has no chat template; arena answers need a chat model")
 
 
-def _load(spec: ModelSpec, database: Database | None = None) -> Runner:
+def open_logged_runner(spec: ModelSpec, database: Database | None = None) -> Runner:
+    """`open_runner(spec)`; a server's every request and response is stored in `database` (the arena's audit)."""
     from runners import open_runner
 
     kwargs: dict[str, Any] = {}

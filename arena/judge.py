@@ -482,8 +482,7 @@ def judge_battles(
     if not todo:
         return report
 
-    factory = runner_factory or _load
-    runner = factory(spec)
+    runner = runner_factory(spec) if runner_factory else _load(spec, database)
     if verdict == "generate":
         _check_generate(runner, spec.name, max_tokens)
         read: _Reader = _GenerateReader(runner, max_tokens, batch_size)
@@ -844,7 +843,7 @@ def _model_ids(s: Session, names: Sequence[str]) -> list[int]:
     return ids
 
 
-def _load(spec: ModelSpec) -> Runner:
-    from runners import open_runner
+def _load(spec: ModelSpec, database: Database) -> Runner:
+    from arena.answers import open_logged_runner  # an API judge's requests are audited like answers'
 
-    return open_runner(spec)
+    return open_logged_runner(spec, database)

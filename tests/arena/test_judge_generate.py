@@ -21,7 +21,7 @@ from arena.battles import battle_records
 from arena.judge import JUDGE_SYSTEM, NoVerdict, judge_battles
 from arena.judge_verdict import generate_user_prompt, parse_verdict, verdict_marks
 from core.errors import UserError
-from db import Database, arena_repo, repo
+from db import Database, arena_repo, exchange_repo, repo
 from runners.base import GenParams
 from runners.chat_stream import StreamEnd, StreamEvent
 from runners.openai_backend import OpenAIRunner
@@ -322,6 +322,9 @@ def test_cli_generate_json(tmp_path: Path, scripted: tuple[ScriptedJudge, ChatSe
         assert (b["level"] is None) == (not b["voted"])
     assert sum(b["strong"] for b in doc["battles"]) == 2
     assert key not in out.read_text(encoding="utf-8") and key not in res.stdout + res.stderr
+    with Database(db).session(write=False) as s:  # every judge request is audited like the answers'
+        logged = exchange_repo.recent_exchanges(s, "api-judge", limit=100)
+        assert len(logged) == len(srv.requests) and not any(key in json.dumps(e.request) for e in logged)
 
     res = run_cli(*base, "--json", str(out), env=env)  # re-run: the three open battles only
     assert res.returncode == 0, res.stderr
