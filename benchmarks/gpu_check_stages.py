@@ -146,7 +146,7 @@ def stage_matmul(c: Check) -> dict[str, Any]:
     c.matmul_tflops = 2 * n**3 * iters / seconds / 1e12
     del a, b
     free_memory()
-    return {"n": n, "iters": iters, "seconds": round(seconds, 4), "tflops": round(c.matmul_tflops, 3)}
+    return {"n": n, "iters": iters, "seconds": round(seconds, 4), "tflops": float(f"{c.matmul_tflops:.4g}")}
 
 
 def stage_build(c: Check) -> dict[str, Any]:
@@ -229,7 +229,7 @@ def _suite_numbers(c: Check, outcome: Any, tokens: int) -> dict[str, Any]:
     secs = outcome.compute_s
     frac = c.floor_fraction(tokens, secs)
     return {
-        "items": outcome.computed, "compute_s": round(secs, 3),
+        "items": outcome.computed, "compute_s": round(secs, 4),
         "items_per_s": round(outcome.items_per_s, 3), "forward_tokens": tokens,
         "tokens_per_s": round(tokens / secs, 1) if secs > 0 else None,
         "floor_fraction": round(frac, 4) if frac is not None else None,

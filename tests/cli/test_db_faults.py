@@ -116,12 +116,21 @@ def test_run_that_loses_its_database_exits_in_one_line_and_resumes(
 
 
 def test_sqlite_file_deleted_mid_run(tiny_model_dir: Path, tmp_path: Path) -> None:
-    db_file = tmp_path / "gone.db"
-    url = f"sqlite:///{db_file}"
-    proc = start(*RUN, "--db", url, cwd=tmp_path)
-    wait_until(lambda: any(n >= 3 for _, _, n in run_rows(url)), proc)
+    for attempt in range(3):
+        db_file = tmp_path / f"gone{attempt}.db"
+        url = f"sqlite:///{db_file}"
+        proc = start(*RUN, "--db", url, cwd=tmp_path)
+        wait_until(lambda url=url: any(n >= 3 for _, _, n in run_rows(url)), proc)
+        os.kill(proc.pid, signal.SIGSTOP)  # nothing moves between this check and the deletion
+        if [status for status, _, _ in run_rows(url)] == ["running"]:
+            break
+        os.kill(proc.pid, signal.SIGCONT)  # the tiny model's 80 items outran the 0.2 s poll: try again
+        proc.communicate(timeout=300)
+    else:
+        pytest.fail("the run finished before the test could pause it, three times")
     for suffix in ("", "-wal", "-shm"):
         Path(f"{db_file}{suffix}").unlink(missing_ok=True)
+    os.kill(proc.pid, signal.SIGCONT)
     out, err = proc.communicate(timeout=300)
     assert proc.returncode == 2, err
     assert "Traceback" not in err
