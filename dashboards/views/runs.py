@@ -22,7 +22,11 @@ if runs.empty:
 suites = sorted(runs["suite"].unique())
 chosen = st.multiselect(t("套件", "Suite"), suites, default=suites, key="runs_suites")
 view = runs[runs["suite"].isin(chosen)]
-shown = dashed(view, ["headline", "split", "shots", "quant"]).assign(finished=view["finished"].map(when))
+STATUS = {"finished": ("完成", "finished"), "running": ("进行中", "running"), "failed": ("失败", "failed"),
+          "interrupted": ("已中断", "interrupted")}  # fmt: skip
+shown = dashed(view, ["headline", "split", "shots", "quant"]).assign(
+    finished=view["finished"].map(when), status=[t(*STATUS[x]) if x in STATUS else x for x in view["status"]]
+)
 text = st.column_config.TextColumn
 st.dataframe(
     shown, hide_index=True, width="stretch",

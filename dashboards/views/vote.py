@@ -42,6 +42,6 @@ elif mode == "live":
     )
     if os.environ.get("EVALS_DASHBOARD_PUBLIC") != "1":  # commands are for the operator, not voters
         st.code("evals arena pool add NAME --base-url http://HOST:8000/v1 --served-model-name NAME\n"
-                "evals arena pool add NAME --model CHECKPOINT_DIR", language="bash")  # fmt: skip
+                "evals arena pool add NAME --model CHECKPOINT_DIR", language="bash", wrap_lines=True)  # fmt: skip
 else:
     vote_bank.show(db, sid, voter)

@@ -138,7 +138,16 @@ def test_vote_without_answers_explains_how_to_create_them(store: Database) -> No
     at = page("vote")
     assert "evals arena bank import --default" in at.code[0].value
     assert "evals arena generate --models" in at.code[0].value
+    assert at.code[0].proto.wrap_lines  # at phone width the long line wraps instead of being cut off
     assert not at.button
+
+
+def test_closed_live_mode_tells_the_operator_how_to_open_it(store: Database) -> None:
+    at = AppTest.from_file(str(PAGES / "vote.py"), default_timeout=60)
+    at.session_state["vote_mode"] = "live"
+    at.run()
+    assert "实时对战还没有开放" in at.info[0].value
+    assert "evals arena pool add" in at.code[0].value and at.code[0].proto.wrap_lines
 
 
 def test_leaderboard(seeded: Database) -> None:
@@ -228,7 +237,7 @@ def test_runs_page(seeded: Database) -> None:
     assert {"ceval", "cmmlu", "longbench", "ppl"} <= set(runs["suite"])
     # the headline as `evals results` prints it; a dash, not "None", where a run has no such value
     by_id = runs.set_index("run")
-    assert by_id.loc["ceval-qwen-sft", "headline"] == "acc 47.0%"
+    assert by_id.loc["ceval-qwen-sft", "headline"] == "acc 47.0%" and by_id.loc["ceval-qwen-sft", "status"] == "完成"
     assert by_id.loc["ppl-int4", "headline"] == "ppl 14.200"
     assert "None" not in by_id[["headline", "split", "shots", "quant"]].astype(str).to_numpy()
     assert column_labels(at.dataframe[0]) >= {"模型", "套件", "主要指标"}
