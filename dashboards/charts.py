@@ -87,13 +87,13 @@ def size_vs_ppl(table: pd.DataFrame, x_title: str) -> Chart:
 
 
 def lines(data: pd.DataFrame, x: str, y: str, color: str | None, x_title: str, y_title: str) -> Chart:
-    """A line per `color` (or a single line) of `y` over `x`."""
+    """A line per `color` (or a single line) of `y` over `x`; the legend below, as in `grouped_bars`."""
     enc: dict[str, Any] = {
         "x": alt.X(x, title=x_title),
         "y": alt.Y(f"{y}:Q", scale=alt.Scale(zero=False), title=y_title),
     }
     if color:
-        enc["color"] = alt.Color(f"{color}:N", title=None)
+        enc["color"] = alt.Color(f"{color}:N", title=None, legend=alt.Legend(orient="bottom", labelLimit=300))
     return alt.Chart(data).mark_line(point=True).encode(**enc, tooltip=list(data.columns))
 
 

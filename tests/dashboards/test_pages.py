@@ -5,6 +5,7 @@ The pages read the store named by `EVALS_DB_URL`; votes go through the real `are
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import UTC
 from pathlib import Path
@@ -55,8 +56,6 @@ def texts(at: AppTest) -> str:
 
 def column_labels(frame: object) -> set[str]:
     """The header labels a st.dataframe shows (its column_config), as the browser would draw them."""
-    import json
-
     config = json.loads(frame.proto.columns or "{}")  # type: ignore[attr-defined]
     return {c["label"] for c in config.values() if c.get("label")}
 
@@ -184,6 +183,8 @@ def test_leaderboard_history_and_empty(store: Database) -> None:
                                            computed_at=t0 + timedelta(days=day))  # fmt: skip
     at = page("leaderboard", english=True)
     assert "Rating history" in [h.value for h in at.subheader]
+    history = json.loads(at.get("vega_lite_chart")[-1].proto.spec)
+    assert history["encoding"]["color"]["legend"]["orient"] == "bottom"  # not beside the plot at phone width
 
 
 def test_evals_explorer(seeded: Database) -> None:
@@ -203,6 +204,8 @@ def test_evals_explorer(seeded: Database) -> None:
     assert overall.loc["qwen-sft", "value"] == pytest.approx(47.0)
     assert column_labels(suite_tab.dataframe[0]) >= {"模型", "量化", "指标", "数值"}
     assert column_labels(quant_tab.dataframe[0]) >= {"模型", "量化", "套件"}
+    bars = json.loads(suite_tab.get("vega_lite_chart")[0].proto.spec)
+    assert bars["encoding"]["y"]["title"] == "准确率 (%)" and bars["encoding"]["color"]["legend"]["orient"] == "bottom"
     at.selectbox(key="ev_a").set_value("qwen-sft")
     at.selectbox(key="ev_b").set_value("qwen-base").run()
     gap = at.tabs[0].dataframe[1].value
