@@ -89,13 +89,17 @@ VIEWS = (
     ("perf.py", "性能", "Performance", "speed", "perf", True),
 )
 admin = _is_admin()
-nav = st.navigation(
-    [
-        st.Page(str(PAGES / file), title=t(zh, en), icon=f":material/{icon}:", url_path=path, default=k == 0)
-        for k, (file, zh, en, icon, path, admin_only) in enumerate(VIEWS)
-        if admin or not admin_only
-    ]
-)
+pages = [
+    st.Page(str(PAGES / file), title=t(zh, en), icon=f":material/{icon}:", url_path="home" if k == 0 else path,
+            default=k == 0)
+    for k, (file, zh, en, icon, path, admin_only) in enumerate(VIEWS)
+    if admin or not admin_only
+]  # fmt: skip
+# The default page is served at "/" and Streamlit answers its url_path with a "Page not found" dialog, so
+# the vote page's own path (/vote, a link people share) is a hidden second entry for the same file.
+file, zh, en, icon, path, _ = VIEWS[0]
+pages.append(st.Page(str(PAGES / file), title=t(zh, en), icon=f":material/{icon}:", url_path=path, visibility="hidden"))
+nav = st.navigation(pages)
 try:
     nav.run()
 except Exception as exc:  # st.stop / st.rerun are BaseExceptions and pass through

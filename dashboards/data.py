@@ -51,17 +51,23 @@ def _open(url: str | None) -> Database:
 
 
 def runs_frame(db: Database, suite: str | None = None) -> pd.DataFrame:
-    """One row per run: id, suite, model, split, shots, status, items, headline metrics."""
+    """One row per run: id, suite, model, headline (text, e.g. "acc 47.0%"), split, shots, status, items,
+    headline metrics."""
     from db import repo
 
+    heads = suite_headlines()
     rows = []
     with db.session(write=False) as s:
         for r in repo.list_runs(s, suite=suite):
             metrics = repo.run_metrics(s, r.id)
             cfg = r.config or {}
+            head = heads.get(r.suite)
+            value = metrics.get((head.metric, "")) if head is not None else None
             rows.append(
                 {
-                    "run": r.id, "suite": r.suite, "model": r.model.name, "split": cfg.get("split"),
+                    "run": r.id, "suite": r.suite, "model": r.model.name,  # headline: as `evals results` prints it
+                    "headline": head.format(value) if head is not None and value is not None else None,
+                    "split": cfg.get("split"),
                     "shots": cfg.get("shots"), "chat": cfg.get("chat"), "quant": cfg.get("quant"),
                     "status": r.status, "items": r.n_items,
                     "accuracy": metrics.get(("accuracy", "")), "accuracy_macro": metrics.get(("accuracy_macro", "")),
@@ -117,6 +123,21 @@ def suite_metrics(db: Database, suites: str | tuple[str, ...], latest: bool = Tr
                              "weight_bytes": size, "name": name, "subset": subset, "value": value})  # fmt: skip
     cols = ["run", "suite", "model", "quant", "weight_bytes", "name", "subset", "value"]
     return pd.DataFrame(rows, columns=cols)
+
+
+def percent_suite(suite: str) -> bool:
+    """Whether `suite` reports 0-1 fractions that people read as % (C-Eval, CMMLU; not PPL or LongBench)."""
+    head = suite_headlines().get(suite)
+    return bool(head is not None and head.percent)
+
+
+def as_percent(metrics: pd.DataFrame) -> pd.DataFrame:
+    """The fractions of percent suites (accuracies overall, per category, per subject) times 100, as the CLI
+    prints them; counts ("n_items") and other suites' values stay as stored."""
+    out = metrics.copy()
+    scale = out["suite"].map(percent_suite).astype(bool) & ~out["name"].astype(str).str.startswith("n_")
+    out.loc[scale, "value"] = out.loc[scale, "value"] * 100
+    return out
 
 
 def perf_levels(db: Database) -> pd.DataFrame:

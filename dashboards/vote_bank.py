@@ -50,8 +50,9 @@ def show(db: Any, sid: str, voter: str) -> None:
             st.info(t("还没有可以对战的回答：至少两个模型要回答过同一批问题。",
                       "No battle yet: at least two models must answer the same questions."))  # fmt: skip
             if os.environ.get("EVALS_DASHBOARD_PUBLIC") != "1":  # commands are for the operator, not voters
+                # wrapped: at phone width the long line was cut off at the edge
                 st.code("evals arena bank import --default\nevals arena generate --models MODEL_A,MODEL_B",
-                        language="bash")  # fmt: skip
+                        language="bash", wrap_lines=True)  # fmt: skip
             return
     view = st.session_state.battle
     with st.container(border=True):

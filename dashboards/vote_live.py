@@ -70,6 +70,7 @@ def show(db: Any, sid: str, voter: str) -> None:
     pending: tuple[str, str] | None = None
     if not s.live_turns and not over:
         st.caption(t("试试这些问题：", "Try one of these:"))
+        st.markdown(_WRAP_SUGGESTIONS, unsafe_allow_html=True)
         cols = st.columns(len(SUGGESTED_PROMPTS))
         for k, (col, prompt) in enumerate(zip(cols, SUGGESTED_PROMPTS)):
             if col.button(prompt, key=f"suggest_{s.live_round}_{k}", width="stretch"):
@@ -154,6 +155,12 @@ def _ask(db: Any, sid: str, voter: str, question: str, origin: str) -> None:
     st.rerun()  # redraw from the stored turns: suggestions gone, follow-up input, vote form
 
 
+# A button label is one line cut with "…": a suggested question must be read whole before it is asked.
+_WRAP_SUGGESTIONS = (
+    "<style>div[class*='st-key-suggest_'] [data-testid='stMarkdownContainer'] "
+    "{ white-space: normal; overflow: visible; text-overflow: clip; }"
+    "div[class*='st-key-suggest_'] p { white-space: normal; }</style>"
+)
 # Streamlit lays pills out in one row that scrolls sideways; at phone width the last tag was cut off.
 _WRAP_PILLS = "<style>div[data-testid='stButtonGroup'] > div[role='toolbar'] { flex-wrap: wrap; }</style>"
 

@@ -8,6 +8,7 @@ import streamlit as st
 
 from dashboards import charts, data
 from dashboards.i18n import t
+from dashboards.tables import count, dashed, when
 
 st.title(t("模型", "Models"))
 db = data.database()
@@ -17,7 +18,15 @@ if models.empty:
               "No models registered yet — try `evals models add` or `evals run`."))  # fmt: skip
     st.stop()
 
-st.dataframe(models.drop(columns=["lineage"]), hide_index=True, width="stretch")
+shown = dashed(models.drop(columns=["lineage"]), ["base_model", "backend", "quantization", "path"]).assign(
+    n_params=models["n_params"].map(count), created=models["created"].map(when)
+)
+text = st.column_config.TextColumn
+st.dataframe(shown, hide_index=True, width="stretch",
+             column_config={"model": text(t("模型", "Model")), "base_model": text(t("基座模型", "Base model")),
+                            "backend": text(t("后端", "Backend")), "quantization": text(t("量化", "Quantization")),
+                            "n_params": text(t("参数量", "Parameters")), "path": text(t("路径", "Path")),
+                            "created": text(t("登记时间", "Registered"))})  # fmt: skip
 
 st.subheader(t("谱系（基座 → 微调）", "Lineage (base → fine-tune)"))
 st.code("\n".join(data.lineage_lines(models)), language=None)
@@ -29,8 +38,9 @@ if not curve.empty:
     st.subheader(t("训练损失", "Training loss"))
     st.altair_chart(charts.lines(curve, "step:Q", "loss", None, t("步数", "Step"), t("损失", "Loss")),
                     width="stretch")  # fmt: skip
-shown = {k: v for k, v in lineage.items() if k != "loss_curve"}
-if shown:
-    st.code(json.dumps(shown, ensure_ascii=False, indent=2), language="json")
+shown_lineage = {k: v for k, v in lineage.items() if k != "loss_curve"}
+if shown_lineage:
+    st.caption(t("训练记录（谱系字段）", "Training record (lineage fields)"))
+    st.code(json.dumps(shown_lineage, ensure_ascii=False, indent=2), language="json")
 elif curve.empty:
     st.caption(t("没有谱系记录。", "No lineage recorded."))

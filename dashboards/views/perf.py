@@ -24,8 +24,8 @@ picked = levels[levels["model"].isin(chosen)]
 if picked.empty:
     st.stop()
 for latency, zh, en in (
-    ("ttft", "首字延迟 TTFT", "Time to first token"),
-    ("tpot", "每个输出词元 TPOT", "Time per output token"),
+    ("ttft", "首字延迟 TTFT", "Time to first token (TTFT)"),
+    ("tpot", "每个输出词元耗时 TPOT", "Time per output token (TPOT)"),
 ):
     part = picked[picked["latency"] == latency]
     if part.empty:
@@ -39,4 +39,7 @@ st.caption(t("实线 p50，虚线 p99；横轴为同时在途的请求数（对�
 with st.expander(t("数据", "Data")):
     table = picked.pivot_table(index=["model", "concurrency"], columns=["latency", "stat"], values="ms")
     table.columns = [f"{a}_{b}_ms" for a, b in table.columns]
-    st.dataframe(table.reset_index(), hide_index=True, width="stretch")
+    st.dataframe(table.reset_index(), hide_index=True, width="stretch",
+                 column_config={"model": st.column_config.TextColumn(t("模型", "Model")),
+                                "concurrency": st.column_config.NumberColumn(t("并发数", "Concurrency")),
+                                **{c: st.column_config.NumberColumn(c, format="%.1f") for c in table.columns}})  # fmt: skip

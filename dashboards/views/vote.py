@@ -5,6 +5,7 @@ pool has two models. The pages themselves are `dashboards/vote_live.py` and `das
 
 from __future__ import annotations
 
+import os
 import uuid
 
 import streamlit as st
@@ -39,5 +40,8 @@ elif mode == "live":
             "Live battles are not open yet: the live pool needs two models.",
         )
     )
+    if os.environ.get("EVALS_DASHBOARD_PUBLIC") != "1":  # commands are for the operator, not voters
+        st.code("evals arena pool add NAME --base-url http://HOST:8000/v1 --served-model-name NAME\n"
+                "evals arena pool add NAME --model CHECKPOINT_DIR", language="bash", wrap_lines=True)  # fmt: skip
 else:
     vote_bank.show(db, sid, voter)

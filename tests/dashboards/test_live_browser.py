@@ -165,6 +165,11 @@ def test_live_round_in_chromium(live_server: tuple[str, Database, Path]) -> None
                 expect(nav.get_by_text(admin_page, exact=True)).to_have_count(0)
             assert "sqlite" not in page.content() and str(log_path.parent) not in page.content()
             page.screenshot(path=str(OUT / "live_start_1400x900.png"), full_page=True)
+            # Every suggested question reads whole (wrapped), never cut with "…" in its button.
+            labels = page.locator("[class*='st-key-suggest_'] [data-testid='stMarkdownContainer']")
+            expect(labels.first).to_be_visible()
+            cut = labels.evaluate_all("els => els.filter(e => e.scrollWidth > e.clientWidth + 1).length")
+            assert labels.count() >= 2 and cut == 0
 
             # Bad input: a clear message, nothing stored.
             _ask(page, "<script>alert(1)</script>")

@@ -5,6 +5,7 @@ The pages read the store named by `EVALS_DB_URL`; votes go through the real `are
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import UTC
 from pathlib import Path
@@ -51,6 +52,12 @@ def texts(at: AppTest) -> str:
     parts = [e.value for kind in ("title", "markdown", "caption", "info", "error", "success", "warning", "code")
              for e in getattr(at, kind)]  # fmt: skip
     return "\n".join(str(p) for p in parts)
+
+
+def column_labels(frame: object) -> set[str]:
+    """The header labels a st.dataframe shows (its column_config), as the browser would draw them."""
+    config = json.loads(frame.proto.columns or "{}")  # type: ignore[attr-defined]
+    return {c["label"] for c in config.values() if c.get("label")}
 
 
 def n_votes(database: Database) -> int:
@@ -130,7 +137,16 @@ def test_vote_without_answers_explains_how_to_create_them(store: Database) -> No
     at = page("vote")
     assert "evals arena bank import --default" in at.code[0].value
     assert "evals arena generate --models" in at.code[0].value
+    assert at.code[0].proto.wrap_lines  # at phone width the long line wraps instead of being cut off
     assert not at.button
+
+
+def test_closed_live_mode_tells_the_operator_how_to_open_it(store: Database) -> None:
+    at = AppTest.from_file(str(PAGES / "vote.py"), default_timeout=60)
+    at.session_state["vote_mode"] = "live"
+    at.run()
+    assert "实时对战还没有开放" in at.info[0].value
+    assert "evals arena pool add" in at.code[0].value and at.code[0].proto.wrap_lines
 
 
 def test_leaderboard(seeded: Database) -> None:
@@ -167,6 +183,8 @@ def test_leaderboard_history_and_empty(store: Database) -> None:
                                            computed_at=t0 + timedelta(days=day))  # fmt: skip
     at = page("leaderboard", english=True)
     assert "Rating history" in [h.value for h in at.subheader]
+    history = json.loads(at.get("vega_lite_chart")[-1].proto.spec)
+    assert history["encoding"]["color"]["legend"]["orient"] == "bottom"  # not beside the plot at phone width
 
 
 def test_evals_explorer(seeded: Database) -> None:
@@ -180,19 +198,34 @@ def test_evals_explorer(seeded: Database) -> None:
         "int4", "ppl"
     ] == pytest.approx(14.2)
     assert quant_tab.get("vega_lite_chart")  # size vs PPL
-    overall = suite_tab.dataframe[0].value
-    assert set(overall["model"]) == {"qwen-base", "qwen-sft"}
+    overall = suite_tab.dataframe[0].value.set_index("model")
+    assert set(overall.index) == {"qwen-base", "qwen-sft"}
+    # C-Eval accuracy in % as `evals run` prints it (47.0%), headers in the UI language
+    assert overall.loc["qwen-sft", "value"] == pytest.approx(47.0)
+    assert column_labels(suite_tab.dataframe[0]) >= {"模型", "量化", "指标", "数值"}
+    assert column_labels(quant_tab.dataframe[0]) >= {"模型", "量化", "套件"}
+    bars = json.loads(suite_tab.get("vega_lite_chart")[0].proto.spec)
+    assert bars["encoding"]["y"]["title"] == "准确率 (%)" and bars["encoding"]["color"]["legend"]["orient"] == "bottom"
     at.selectbox(key="ev_a").set_value("qwen-sft")
     at.selectbox(key="ev_b").set_value("qwen-base").run()
     gap = at.tabs[0].dataframe[1].value
-    assert gap.iloc[0]["subject"] == "law" and gap.iloc[0]["gap"] == pytest.approx(0.25)  # biggest gap first
+    assert gap.iloc[0]["subject"] == "law" and gap.iloc[0]["gap"] == pytest.approx(25.0)  # percentage points
+    assert "学科" in column_labels(at.tabs[0].dataframe[1])
     at.selectbox(key="ev_suite").set_value("longbench").run()
     assert "按长度区间（各任务平均）" in [h.value for h in at.subheader]
+    # LongBench is already 0-100: shown as stored, not times 100
+    assert at.tabs[0].dataframe[0].value.set_index("model").loc["qwen-sft", "value"] == pytest.approx(34.7)
 
 
 def test_models_lineage_and_loss(seeded: Database) -> None:
     at = page("models")
     assert not at.exception
+    table = at.dataframe[0].value.set_index("model")
+    # counts as people say them, a dash (not "None") where nothing is recorded, headers in Chinese
+    assert table.loc["qwen-base", "n_params"] == "500M" and table.loc["yi-chat", "n_params"] == "—"
+    assert table.loc["qwen-base", "base_model"] == "—" and table.loc["qwen-sft", "base_model"] == "qwen-base"
+    assert "None" not in table.astype(str).to_numpy()
+    assert column_labels(at.dataframe[0]) >= {"模型", "基座模型", "参数量"}
     tree = at.code[0].value
     assert "qwen-base\n└─ qwen-sft" in tree and "yi-chat" in tree
     at.selectbox(key="models_pick").set_value("qwen-sft").run()
@@ -205,6 +238,13 @@ def test_runs_page(seeded: Database) -> None:
     assert not at.exception
     runs = at.dataframe[0].value
     assert {"ceval", "cmmlu", "longbench", "ppl"} <= set(runs["suite"])
+    # the headline as `evals results` prints it; a dash, not "None", where a run has no such value
+    by_id = runs.set_index("run")
+    assert by_id.loc["ceval-qwen-sft", "headline"] == "acc 47.0%" and by_id.loc["ceval-qwen-sft", "status"] == "完成"
+    assert by_id.loc["ppl-int4", "headline"] == "ppl 14.200"
+    assert "None" not in by_id[["headline", "split", "shots", "quant"]].astype(str).to_numpy()
+    assert column_labels(at.dataframe[0]) >= {"模型", "套件", "主要指标"}
+    assert at.selectbox(key="runs_pick").format_func(by_id.index[0]).startswith(str(by_id.iloc[0]["model"]))
 
 
 def test_app_navigation_and_language(seeded: Database) -> None:

@@ -94,10 +94,13 @@ def test_vote_in_chromium(server: tuple[str, Database], tmp_path: Path) -> None:
         browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.goto(url, wait_until="domcontentloaded")  # the vote page is the default (root URL)
+            # The vote page is the default (root URL); its own path, the link people share, serves it too
+            # without Streamlit's "Page not found" dialog.
+            page.goto(f"{url}/vote", wait_until="domcontentloaded")
             main = page.get_by_test_id("stMain")
             vote_a = main.get_by_role("button", name="A 更好")
             expect(vote_a).to_be_visible(timeout=30_000)
+            expect(page.get_by_text("Page not found")).to_have_count(0)
             expect(main).not_to_contain_text("alpha-7b")  # anonymous before the vote
             # An answer's raw HTML is shown as text, never rendered: no injected <b> or <script> element.
             expect(main.get_by_text("<b>bold-injection</b>", exact=False)).to_be_visible()
