@@ -40,3 +40,21 @@ def count(n: Any) -> str:
 def when(stamp: Any) -> str:
     """A stored time to the minute ("2025-01-02 03:04"); missing -> "—"."""
     return DASH if _missing(stamp) else f"{pd.Timestamp(stamp):%Y-%m-%d %H:%M}"
+
+
+# Words the stores and suites use (metric, category and precision names), as the Chinese UI says them.
+ZH_TERMS = {
+    "accuracy": "准确率", "avg": "平均分", "ppl": "困惑度", "bpc": "每字符比特",
+    "STEM": "理工", "Humanities": "人文", "Social Science": "社会科学", "Other": "其他", "China specific": "中国特有",
+    "none": "无",
+}  # fmt: skip
+
+
+def in_language(frame: pd.DataFrame, columns: Iterable[str], zh: bool) -> pd.DataFrame:
+    """`columns` with stored terms in the UI's language (`ZH_TERMS`); other values as they are."""
+    if not zh:
+        return frame
+    out = frame.copy()
+    for col in columns:
+        out[col] = [ZH_TERMS.get(v, v) if isinstance(v, str) else v for v in out[col]]
+    return out

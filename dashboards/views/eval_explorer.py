@@ -9,7 +9,8 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboards import charts, data
-from dashboards.i18n import t
+from dashboards.i18n import lang, t
+from dashboards.tables import in_language
 
 st.title(t("评测", "Evals"))
 db = data.database()
@@ -21,11 +22,11 @@ if not suites:
     st.stop()
 
 MODEL = st.column_config.TextColumn(t("模型", "Model"))
-QUANT = st.column_config.TextColumn(t("量化", "Quantization"), help=t("none = 未量化", "none = not quantized"))
+QUANT = st.column_config.TextColumn(t("量化", "Quantization"), help=t("无 = 未量化（原精度）", "none = not quantized"))
 
 suite_tab, quant_tab = st.tabs([t("套件", "Suite"), t("量化", "Quantization")])
 with quant_tab:
-    quant = data.quant_table(db)
+    quant = in_language(data.quant_table(db), ("quant",), lang() == "zh")
     if quant.empty:
         st.info(t("还没有困惑度（PPL）结果。试试 `evals run --suite ppl --data 语料.txt`。",
                   "No perplexity (PPL) results yet — try `evals run --suite ppl --data corpus.txt`."))  # fmt: skip
@@ -52,7 +53,8 @@ with suite_tab:
     score = t("准确率 (%)", "Accuracy (%)") if percent else t("分数", "Score")
     fmt, tip = ("%.1f%%", ".1f") if percent else ("%.2f", ".2f")
     value_col = st.column_config.NumberColumn(t("数值", "Value"), format=fmt)
-    head = data.overall(picked)
+    zh = lang() == "zh"
+    head = in_language(data.overall(picked), ("name", "quant"), zh)
     st.subheader(t("总体", "Overall"))
     st.dataframe(head, hide_index=True, width="stretch",
                  column_config={"model": MODEL, "quant": QUANT, "name": st.column_config.TextColumn(t("指标", "Metric")),
@@ -62,6 +64,7 @@ with suite_tab:
     cats = picked[picked["name"] == "by_category"]
     if not cats.empty:
         st.subheader(t("分类别", "By category"))
+        cats = in_language(cats, ("subset",), zh)
         st.altair_chart(charts.grouped_bars(cats, "subset", "value", "model", score, tip), width="stretch")
 
     if (picked["name"] == "by_subject").any() and len(chosen) >= 2:

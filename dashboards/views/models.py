@@ -7,8 +7,8 @@ import json
 import streamlit as st
 
 from dashboards import charts, data
-from dashboards.i18n import t
-from dashboards.tables import count, dashed, when
+from dashboards.i18n import lang, t
+from dashboards.tables import count, dashed, in_language, when
 
 st.title(t("模型", "Models"))
 db = data.database()
@@ -18,9 +18,10 @@ if models.empty:
               "No models registered yet — try `evals models add` or `evals run`."))  # fmt: skip
     st.stop()
 
-shown = dashed(models.drop(columns=["lineage"]), ["base_model", "backend", "quantization", "path"]).assign(
-    n_params=models["n_params"].map(count), created=models["created"].map(when)
-)
+shown = dashed(
+    in_language(models.drop(columns=["lineage"]), ["quantization"], lang() == "zh"),
+    ["base_model", "backend", "quantization", "path"],
+).assign(n_params=models["n_params"].map(count), created=models["created"].map(when))
 text = st.column_config.TextColumn
 st.dataframe(shown, hide_index=True, width="stretch",
              column_config={"model": text(t("模型", "Model")), "base_model": text(t("基座模型", "Base model")),

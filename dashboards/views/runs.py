@@ -9,8 +9,8 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboards.data import database, run_metrics_frame, runs_frame
-from dashboards.i18n import t
-from dashboards.tables import dashed, when
+from dashboards.i18n import lang, t
+from dashboards.tables import dashed, in_language, when
 
 st.title(t("运行", "Runs"))
 db = database()
@@ -24,7 +24,7 @@ chosen = st.multiselect(t("套件", "Suite"), suites, default=suites, key="runs_
 view = runs[runs["suite"].isin(chosen)]
 STATUS = {"finished": ("完成", "finished"), "running": ("进行中", "running"), "failed": ("失败", "failed"),
           "interrupted": ("已中断", "interrupted")}  # fmt: skip
-shown = dashed(view, ["headline", "split", "shots", "quant"]).assign(
+shown = dashed(in_language(view, ["quant"], lang() == "zh"), ["headline", "split", "shots", "quant"]).assign(
     finished=view["finished"].map(when), status=[t(*STATUS[x]) if x in STATUS else x for x in view["status"]]
 )
 text = st.column_config.TextColumn

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from datetime import UTC
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from sqlalchemy import func, select
 from streamlit.testing.v1 import AppTest
@@ -187,13 +188,20 @@ def test_leaderboard_history_and_empty(store: Database) -> None:
     assert history["encoding"]["color"]["legend"]["orient"] == "bottom"  # not beside the plot at phone width
 
 
+def chart_frames(chart: object) -> list[pd.DataFrame]:
+    """The data a chart element plots (Streamlit sends it as Arrow IPC streams)."""
+    import pyarrow as pa
+
+    return [pa.ipc.open_stream(ds.data.data).read_pandas() for ds in chart.proto.datasets]  # type: ignore[attr-defined]
+
+
 def test_evals_explorer(seeded: Database) -> None:
     at = page("eval_explorer")
     assert not at.exception
     assert at.selectbox(key="ev_suite").value == "ceval"
     suite_tab, quant_tab = at.tabs
     quant = quant_tab.dataframe[0].value.set_index("quant")
-    assert sorted(quant.index) == ["int4", "int8", "none"]
+    assert sorted(quant.index) == ["int4", "int8", "无"]  # "none" (full precision) in the UI's words
     assert quant.loc["int8", "size_gib"] == pytest.approx(520_000_000 / 2**30) and quant.loc[
         "int4", "ppl"
     ] == pytest.approx(14.2)
@@ -202,9 +210,12 @@ def test_evals_explorer(seeded: Database) -> None:
     assert set(overall.index) == {"qwen-base", "qwen-sft"}
     # C-Eval accuracy in % as `evals run` prints it (47.0%), headers in the UI language
     assert overall.loc["qwen-sft", "value"] == pytest.approx(47.0)
+    assert set(overall["name"]) == {"准确率"} and set(overall["quant"]) == {"无"}  # not "accuracy", "none"
     assert column_labels(suite_tab.dataframe[0]) >= {"模型", "量化", "指标", "数值"}
     assert column_labels(quant_tab.dataframe[0]) >= {"模型", "量化", "套件"}
     bars = json.loads(suite_tab.get("vega_lite_chart")[0].proto.spec)
+    shown = {v for frame in chart_frames(suite_tab.get("vega_lite_chart")[1]) for v in frame["subset"]}
+    assert shown and shown <= {"理工", "人文", "社会科学", "其他", "中国特有"}, shown
     assert bars["encoding"]["y"]["title"] == "准确率 (%)" and bars["encoding"]["color"]["legend"]["orient"] == "bottom"
     at.selectbox(key="ev_a").set_value("qwen-sft")
     at.selectbox(key="ev_b").set_value("qwen-base").run()
