@@ -175,6 +175,19 @@ def overall(metrics: pd.DataFrame) -> pd.DataFrame:
     return head[["model", "quant", "name", "value"]].reset_index(drop=True)
 
 
+def subject_names(suite: str) -> dict[str, str]:
+    """handle -> Chinese subject name for C-Eval and CMMLU (the names their papers and tables use); else empty."""
+    if suite == "ceval":
+        from evals.mc.ceval_subjects import SUBJECTS as CEVAL
+
+        return {handle: zh for handle, (zh, _) in CEVAL.items()}
+    if suite == "cmmlu":
+        from evals.mc.cmmlu_subjects import SUBJECTS as CMMLU
+
+        return {handle: zh for handle, (zh, _) in CMMLU.items()}
+    return {}
+
+
 def subject_gap(metrics: pd.DataFrame, model_a: str, model_b: str, name: str = "by_subject") -> pd.DataFrame:
     """Per-subject scores of two models with gap = a - b, largest |gap| first."""
     sub = metrics[(metrics["name"] == name) & (metrics["quant"] == "none")]

@@ -162,6 +162,11 @@ def get_run(s: Session, run_id_or_prefix: str) -> Run | None:
     return found[0] if found else None
 
 
+def stored_suites(s: Session) -> list[str]:
+    """The suite names that have runs in this store."""
+    return sorted(s.scalars(select(Run.suite).distinct()))
+
+
 def list_runs(s: Session, suite: str | None = None, model: str | None = None, status: str | None = None) -> list[Run]:
     """Return runs newest first, optionally filtered by suite, model name and status."""
     query = select(Run)

@@ -77,6 +77,9 @@ with suite_tab:
                    if percent else t("差距 = A − B，按绝对值从大到小；点表头可重新排序。",
                                      "gap = A − B, largest |gap| first; click a header to sort."))  # fmt: skip
         gap = data.subject_gap(picked, model_a, model_b)
+        if zh:  # 法学 · law: the Chinese name, and the handle `--subjects` takes
+            names = data.subject_names(suite)
+            gap["subject"] = [f"{names[h]} · {h}" if h in names else h for h in gap["subject"]]
         st.dataframe(gap, hide_index=True, width="stretch",
                      column_config={"subject": st.column_config.TextColumn(t("学科", "Subject")),
                                     model_a: st.column_config.NumberColumn(model_a, format=fmt),

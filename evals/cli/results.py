@@ -32,6 +32,8 @@ def results(
     from db import repo
 
     database = open_database(db, write=False)
+    with database.session(write=False) as s:
+        _check_filters(s, suite, model)
     table = Table(title=f"runs in {database.url}")
     table.add_column("run", no_wrap=True)
     for col in ("suite", "model", "split", "shots", "status", "items", "headline", "finished"):
@@ -53,6 +55,26 @@ def results(
                 r.finished_at.strftime("%Y-%m-%d %H:%M") if r.finished_at else "",
             )
     Console().print(table)
+
+
+def _check_filters(s: Any, suite: str | None, model: str | None) -> None:
+    """A suite or model the store has never heard of is a typo: say so (with a near name) instead of an empty table."""
+    from difflib import get_close_matches
+
+    from core.errors import UserError
+    from db import repo
+    from evals.registry import suite_families, suite_names
+
+    if suite is not None:
+        known = sorted({*suite_names(), *repo.stored_suites(s)})
+        if suite not in known and suite.split(":", 1)[0] not in suite_families():
+            near = get_close_matches(suite, known, n=1)
+            hint = f"; did you mean {near[0]!r}?" if near else f" (known: {', '.join(known)})"
+            raise UserError(f"no suite named {suite!r}{hint}")
+    if model is not None and repo.get_model(s, model) is None:
+        near = get_close_matches(model, [m.name for m in repo.list_models(s)], n=1)
+        hint = f"; did you mean {near[0]!r}?" if near else " (see `evals models list`)"
+        raise UserError(f"no model named {model!r} in this store{hint}")
 
 
 def _headline(suite: str, metrics: dict[tuple[str, str], float]) -> str:

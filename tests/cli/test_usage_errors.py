@@ -114,6 +114,9 @@ EMPTY_OR_BAD_VALUES = [
     (["results", "--db", "postgresql://u:s3cretpw@host:abc/db"], "invalid database URL"),
     (["results", "--db", "sqlite://"], "in-memory"),
     (["run", "--db", "sqlite:///:memory:"], "in-memory"),
+    (["results", "--suite", "cevl"], "no suite named 'cevl'; did you mean 'ceval'?"),
+    (["results", "--suite", "nosuch"], "(known: ceval, cmmlu"),
+    (["results", "--model", "nope"], "no model named 'nope'"),
 ]
 
 

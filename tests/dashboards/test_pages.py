@@ -220,7 +220,7 @@ def test_evals_explorer(seeded: Database) -> None:
     at.selectbox(key="ev_a").set_value("qwen-sft")
     at.selectbox(key="ev_b").set_value("qwen-base").run()
     gap = at.tabs[0].dataframe[1].value
-    assert gap.iloc[0]["subject"] == "law" and gap.iloc[0]["gap"] == pytest.approx(25.0)  # percentage points
+    assert gap.iloc[0]["subject"] == "法学 · law" and gap.iloc[0]["gap"] == pytest.approx(25.0)  # percentage points
     assert "学科" in column_labels(at.tabs[0].dataframe[1])
     at.selectbox(key="ev_suite").set_value("longbench").run()
     assert "按长度区间（各任务平均）" in [h.value for h in at.subheader]
