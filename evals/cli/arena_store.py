@@ -169,7 +169,12 @@ def judge(
     ] = 1024,
     json_out: Annotated[
         Optional[Path],
-        typer.Option("--json", metavar="FILE", help="Also write every battle judged now (levels, judgments) as JSON."),
+        typer.Option(
+            "--json",
+            metavar="FILE",
+            parser=path_value,
+            help="Also write every battle judged now (levels, judgments) as JSON.",
+        ),
     ] = None,
     agreement: Annotated[
         bool, typer.Option("--agreement", help="Only report agreement with human votes (no judging).")

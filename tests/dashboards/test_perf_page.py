@@ -56,7 +56,7 @@ def test_latency_against_concurrency(store: Database) -> None:
     at.session_state["lang_en"] = True
     at.run()
     assert not at.exception
-    assert [h.value for h in at.subheader] == ["Time to first token", "Time per output token"]
+    assert [h.value for h in at.subheader] == ["Time to first token (TTFT)", "Time per output token (TPOT)"]
     specs = at.get("vega_lite_chart")
     assert len(specs) == 2
     from dashboards.data import perf_levels
