@@ -58,6 +58,7 @@ from typing import TYPE_CHECKING, Any, Final, TypedDict
 import numpy as np
 
 from arena.judge_ratings import STRONG_FLAG
+from arena.judge_verdict import COMPARISON
 from runners.errors import VerbUnsupported
 
 if TYPE_CHECKING:
@@ -72,13 +73,7 @@ JUDGE_SYSTEM = (
     "你是一位公正、严谨的评审员，负责比较两个AI助手对同一个用户问题的回答质量。"
     "你只根据回答本身作出判断，不受回答的先后顺序、篇幅长短或助手身份的影响。"
 )
-JUDGE_TEMPLATE = (
-    "请比较下面两个回答，判断哪一个更好地回应了用户的问题。"
-    "评判时综合考虑：是否切题、内容是否正确、是否有帮助、是否完整、表达是否清楚通顺；"
-    "回答更长不代表更好。\n\n"
-    "【用户问题】\n{question}\n\n"
-    "【回答A】\n{answer_a}\n【回答A结束】\n\n"
-    "【回答B】\n{answer_b}\n【回答B结束】\n\n"
+JUDGE_TEMPLATE = COMPARISON + (
     "请只输出一个数字作为结论，不要输出其他任何内容：\n"
     "1 —— 回答A明显更好\n2 —— 回答A稍好\n3 —— 两者水平相当（平局）\n4 —— 回答B稍好\n5 —— 回答B明显更好"
 )

@@ -20,14 +20,17 @@ import re
 import unicodedata
 from typing import Final
 
-# Same criteria as `arena.judge.JUDGE_TEMPLATE`; the judge analyses first, then gives one verdict mark.
-GENERATE_TEMPLATE: Final = (
+# The comparison both verdict modes show the judge (criteria, question, the two answers); each mode
+# adds its own closing instruction (`arena.judge.JUDGE_TEMPLATE`: one digit; here: analysis, then a mark).
+COMPARISON: Final = (
     "请比较下面两个回答，判断哪一个更好地回应了用户的问题。"
     "评判时综合考虑：是否切题、内容是否正确、是否有帮助、是否完整、表达是否清楚通顺；"
     "回答更长不代表更好。\n\n"
     "【用户问题】\n{question}\n\n"
     "【回答A】\n{answer_a}\n【回答A结束】\n\n"
     "【回答B】\n{answer_b}\n【回答B结束】\n\n"
+)
+GENERATE_TEMPLATE: Final = COMPARISON + (
     "请先简要分析两个回答各自的优点和不足（指出其中的错误或遗漏），"
     "然后在最后单独一行给出结论。结论只能是下面五种标记之一，只写一个：\n"
     "[[A>>B]] —— 回答A明显更好\n[[A>B]] —— 回答A稍好\n[[A=B]] —— 两者水平相当（平局）\n"

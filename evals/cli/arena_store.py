@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Optional
 import typer
 
 from evals.cli.arena import arena_app
-from evals.cli.options import DbOpt, open_database, path_value, split_csv, text_value
+from evals.cli.options import DbOpt, JsonOpt, open_database, path_value, split_csv, text_value
 
 if TYPE_CHECKING:
     from arena.judge import Agreement
@@ -167,15 +167,7 @@ def judge(
         int,
         typer.Option("--judge-max-tokens", min=1, max=8192, help="--verdict generate: new tokens per judgment."),
     ] = 1024,
-    json_out: Annotated[
-        Optional[Path],
-        typer.Option(
-            "--json",
-            metavar="FILE",
-            parser=path_value,
-            help="Also write every battle judged now (levels, judgments) as JSON.",
-        ),
-    ] = None,
+    json_out: JsonOpt = None,
     agreement: Annotated[
         bool, typer.Option("--agreement", help="Only report agreement with human votes (no judging).")
     ] = False,

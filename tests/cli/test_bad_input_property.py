@@ -21,7 +21,7 @@ from sqlalchemy import func, select
 
 from db import Database, Run
 from db.models_arena import ArenaPrompt
-from tests.evals.cli_helpers import run_cli
+from tests.evals.cli_helpers import call_in_process, run_cli
 
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 DEAD_SERVER = ("--backend", "openai", "--base-url", "http://127.0.0.1:9/v1", "--model", "m", "--scoring", "logprob")
@@ -81,16 +81,7 @@ def encoded(text: st.SearchStrategy[str]) -> st.SearchStrategy[bytes]:
 
 def call(*args: str) -> tuple[int, str]:
     """Run the real entry point in-process; anything but a clean exit 0 or 2 fails the property."""
-    from evals.cli import main
-
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            main(list(args))
-            code = 0
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else 1
-    text = err.getvalue()
+    code, _, text = call_in_process(*args)
     assert code in (0, 2), f"exit {code}: {text}"
     assert "Traceback" not in text
     if code == 2:

@@ -1,7 +1,9 @@
-"""Run the real `evals` CLI in a subprocess, as a user would."""
+"""Run the real `evals` CLI: in a subprocess, as a user would, or in-process (`call_in_process`)."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import subprocess
@@ -25,3 +27,17 @@ def run_cli(*args: str, env: dict[str, str] | None = None, timeout: int = 300) -
 
 def load_json(path: Path) -> dict:
     return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+def call_in_process(*args: str) -> tuple[int, str, str]:
+    """The real entry point in this process: (exit code, stdout, stderr)."""
+    from evals.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            main(list(args))
+            code = 0
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else 1
+    return code, out.getvalue(), err.getvalue()

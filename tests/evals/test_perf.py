@@ -27,23 +27,10 @@ from runners import open_runner
 from runners.chat_stream import HFChatStreamer
 from tests.arena.sse_server import ChatServer, serve_chat
 from tests.dbutil import backend_url
+from tests.evals.cli_helpers import call_in_process as call
 
 PACE_S = 0.02
 QUEUE_S = 0.5
-
-
-def call(*args: str) -> tuple[int, str, str]:
-    """The real entry point in-process: (exit code, stdout, stderr)."""
-    from evals.cli import main
-
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            main(list(args))
-            code = 0
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else 1
-    return code, out.getvalue(), err.getvalue()
 
 
 @pytest.fixture(scope="module")
